@@ -1,0 +1,172 @@
+"""Column types and the DataFrame <-> tensor boundary.
+
+Data flows one way: DataFrame -> validated numpy -> tensors -> model -> tensors ->
+DataFrame with the training columns and dtypes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+
+import numpy as np
+import pandas as pd
+
+COLUMN_KINDS = ("continuous", "binary", "categorical")
+
+
+def _native(v):
+    """numpy scalar -> plain Python (JSON-able)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+@dataclass
+class ColumnSpec:
+    name: str
+    kind: str
+    dtype: str
+    categories: list = field(default_factory=list)
+    mean: float = 0.0
+    sd: float = 1.0
+    integer: bool = False
+    vmin: float = 0.0
+    vmax: float = 0.0
+    is_category_dtype: bool = False
+    ordered: bool = False
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["categories"] = [_native(c) for c in self.categories]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ColumnSpec":
+        return cls(**d)
+
+    # -- value <-> code / standardized value
+    def codes(self, values) -> np.ndarray:
+        """Observed values of a discrete column -> integer codes; error on unknown values."""
+        values = pd.Series(values)
+        lookup = {c: k for k, c in enumerate(self.categories)}
+        out = np.empty(len(values), dtype=np.int64)
+        for k, v in enumerate(values.tolist()):
+            key = _native(v)
+            if key not in lookup:
+                # tolerate 1 vs 1.0 vs True for numeric categories
+                try:
+                    key = next(c for c in self.categories if c == key)
+                except StopIteration:
+                    raise ValueError(
+                        f"column {self.name!r}: value {v!r} is not one of its categories "
+                        f"{self.categories}") from None
+            out[k] = lookup[key]
+        return out
+
+    def standardize(self, values) -> np.ndarray:
+        return (np.asarray(values, dtype=np.float64) - self.mean) / self.sd
+
+    def unstandardize(self, u: np.ndarray) -> np.ndarray:
+        return np.asarray(u, dtype=np.float64) * self.sd + self.mean
+
+    def to_series(self, arr: np.ndarray, index=None) -> pd.Series:
+        """Model output (standardized values or codes) -> a column with the training dtype."""
+        if self.kind == "continuous":
+            x = self.unstandardize(arr)
+            if self.integer:
+                x = np.clip(np.rint(x), self.vmin, self.vmax)
+            return pd.Series(x, index=index, name=self.name).astype(self.dtype)
+        values = [self.categories[int(c)] for c in arr]
+        if self.is_category_dtype:
+            cat = pd.Categorical(values, categories=self.categories, ordered=self.ordered)
+            return pd.Series(cat, index=index, name=self.name)
+        return pd.Series(values, index=index, name=self.name).astype(self.dtype)
+
+
+def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> ColumnSpec:
+    """Detect a column's kind from its dtype (or take ``kind``) and learn its encoding.
+
+    * bool, pandas ``category`` with 2 levels, integer or float columns with exactly two
+      values {0, 1}: binary;
+    * ``category`` with 3+ levels: categorical;
+    * other numeric columns: continuous (integer columns are rounded back on output);
+    * object/string columns must be declared ``"categorical"`` or ``"binary"``.
+    """
+    if kind is not None and kind not in COLUMN_KINDS:
+        raise ValueError(f"column_types[{name!r}] must be one of {COLUMN_KINDS}, got {kind!r}")
+    is_cat = isinstance(s.dtype, pd.CategoricalDtype)
+    numeric = pd.api.types.is_numeric_dtype(s.dtype) and not is_cat
+    is_bool = pd.api.types.is_bool_dtype(s.dtype)
+    if kind is None:
+        if is_bool:
+            kind = "binary"
+        elif is_cat:
+            kind = "binary" if len(s.cat.categories) == 2 else "categorical"
+        elif numeric:
+            uniq = pd.unique(s.dropna())
+            if len(uniq) == 2 and set(np.asarray(uniq, dtype=float).tolist()) == {0.0, 1.0}:
+                kind = "binary"
+            else:
+                kind = "continuous"
+        else:
+            raise ValueError(
+                f"column {name!r} has non-numeric dtype {s.dtype}; declare it with "
+                f"column_types={{{name!r}: 'categorical'}} (or 'binary')")
+    spec = ColumnSpec(name=name, kind=kind, dtype=str(s.dtype), is_category_dtype=is_cat,
+                      ordered=bool(is_cat and s.cat.ordered))
+    if kind == "continuous":
+        if not numeric or is_bool:
+            raise ValueError(f"column {name!r} (dtype {s.dtype}) cannot be continuous")
+        x = s.to_numpy(dtype=np.float64)
+        sd = float(np.std(x))
+        if not np.isfinite(sd) or sd <= 0:
+            raise ValueError(f"column {name!r} is constant; a constant column carries no "
+                             "causal information: drop it from the graph and the data")
+        spec.mean, spec.sd = float(np.mean(x)), sd
+        spec.integer = bool(pd.api.types.is_integer_dtype(s.dtype))
+        spec.vmin, spec.vmax = float(np.min(x)), float(np.max(x))
+        return spec
+    if is_cat:
+        cats = list(s.cat.categories)
+    else:
+        cats = sorted(pd.unique(s.dropna()).tolist(), key=lambda v: (str(type(v)), v))
+    if kind == "binary" and len(cats) != 2:
+        raise ValueError(f"column {name!r} is declared binary but has {len(cats)} distinct "
+                         f"values {cats[:10]}")
+    if len(cats) < 2:
+        raise ValueError(f"column {name!r} has a single value {cats}; drop it")
+    spec.categories = [_native(c) for c in cats]
+    return spec
+
+
+class Schema:
+    """Ordered column specs of the model's nodes (in the model's node order)."""
+
+    def __init__(self, specs: list[ColumnSpec], columns: list[str]):
+        self.specs = specs
+        self.by_name = {s.name: s for s in specs}
+        self.nodes = [s.name for s in specs]
+        self.columns = list(columns)  # output column order (training order)
+        self.cont = [s.name for s in specs if s.kind == "continuous"]
+        self.disc = [s.name for s in specs if s.kind != "continuous"]
+
+    def to_arrays(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        u = np.column_stack([self.by_name[c].standardize(X[c]) for c in self.cont]) \
+            if self.cont else np.zeros((len(X), 0))
+        codes = np.column_stack([self.by_name[c].codes(X[c]) for c in self.disc]) \
+            if self.disc else np.zeros((len(X), 0), dtype=np.int64)
+        return u.astype(np.float32), codes.astype(np.int64)
+
+    def to_frame(self, u: np.ndarray, codes: np.ndarray, index=None) -> pd.DataFrame:
+        cols = {}
+        for k, c in enumerate(self.cont):
+            cols[c] = self.by_name[c].to_series(u[:, k], index)
+        for k, c in enumerate(self.disc):
+            cols[c] = self.by_name[c].to_series(codes[:, k], index)
+        return pd.DataFrame({c: cols[c] for c in self.columns}, index=index)
+
+    def to_json(self) -> dict:
+        return {"specs": [s.to_json() for s in self.specs], "columns": self.columns}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Schema":
+        return cls([ColumnSpec.from_json(s) for s in d["specs"]], d["columns"])

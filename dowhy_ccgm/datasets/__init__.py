@@ -1,0 +1,8 @@
+"""Data sets: the Learning Mindsets data (shipped), a mindset-like SCM with a known
+ATE, and the sun-pendulum scene (renderer and image reader)."""
+from ._mindset import MINDSET_SHA256, load_mindset, simulate_mindset
+from ._pendulum import (LABEL_COLUMNS, pendulum, pendulum_labels, read_pendulum,
+                        render_pendulum, shadow_physics)
+
+__all__ = ["load_mindset", "simulate_mindset", "MINDSET_SHA256", "pendulum", "pendulum_labels",
+           "render_pendulum", "read_pendulum", "shadow_physics", "LABEL_COLUMNS"]

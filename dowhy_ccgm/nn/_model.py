@@ -1,0 +1,442 @@
+"""The CCGM network: encoder, causal layer ``A = G + B`` with nonlinear masks,
+per-node decoders, losses, ancestral generation and exact abduction.
+
+Tensor conventions (no pandas here):
+
+* nodes are indexed ``0..n-1``; ``kinds[i]`` is ``"continuous"``, ``"binary"`` or
+  ``"categorical"``;
+* a *state* row is the concatenation of every node's block: a continuous node's
+  block is its standardized value ``u_i = dec_i(z_hat_i)`` (1 value), a binary
+  node's is ``value - 0.5``, a categorical node's is its one-hot (K values).
+  Children's masks read their parents' states: the parent concept enters the
+  layer aligned to its label (the paper's conditional prior ``N(u_n, I)`` taken
+  to its limit), so training can feed the observed labels (teacher forcing) and
+  generation feeds the generated ones with no mismatch between the two;
+* continuous targets are standardized values ``u`` (batch, n_cont); discrete
+  targets are integer codes (batch, n_disc).
+
+Variants of the causal layer (``variant``):
+
+``"ccgm"``
+    The paper (eq. 13): exogenous nodes pass their latent (``B_ii = 1``);
+    an endogenous node is ``z_i = g_i(A_i ∘ z)``, a function of its parents only.
+``"ccgm_noise"``
+    CCGM plus one exogenous noise latent per endogenous continuous node that
+    enters only that node's own mask: ``z_i = m_i(A_i ∘ z) + s_i(A_i ∘ z) eps_i``.
+    No path bypasses the layer; endogenous nodes keep their conditional spread
+    and unit-level counterfactuals exist.
+``"causalvae"``
+    CausalVAE's ``z = A^T z + eps`` with masks: ``z_i = g_i(A_i ∘ z) + eps_i`` for
+    every node, eps inferred by the encoder (the leakage the paper argues against).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ._layers import GatedNodeMLP, MonotoneMap, dag_penalty
+
+VARIANTS = ("ccgm", "ccgm_noise", "causalvae")
+OBJECTIVES = ("exact", "elbo")
+KINDS = ("continuous", "binary", "categorical")
+_MIN_LOG_TAU = math.log(0.02)
+
+
+class CCGMNet(nn.Module):
+    """CCGM over ``n`` nodes.
+
+    Parameters
+    ----------
+    kinds : list of str
+    n_categories : list of int
+        Categories per node (ignored for continuous, 2 for binary).
+    exogenous : list of bool
+        ``B_ii``: nodes whose latent passes through the layer unchanged.
+    mask : bool Tensor, shape (n, n)
+        Allowed edges ``mask[j, i]`` for ``j -> i``.
+    order : list of int
+        A topological order of the graph used for generation.
+    variant, hidden, n_layers, encoder_hidden, prior : see ``CCGMGenerator``.
+    """
+
+    def __init__(self, kinds, n_categories, exogenous, mask, order, *, variant="ccgm_noise",
+                 hidden=32, n_layers=2, encoder_hidden=64, prior="standard", objective="exact"):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        # CausalVAE is defined by its encoder-inferred eps: always the ELBO
+        self.objective = "elbo" if variant == "causalvae" else objective
+        n = len(kinds)
+        self.n = n
+        self.kinds = list(kinds)
+        self.variant = variant
+        self.prior = prior
+        self.order = [int(i) for i in order]
+        self.n_categories = [int(k) for k in n_categories]
+        self.exogenous = [bool(e) for e in exogenous]
+        self.block_sizes = [k if kind == "categorical" else 1
+                            for kind, k in zip(self.kinds, self.n_categories)]
+        offsets = [0]
+        for s in self.block_sizes:
+            offsets.append(offsets[-1] + s)
+        self.offsets = offsets
+        self.width = offsets[-1]
+        self.cont = [i for i in range(n) if self.kinds[i] == "continuous"]
+        self.disc = [i for i in range(n) if self.kinds[i] != "continuous"]
+        self.cont_pos = {i: k for k, i in enumerate(self.cont)}
+        self.disc_pos = {i: k for k, i in enumerate(self.disc)}
+        # continuous nodes that carry an extra noise latent eps_i
+        if variant == "ccgm_noise":
+            self.noisy = [i for i in self.cont if not self.exogenous[i]]
+        elif variant == "causalvae":
+            self.noisy = list(self.cont)
+        else:
+            self.noisy = []
+        self.noisy_pos = {i: k for k, i in enumerate(self.noisy)}
+        self.n_latent = len(self.cont) + len(self.noisy)
+
+        self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.float32).clone())
+        self.register_buffer("B", torch.diag(torch.tensor(self.exogenous, dtype=torch.float32)))
+        self.W = nn.Parameter(torch.zeros(n, n))
+        n_out = max([2] + [k for kind, k in zip(self.kinds, self.n_categories)
+                           if kind == "categorical"])
+        self.g = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers)   # latent masks, eq. 13
+        self.f = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers)   # label masks, eq. 4
+        # linear label model for pre-training: u_i = sum_j G_ji proj_j(state_j) + b_i
+        self.lin_bias = nn.Parameter(torch.zeros(n, n_out))
+        self.lin_scale = nn.Parameter(torch.ones(n, n_out))
+        self.cat_embed = nn.ParameterDict({
+            str(i): nn.Parameter(torch.linspace(-1, 1, self.n_categories[i]))
+            for i in range(n) if self.kinds[i] == "categorical"})
+        self.decoder = MonotoneMap(max(len(self.cont), 1))
+        self.log_tau = nn.Parameter(torch.full((max(len(self.cont), 1),), math.log(0.1)))
+        L = max(self.n_latent, 1)
+        self.encoder = nn.Sequential(
+            nn.Linear(self.width, encoder_hidden), nn.SiLU(),
+            nn.Linear(encoder_hidden, encoder_hidden), nn.SiLU(),
+            nn.Linear(encoder_hidden, 2 * L))
+        # aggregate posterior of exogenous latents (used by the conditional prior)
+        self.register_buffer("agg_mu", torch.zeros(0, len(self.cont)))
+        self.register_buffer("agg_sd", torch.ones(0, len(self.cont)))
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def G(self) -> torch.Tensor:
+        """Masked DAG part ``G = W ∘ M``, shape (n, n)."""
+        return self.W * self.mask
+
+    @property
+    def A(self) -> torch.Tensor:
+        """``A = G + B`` (eq. 12)."""
+        return self.G + self.B
+
+    def block(self, i: int) -> slice:
+        return slice(self.offsets[i], self.offsets[i + 1])
+
+    # ------------------------------------------------------------------ encodings
+    def encode_states(self, u_cont: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Observed data -> state rows with continuous blocks = standardized values."""
+        B = u_cont.shape[0] if u_cont.numel() else codes.shape[0]
+        S = torch.zeros(B, self.width, dtype=torch.float32, device=self.mask.device)
+        for i in self.cont:
+            S[:, self.offsets[i]] = u_cont[:, self.cont_pos[i]]
+        for i in self.disc:
+            S[:, self.block(i)] = self.disc_state(i, codes[:, self.disc_pos[i]])
+        return S
+
+    def disc_state(self, i: int, code: torch.Tensor) -> torch.Tensor:
+        if self.kinds[i] == "binary":
+            return (code.float() - 0.5).unsqueeze(-1)
+        return F.one_hot(code.long(), self.n_categories[i]).float()
+
+    def disc_logits(self, i: int, out_i: torch.Tensor) -> torch.Tensor:
+        """Mechanism output -> logits (batch, K); binary gets [0, logit]."""
+        if self.kinds[i] == "binary":
+            return torch.stack([torch.zeros_like(out_i[:, 0]), out_i[:, 0]], dim=-1)
+        return out_i[:, : self.n_categories[i]]
+
+    def scale(self, out_i: torch.Tensor) -> torch.Tensor:
+        return F.softplus(out_i[:, 1]) + 1e-3
+
+    def decode(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """Latent of continuous nodes (batch, n_cont) -> standardized values."""
+        return self.decoder(z_hat)
+
+    def latent_of_value(self, u: torch.Tensor) -> torch.Tensor:
+        """Exact inverse of the decoder: standardized values -> latents."""
+        return self.decoder.inverse(u)
+
+    # ------------------------------------------------------------------ training losses
+    def label_predictions(self, S_obs: torch.Tensor, linear: bool) -> torch.Tensor:
+        """Label-space masks f_i(A_i ∘ u) (eq. 4) -> (batch, n, n_out)."""
+        G = self.G
+        if not linear:
+            return self.f(S_obs, G)
+        cols = []
+        for i in range(self.n):
+            blk = S_obs[:, self.block(i)]
+            if self.kinds[i] == "categorical":
+                cols.append(blk @ self.cat_embed[str(i)])
+            else:
+                cols.append(blk[:, 0])
+        V = torch.stack(cols, dim=-1)                 # (batch, n) scalar parent summaries
+        lin = V @ G                                   # (batch, n): sum_j G_ji v_j
+        return self.lin_bias + self.lin_scale * lin.unsqueeze(-1)
+
+    def label_loss(self, S_obs, u_cont, codes, linear: bool) -> torch.Tensor:
+        """l_u (eq. 4) over non-exogenous nodes."""
+        pred = self.label_predictions(S_obs, linear)
+        loss = S_obs.new_zeros(())
+        for i in range(self.n):
+            if self.exogenous[i]:
+                continue
+            if self.kinds[i] == "continuous":
+                loss = loss + ((u_cont[:, self.cont_pos[i]] - pred[:, i, 0]) ** 2).mean()
+            else:
+                loss = loss + F.cross_entropy(self.disc_logits(i, pred[:, i]),
+                                              codes[:, self.disc_pos[i]].long())
+        return loss
+
+    def losses(self, u_cont, codes, *, linear: bool = False, sample: bool = True) -> dict:
+        """All loss terms for a minibatch (means over rows)."""
+        S_obs = self.encode_states(u_cont, codes)
+        out = {"label": self.label_loss(S_obs, u_cont, codes, linear),
+               "dag": dag_penalty(self.G)}
+        if linear:
+            return out
+        if self.objective == "exact":
+            out.update(self._exact_losses(S_obs, u_cont, codes))
+            return out
+        mu_lv = self.encoder(S_obs)
+        L = max(self.n_latent, 1)
+        mu, logvar = mu_lv[:, :L], mu_lv[:, L:].clamp(-12.0, 6.0)
+        lat = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
+        nc = len(self.cont)
+        z = lat[:, :nc]
+        # KL to the prior
+        prior_mu = torch.zeros_like(mu)
+        if self.prior == "conditional" and nc:
+            prior_mu = prior_mu.clone()
+            prior_mu[:, :nc] = torch.clamp(u_cont / 2.0, -1.0, 1.0)
+        kl = 0.5 * ((mu - prior_mu) ** 2 + logvar.exp() - 1.0 - logvar)
+        out["kl"] = kl[:, : self.n_latent].sum(-1).mean() if self.n_latent else kl.sum() * 0
+        # teacher-forced causal layer: parents enter with their observed labels
+        gout = self.g(S_obs, self.G)
+        recon = S_obs.new_zeros(())
+        latent = S_obs.new_zeros(())
+        if nc:
+            z_hat = []
+            for i in self.cont:
+                z_hat.append(self._continuous_output(i, gout[:, i], z[:, self.cont_pos[i]],
+                                                     lat, sample_noise=None))
+            z_hat = torch.stack(z_hat, dim=-1)
+            x_hat = self.decode(z_hat)
+            tau = torch.exp(self.log_tau.clamp(min=_MIN_LOG_TAU))[:nc]
+            nll = 0.5 * ((u_cont - x_hat) / tau) ** 2 + torch.log(tau) + 0.5 * math.log(2 * math.pi)
+            recon = recon + nll.sum(-1).mean()
+            endo = [self.cont_pos[i] for i in self.cont
+                    if not self.exogenous[i] or self.variant == "causalvae"]
+            if endo:
+                latent = ((z[:, endo] - z_hat[:, endo]) ** 2).sum(-1).mean()
+        for i in self.disc:
+            recon = recon + F.cross_entropy(self.disc_logits(i, gout[:, i]),
+                                            codes[:, self.disc_pos[i]].long())
+        out["recon"] = recon
+        out["latent"] = latent
+        return out
+
+    def _exact_losses(self, S_obs, u_cont, codes) -> dict:
+        """Exact negative log-likelihood through the monotone decoders and the
+        location-scale masks (change of variables), plus the encoder trained as an
+        amortised abduction network and the latent loss l_z (eq. 5)."""
+        gout = self.g(S_obs, self.G)
+        nc = len(self.cont)
+        nll = S_obs.new_zeros(())
+        latent = S_obs.new_zeros(())
+        half_log_2pi = 0.5 * math.log(2 * math.pi)
+        targets = []
+        if nc:
+            z = self.decoder.inverse_differentiable(u_cont)          # exact latents
+            log_det = torch.log(self.decoder.derivative(z))          # log dy/dz
+            tau = torch.exp(self.log_tau.clamp(min=_MIN_LOG_TAU))
+            eps_t = []
+            for i in self.cont:
+                k = self.cont_pos[i]
+                if self.exogenous[i]:
+                    nll = nll + (0.5 * z[:, k] ** 2 + half_log_2pi + log_det[:, k]).mean()
+                elif i in self.noisy_pos:
+                    s = self.scale(gout[:, i])
+                    e = (z[:, k] - gout[:, i, 0]) / s
+                    eps_t.append(e)
+                    nll = nll + (0.5 * e ** 2 + torch.log(s) + half_log_2pi
+                                 + log_det[:, k]).mean()
+                    latent = latent + ((z[:, k] - gout[:, i, 0]) ** 2).mean()
+                else:  # "ccgm": deterministic endogenous node, Gaussian reconstruction
+                    x_hat = self.decoder.forward_column(k, gout[:, i, 0])
+                    r = (u_cont[:, k] - x_hat) / tau[k]
+                    nll = nll + (0.5 * r ** 2 + torch.log(tau[k]) + half_log_2pi).mean()
+                    latent = latent + ((z[:, k] - gout[:, i, 0]) ** 2).mean()
+            targets = [z.detach()] + [e.detach().unsqueeze(-1) for e in eps_t]
+        for i in self.disc:
+            nll = nll + F.cross_entropy(self.disc_logits(i, gout[:, i]),
+                                        codes[:, self.disc_pos[i]].long())
+        enc = S_obs.new_zeros(())
+        if targets:
+            L = max(self.n_latent, 1)
+            mu = self.encoder(S_obs)[:, :L]
+            enc = ((mu[:, : self.n_latent] - torch.cat(targets, -1)) ** 2).sum(-1).mean()
+        return {"recon": nll, "kl": enc, "latent": latent}
+
+    def _continuous_output(self, i, out_i, z_i, lat, sample_noise):
+        """z_hat_i of a continuous node given its mask output.
+
+        ``lat`` holds the encoder latents (training); ``sample_noise`` (batch,)
+        replaces the eps latent at generation time.
+        """
+        exo = self.exogenous[i]
+        if self.variant != "causalvae" and exo:
+            return z_i
+        if i in self.noisy_pos:
+            eps = sample_noise if sample_noise is not None else \
+                lat[:, len(self.cont) + self.noisy_pos[i]]
+            if self.variant == "causalvae":
+                return out_i[:, 0] + eps
+            return out_i[:, 0] + self.scale(out_i) * eps
+        return out_i[:, 0]
+
+    # ------------------------------------------------------------------ generation
+    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> dict:
+        """Exogenous noise for ``n`` units: z (exogenous latents), eps, uniforms."""
+        dev = self.mask.device
+        nc = len(self.cont)
+        if self.prior == "conditional" and self.agg_mu.shape[0] > 0:
+            idx = torch.randint(self.agg_mu.shape[0], (n,), generator=generator, device="cpu")
+            idx = idx.to(dev)
+            z = self.agg_mu[idx] + self.agg_sd[idx] * torch.randn(
+                n, nc, generator=generator, device="cpu").to(dev)
+        else:
+            z = torch.randn(n, nc, generator=generator, device="cpu").to(dev)
+        eps = torch.randn(n, len(self.noisy), generator=generator, device="cpu").to(dev)
+        unif = torch.rand(n, len(self.disc), generator=generator, device="cpu").to(dev)
+        return {"z": z, "eps": eps, "unif": unif}
+
+    @torch.no_grad()
+    def generate(self, noise: dict, interventions: dict | None = None,
+                 overrides: dict | None = None, generator: torch.Generator | None = None):
+        """Ancestral pass through the causal layer.
+
+        Parameters
+        ----------
+        noise : dict from ``sample_noise`` or ``abduct``.
+        interventions : {node: state tensor (batch, w) or callable(natural_state) -> state}
+        overrides : {(parent, child): ("const", state (w,)) | ("pool", states (P, w))}
+            Edge removal: the child sees the override instead of the parent.
+
+        Returns
+        -------
+        S : state rows (batch, width); continuous blocks are standardized values.
+        """
+        interventions = interventions or {}
+        overrides = overrides or {}
+        n_rows = noise["z"].shape[0] if noise["z"].numel() else (
+            noise["unif"].shape[0] if noise["unif"].numel() else noise["eps"].shape[0])
+        dev = self.mask.device
+        S = torch.zeros(n_rows, self.width, device=dev)
+        G = self.G
+        by_child = {}
+        for (j, i), ov in overrides.items():
+            by_child.setdefault(i, []).append((j, ov))
+        for i in self.order:
+            S_in = S
+            if i in by_child:
+                S_in = S.clone()
+                for j, (mode, val) in by_child[i]:
+                    if mode == "const":
+                        S_in[:, self.block(j)] = val.to(dev)
+                    else:
+                        idx = torch.randint(val.shape[0], (n_rows,), generator=generator)
+                        S_in[:, self.block(j)] = val[idx].to(dev)
+            natural = self._natural_state(i, S_in, G, noise)
+            if i in interventions:
+                spec = interventions[i]
+                state = spec(natural) if callable(spec) else spec.to(dev).expand_as(natural)
+            else:
+                state = natural
+            S[:, self.block(i)] = state
+        return S
+
+    def _natural_state(self, i, S_in, G, noise):
+        needs_mask = not (self.kinds[i] == "continuous" and self.exogenous[i]
+                          and self.variant != "causalvae")
+        out_i = self.g.forward_node(i, S_in, G) if needs_mask else None
+        if self.kinds[i] == "continuous":
+            z_i = noise["z"][:, self.cont_pos[i]]
+            eps = noise["eps"][:, self.noisy_pos[i]] if i in self.noisy_pos else None
+            z_hat = self._continuous_output(i, out_i, z_i, None, sample_noise=eps)
+            return self.decoder.forward_column(self.cont_pos[i], z_hat).unsqueeze(-1)
+        logits = self.disc_logits(i, out_i)
+        cdf = torch.cumsum(torch.softmax(logits, -1), -1)
+        u = noise["unif"][:, self.disc_pos[i]].unsqueeze(-1)
+        code = (u > cdf[:, :-1]).sum(-1)
+        return self.disc_state(i, code)
+
+    def states_to_codes(self, S: torch.Tensor) -> torch.Tensor:
+        codes = []
+        for i in self.disc:
+            blk = S[:, self.block(i)]
+            if self.kinds[i] == "binary":
+                codes.append((blk[:, 0] > 0).long())
+            else:
+                codes.append(blk.argmax(-1))
+        if not codes:
+            return torch.zeros(S.shape[0], 0, dtype=torch.long, device=S.device)
+        return torch.stack(codes, -1)
+
+    # ------------------------------------------------------------------ abduction
+    @torch.no_grad()
+    def abduct(self, u_cont, codes, *, method: str = "exact",
+               generator: torch.Generator | None = None) -> dict:
+        """Noise that reproduces the observed rows (the abduction step).
+
+        ``"exact"`` inverts the decoder and the masks; ``"encoder"`` takes the
+        encoder's posterior mean (what CausalVAE does).
+        """
+        S_obs = self.encode_states(u_cont, codes)
+        nc = len(self.cont)
+        B = S_obs.shape[0]
+        if method == "encoder":
+            mu = self.encoder(S_obs)[:, : max(self.n_latent, 1)]
+            z = mu[:, :nc]
+            eps = mu[:, nc: nc + len(self.noisy)]
+        else:
+            z = self.latent_of_value(u_cont) if nc else u_cont
+            eps = torch.zeros(B, len(self.noisy), device=S_obs.device)
+        gout = self.g(S_obs, self.G)
+        if method == "exact":
+            for i in self.noisy:
+                out_i = gout[:, i]
+                resid = z[:, self.cont_pos[i]] - out_i[:, 0]
+                if self.variant == "ccgm_noise":
+                    resid = resid / self.scale(out_i)
+                eps[:, self.noisy_pos[i]] = resid
+        unif = torch.zeros(B, len(self.disc), device=S_obs.device)
+        for i in self.disc:
+            probs = torch.softmax(self.disc_logits(i, gout[:, i]), -1)
+            cdf = torch.cumsum(probs, -1)
+            c = codes[:, self.disc_pos[i]].long()
+            hi = cdf.gather(1, c.unsqueeze(-1)).squeeze(-1)
+            lo = hi - probs.gather(1, c.unsqueeze(-1)).squeeze(-1)
+            r = torch.rand(B, generator=generator).to(S_obs.device)
+            unif[:, self.disc_pos[i]] = lo + r * (hi - lo)
+        return {"z": z, "eps": eps, "unif": unif}
+
+    @torch.no_grad()
+    def encode(self, u_cont, codes) -> torch.Tensor:
+        """Encoder posterior mean (batch, n_latent)."""
+        S_obs = self.encode_states(u_cont, codes)
+        return self.encoder(S_obs)[:, : self.n_latent]
