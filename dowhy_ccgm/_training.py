@@ -13,9 +13,17 @@ from tqdm.auto import tqdm
 from .nn import AugmentedLagrangian, CCGMNet
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True):
-    idx = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
+MAX_STEPS_PER_EPOCH = 64
+MAX_VALIDATION_ROWS = 20_000
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator, max_steps: int | None = None):
+    """Shuffled minibatch indices; with ``max_steps`` an epoch is a random subset of
+    ``max_steps`` batches, so the cost of an epoch (and memory) does not grow with n."""
+    idx = torch.randperm(n, generator=generator)
+    for k, start in enumerate(range(0, n, batch_size)):
+        if max_steps is not None and k >= max_steps:
+            return
         yield idx[start:start + batch_size]
 
 
@@ -34,6 +42,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     n_val = int(round(validation_fraction * n)) if validation_fraction > 0 else 0
     n_val = min(max(n_val, 1), n - 1) if validation_fraction > 0 else 0
     val_idx, tr_idx = perm[:n_val], perm[n_val:]
+    val_idx = val_idx[:MAX_VALIDATION_ROWS]
     u_tr, c_tr = u[tr_idx].to(dev), codes[tr_idx].to(dev)
     u_va, c_va = u[val_idx].to(dev), codes[val_idx].to(dev)
     n_tr = len(tr_idx)
@@ -47,27 +56,36 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     total = pretrain_epochs + epochs
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     for _ in range(pretrain_epochs):
-        tot = 0.0
-        for b in _batches(n_tr, bs, generator):
+        tot, seen = 0.0, 0
+        for b in _batches(n_tr, bs, generator, MAX_STEPS_PER_EPOCH):
             out = net.losses(u_tr[b], c_tr[b], linear=True)
             loss = out["label"] + al.penalty(out["dag"])
             opt.zero_grad()
             loss.backward()
             opt.step()
             tot += float(out["label"].detach()) * len(b)
+            seen += len(b)
         with torch.no_grad():
             al.step(float(net.losses(u_tr[:1], c_tr[:1], linear=True)["dag"]))
-        history["pretrain_label"].append(tot / n_tr)
+        history["pretrain_label"].append(tot / max(seen, 1))
         bar.update(1)
 
     # -- 2. full model: nonlinear masks, VAE, DAG schedule
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     best, best_state, bad = math.inf, None, 0
+    # warm starts of the decoders' exact inversion, one per training row
+    z_cache = None
+    if net.objective == "exact" and net.cont:
+        with torch.no_grad():
+            z_cache = net.decoder.inverse(u_tr)
     for epoch in range(epochs):
         net.train()
-        tot = 0.0
-        for b in _batches(n_tr, bs, generator):
-            out = net.losses(u_tr[b], c_tr[b])
+        tot, seen = 0.0, 0
+        for b in _batches(n_tr, bs, generator, MAX_STEPS_PER_EPOCH):
+            out = net.losses(u_tr[b], c_tr[b],
+                             z_init=None if z_cache is None else z_cache[b])
+            if z_cache is not None:
+                z_cache[b] = out["z"]
             loss = (out["recon"] + kl_weight * out["kl"] + label_weight * out["label"]
                     + latent_weight * out["latent"] + al.penalty(out["dag"]))
             opt.zero_grad()
@@ -75,6 +93,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
             torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
             opt.step()
             tot += float(loss.detach()) * len(b)
+            seen += len(b)
         net.eval()
         with torch.no_grad():
             h = float(out["dag"])
@@ -83,8 +102,8 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
                 vo = net.losses(u_va, c_va, sample=False)
                 val = float(vo["recon"] + vo["kl"] + latent_weight * vo["latent"])
             else:
-                val = tot / n_tr
-        history["train"].append(tot / n_tr)
+                val = tot / seen
+        history["train"].append(tot / seen)
         history["val"].append(val)
         history["h"].append(h)
         history["epochs"] = epoch + 1

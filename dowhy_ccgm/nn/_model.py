@@ -202,15 +202,19 @@ class CCGMNet(nn.Module):
                                               codes[:, self.disc_pos[i]].long())
         return loss
 
-    def losses(self, u_cont, codes, *, linear: bool = False, sample: bool = True) -> dict:
-        """All loss terms for a minibatch (means over rows)."""
+    def losses(self, u_cont, codes, *, linear: bool = False, sample: bool = True,
+               z_init: torch.Tensor | None = None) -> dict:
+        """All loss terms for a minibatch (means over rows).
+
+        ``z_init`` warm-starts the exact inversion of the decoders (objective
+        "exact"); the solution is returned as ``out["z"]`` for caching."""
         S_obs = self.encode_states(u_cont, codes)
         out = {"label": self.label_loss(S_obs, u_cont, codes, linear),
                "dag": dag_penalty(self.G)}
         if linear:
             return out
         if self.objective == "exact":
-            out.update(self._exact_losses(S_obs, u_cont, codes))
+            out.update(self._exact_losses(S_obs, u_cont, codes, z_init))
             return out
         mu_lv = self.encoder(S_obs)
         L = max(self.n_latent, 1)
@@ -250,7 +254,7 @@ class CCGMNet(nn.Module):
         out["latent"] = latent
         return out
 
-    def _exact_losses(self, S_obs, u_cont, codes) -> dict:
+    def _exact_losses(self, S_obs, u_cont, codes, z_init=None) -> dict:
         """Exact negative log-likelihood through the monotone decoders and the
         location-scale masks (change of variables), plus the encoder trained as an
         amortised abduction network and the latent loss l_z (eq. 5)."""
@@ -261,7 +265,7 @@ class CCGMNet(nn.Module):
         half_log_2pi = 0.5 * math.log(2 * math.pi)
         targets = []
         if nc:
-            z = self.decoder.inverse_differentiable(u_cont)          # exact latents
+            z = self.decoder.inverse_differentiable(u_cont, z_init)  # exact latents
             log_det = torch.log(self.decoder.derivative(z))          # log dy/dz
             tau = torch.exp(self.log_tau.clamp(min=_MIN_LOG_TAU))
             eps_t = []
@@ -290,7 +294,10 @@ class CCGMNet(nn.Module):
             L = max(self.n_latent, 1)
             mu = self.encoder(S_obs)[:, :L]
             enc = ((mu[:, : self.n_latent] - torch.cat(targets, -1)) ** 2).sum(-1).mean()
-        return {"recon": nll, "kl": enc, "latent": latent}
+        out = {"recon": nll, "kl": enc, "latent": latent}
+        if nc:
+            out["z"] = z.detach()
+        return out
 
     def _continuous_output(self, i, out_i, z_i, lat, sample_noise):
         """z_hat_i of a continuous node given its mask output.
@@ -371,19 +378,97 @@ class CCGMNet(nn.Module):
         return S
 
     def _natural_state(self, i, S_in, G, noise):
-        needs_mask = not (self.kinds[i] == "continuous" and self.exogenous[i]
-                          and self.variant != "causalvae")
-        out_i = self.g.forward_node(i, S_in, G) if needs_mask else None
+        return self._node_state(i, S_in, G, self.node_noise(i, noise))
+
+    def _node_state(self, i, S_in, G, noise_i):
+        kind = self.noise_kind(i)
+        out_i = self.g.forward_node(i, S_in, G) if kind != "latent" else None
         if self.kinds[i] == "continuous":
-            z_i = noise["z"][:, self.cont_pos[i]]
-            eps = noise["eps"][:, self.noisy_pos[i]] if i in self.noisy_pos else None
-            z_hat = self._continuous_output(i, out_i, z_i, None, sample_noise=eps)
+            eps = noise_i if kind == "normal" else None
+            z_hat = self._continuous_output(i, out_i, noise_i, None, sample_noise=eps)
             return self.decoder.forward_column(self.cont_pos[i], z_hat).unsqueeze(-1)
         logits = self.disc_logits(i, out_i)
         cdf = torch.cumsum(torch.softmax(logits, -1), -1)
-        u = noise["unif"][:, self.disc_pos[i]].unsqueeze(-1)
-        code = (u > cdf[:, :-1]).sum(-1)
+        code = (noise_i.unsqueeze(-1) > cdf[:, :-1]).sum(-1)
         return self.disc_state(i, code)
+
+    # ------------------------------------------------------------------ one node at a time
+    def noise_kind(self, i: int) -> str | None:
+        """The scalar noise that drives node ``i`` given its parents' states.
+
+        ``"latent"``: an exogenous continuous node's latent ``z_i`` (``N(0, 1)`` under the
+        standard prior); ``"normal"``: the noise latent ``eps_i ~ N(0, 1)``; ``"uniform"``:
+        a discrete node's ``U(0, 1)`` (inverse-CDF sampling); ``None``: no noise (an
+        endogenous continuous node of ``variant="ccgm"`` is a function of its parents).
+        """
+        if self.kinds[i] != "continuous":
+            return "uniform"
+        if self.exogenous[i] and self.variant != "causalvae":
+            return "latent"
+        if i in self.noisy_pos:
+            return "normal"
+        return None
+
+    def node_noise(self, i: int, noise: dict) -> torch.Tensor | None:
+        """Node ``i``'s scalar noise (batch,) out of a ``sample_noise``/``abduct`` dict
+        (``None`` when the node has none)."""
+        kind = self.noise_kind(i)
+        if kind == "latent":
+            return noise["z"][:, self.cont_pos[i]]
+        if kind == "normal":
+            return noise["eps"][:, self.noisy_pos[i]]
+        if kind == "uniform":
+            return noise["unif"][:, self.disc_pos[i]]
+        return None
+
+    @torch.no_grad()
+    def evaluate_node(self, i: int, S: torch.Tensor, noise_i: torch.Tensor) -> torch.Tensor:
+        """State block (batch, w_i) of node ``i`` from its parents and its own noise.
+
+        ``S`` (batch, width) holds state rows; only node ``i``'s parents' blocks are
+        read (the mask gates all others). ``noise_i`` (batch,) is of the kind
+        ``noise_kind(i)`` (ignored, and may be ``None``, when the node has no noise).
+        The ancestral pass of ``generate`` evaluates every node this way.
+        """
+        return self._node_state(i, S, self.G, noise_i)
+
+    @torch.no_grad()
+    def abduct_node(self, i: int, S: torch.Tensor, state_i: torch.Tensor,
+                    uniform: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Node ``i``'s noise (batch,) that reproduces its observed state given its parents
+        (the inverse of ``evaluate_node``).
+
+        Continuous nodes are inverted exactly (decoder, then the location-scale mask); a
+        discrete node's noise is drawn within its observed category's CDF interval,
+        ``lo + uniform * (hi - lo)`` (``uniform`` (batch,) in [0, 1), drawn with
+        ``generator`` when not given). Nodes without noise get zeros.
+        """
+        kind = self.noise_kind(i)
+        B = S.shape[0]
+        if kind is None:
+            return torch.zeros(B, device=S.device)
+        if kind == "uniform":
+            probs = torch.softmax(self.disc_logits(i, self.g.forward_node(i, S, self.G)), -1)
+            cdf = torch.cumsum(probs, -1)
+            if self.kinds[i] == "binary":
+                c = (state_i[:, 0] > 0).long()
+            else:
+                c = state_i.argmax(-1)
+            hi = cdf.gather(1, c.unsqueeze(-1)).squeeze(-1)
+            lo = hi - probs.gather(1, c.unsqueeze(-1)).squeeze(-1)
+            if uniform is None:
+                uniform = torch.rand(B, generator=generator)
+            return lo + uniform.to(S.device) * (hi - lo)
+        k = self.cont_pos[i]
+        u = torch.zeros(B, self.decoder.a.shape[0], device=S.device)
+        u[:, k] = state_i[:, 0]
+        z = self.decoder.inverse(u)[:, k]
+        if kind == "latent":
+            return z
+        out_i = self.g.forward_node(i, S, self.G)
+        resid = z - out_i[:, 0]
+        return resid / self.scale(out_i) if self.variant == "ccgm_noise" else resid
 
     def states_to_codes(self, S: torch.Tensor) -> torch.Tensor:
         codes = []
