@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import copy
-import io
 import json
-import pickle
-import zipfile
+import os
 from numbers import Number
 
 import networkx as nx
@@ -223,16 +221,24 @@ class CCGMGenerator(BaseEstimator):
                           n_layers=self.n_layers, encoder_hidden=self.encoder_hidden,
                           prior=self.prior, objective=self.objective).to(dev)
             u, codes = schema.to_arrays(Xg)
+            u, codes = torch.as_tensor(u), torch.as_tensor(codes)
             gen = torch_generator(seed)
-            self.history_ = train_ccgm(
-                net, torch.as_tensor(u), torch.as_tensor(codes), epochs=int(self.epochs),
-                pretrain_epochs=int(self.pretrain_epochs), batch_size=int(self.batch_size),
-                lr=float(self.learning_rate), kl_weight=float(self.kl_weight),
-                label_weight=float(self.label_weight), latent_weight=float(self.latent_weight),
-                patience=int(self.patience), validation_fraction=float(self.validation_fraction),
-                generator=gen, progress=show_progress(self.progress_bar))
+            train_kw = dict(
+                batch_size=int(self.batch_size), lr=float(self.learning_rate),
+                kl_weight=float(self.kl_weight), label_weight=float(self.label_weight),
+                latent_weight=float(self.latent_weight), patience=int(self.patience),
+                validation_fraction=float(self.validation_fraction), generator=gen,
+                progress=show_progress(self.progress_bar))
+            self.history_ = train_ccgm(net, u, codes, epochs=int(self.epochs),
+                                       pretrain_epochs=int(self.pretrain_epochs), **train_kw)
+            self.net_, self.nodes_ = net, order
+            if self.learn_structure:
+                # keep the learned DAG, then refit the masks on exactly that structure
+                self._set_learned_structure()
+                self.history_["refit"] = train_ccgm(
+                    net, u, codes, epochs=int(self.epochs), pretrain_epochs=0,
+                    desc="CCGM refit on learned DAG", **train_kw)
         net.eval()
-        self.net_ = net
         self.schema_ = schema
         self.nodes_ = order
         self.exogenous_ = [c for c in order if c in exo]
@@ -240,8 +246,6 @@ class CCGMGenerator(BaseEstimator):
         self.n_features_in_ = len(Xg.columns)
         self._edge_overrides = {}
         self._override_tensors = {}
-        if self.learn_structure:
-            self._set_learned_structure()
         self._rng = torch_generator(seed + 1)
         self._refresh_graph()
         return self
@@ -326,22 +330,26 @@ class CCGMGenerator(BaseEstimator):
         return self.net_.disc_state(i, codes)
 
     def _intervention_specs(self, interventions, n_rows):
+        """Interventions -> ({node index: state or callable}, {column: exact values}).
+
+        The exact values are written into the output so that ``do(x=3)`` gives
+        exactly 3 (states are float32 inside the model)."""
         if not isinstance(interventions, dict) or not interventions:
             raise ValueError("interventions must be a non-empty dict {node: value or callable}")
-        specs = {}
+        specs, exact = {}, {}
         for node, v in interventions.items():
             i = self._idx(node)
             if callable(v):
                 def fn(natural, i=i, v=v, node=node):
-                    vals = self._state_to_values(i, natural)
-                    new = v(vals)
-                    new = np.broadcast_to(np.asarray(new), (natural.shape[0],))
+                    new = np.asarray(v(self._state_to_values(i, natural)))
+                    new = np.broadcast_to(new, (natural.shape[0],))
+                    exact[node] = new
                     return self._values_to_state(i, new, natural.shape[0])
                 specs[i] = fn
             else:
-                st = self._values_to_state(i, v, n_rows)
-                specs[i] = st
-        return specs
+                specs[i] = self._values_to_state(i, v, n_rows)
+                exact[node] = np.broadcast_to(np.asarray(v), (n_rows,))
+        return specs, exact
 
     def _overrides(self):
         out = {}
@@ -367,9 +375,14 @@ class CCGMGenerator(BaseEstimator):
         return torch.as_tensor(u, device=dev), torch.as_tensor(codes, device=dev), Xg
 
     def _run(self, noise, interventions=None, gen=None, index=None):
+        specs, exact = interventions if interventions else (None, {})
         with torch.no_grad():
-            S = self.net_.generate(noise, interventions, self._overrides(), generator=gen)
-        return self._frame(S, index)
+            S = self.net_.generate(noise, specs, self._overrides(), generator=gen)
+        out = self._frame(S, index)
+        for col, values in exact.items():
+            if self.schema_.by_name[col].kind == "continuous":
+                out[col] = np.asarray(values, dtype=np.float64).astype(out[col].dtype)
+        return out
 
     # ================================================================== public API
     def sample(self, n_samples: int, random_state=None) -> pd.DataFrame:
@@ -474,6 +487,17 @@ class CCGMGenerator(BaseEstimator):
         new._refresh_graph()
         return new
 
+    def to_gcm(self):
+        """This trained model as a FITTED ``dowhy.gcm.InvertibleStructuralCausalModel``.
+
+        No refit: every node's mechanism evaluates this model's own net for that node
+        (roots sample their trained marginals; non-root nodes are invertible in their one
+        scalar noise). Removed edges are absent from the exported graph. See
+        :func:`dowhy_ccgm.gcm.to_gcm`.
+        """
+        from .gcm._export import to_gcm
+        return to_gcm(self)
+
     @property
     def removed_edges_(self) -> list:
         self._check_fitted()
@@ -545,12 +569,11 @@ class CCGMGenerator(BaseEstimator):
     @classmethod
     def load(cls, path, device="cpu") -> "CCGMGenerator":
         """Load a model written by ``save``; refuses foreign or unsafe files."""
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no model file at {path!s}")
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError,
-                OSError, ValueError, io.UnsupportedOperation) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
+        except Exception as exc:  # any failure of the safe unpickler means: refuse
             raise ValueError(f"{path!s} is not a readable dowhy_ccgm model file (it is corrupt, "
                              f"or holds objects other than tensors and plain data, which are "
                              f"refused for safety): {exc}") from None

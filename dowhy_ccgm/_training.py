@@ -52,7 +52,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
 
     # -- 1. linear pre-training of A on the labels (paper V.B)
     lin_params = [net.W, net.lin_bias, net.lin_scale, *net.cat_embed.values()]
-    opt = torch.optim.Adam(lin_params, lr=max(lr, 1e-2))
+    opt = torch.optim.Adam(lin_params, lr=max(lr, 5e-2))
     total = pretrain_epochs + epochs
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     for _ in range(pretrain_epochs):

@@ -101,6 +101,8 @@ class CCGMNet(nn.Module):
         self.n_latent = len(self.cont) + len(self.noisy)
 
         self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.float32).clone())
+        self.register_buffer("is_categorical", torch.tensor(
+            [k == "categorical" for k in self.kinds], dtype=torch.bool))
         self.register_buffer("B", torch.diag(torch.tensor(self.exogenous, dtype=torch.float32)))
         self.W = nn.Parameter(torch.zeros(n, n))
         n_out = max([2] + [k for kind, k in zip(self.kinds, self.n_categories)
@@ -186,7 +188,11 @@ class CCGMNet(nn.Module):
                 cols.append(blk[:, 0])
         V = torch.stack(cols, dim=-1)                 # (batch, n) scalar parent summaries
         lin = V @ G                                   # (batch, n): sum_j G_ji v_j
-        return self.lin_bias + self.lin_scale * lin.unsqueeze(-1)
+        # a categorical child needs one slope per category; elsewhere G is the slope
+        # itself (so A is identifiable: the linear SCM's standardized weights)
+        scale = torch.where(self.is_categorical.unsqueeze(-1), self.lin_scale,
+                            torch.ones_like(self.lin_scale))
+        return self.lin_bias + scale * lin.unsqueeze(-1)
 
     def label_loss(self, S_obs, u_cont, codes, linear: bool) -> torch.Tensor:
         """l_u (eq. 4) over non-exogenous nodes."""
