@@ -27,3 +27,14 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
             exec(compile(code, f"{page.name}[block {k}]", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point
             raise AssertionError(f"{page.name}, block {k} failed: {exc!r}\n{code}") from exc
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+def test_examples_run(script, tmp_path, monkeypatch):
+    import runpy
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CCGM_EXAMPLES_QUICK", "1")
+    runpy.run_path(str(script), run_name="__main__")
