@@ -518,16 +518,19 @@ class CCGMGenerator(BaseEstimator):
                           + [f"eps_{self.nodes_[i]}" for i in self.net_.noisy], dtype=object)
 
     def score(self, X, y=None) -> float:
-        """Mean ELBO per row (nats, on the data's own scale; higher is better).
+        """Mean log-likelihood per row, in nats on the data's own scale (higher is better).
 
-        One Monte-Carlo draw of the latent with a fixed seed, so it is reproducible.
+        With ``objective="exact"`` this is the exact log-likelihood (change of
+        variables through the decoders and masks); with ``objective="elbo"`` it is the
+        ELBO (one Monte-Carlo draw with a fixed seed, so it is reproducible).
         """
         u, codes, _ = self._observed(X)
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             out = self.net_.losses(u, codes, sample=True)
+        bound = out["recon"] if self.net_.objective == "exact" else out["recon"] + out["kl"]
         log_jac = float(sum(np.log(self.schema_.by_name[c].sd) for c in self.schema_.cont))
-        return float(-(out["recon"] + out["kl"]) - log_jac)
+        return float(-bound - log_jac)
 
     # ================================================================== persistence
     def _meta(self) -> dict:
