@@ -13,18 +13,23 @@ from tqdm.auto import tqdm
 from .nn import AugmentedLagrangian, CCGMNet
 
 
+MIN_STEPS_PER_EPOCH = 16
 MAX_STEPS_PER_EPOCH = 64
 MAX_VALIDATION_ROWS = 20_000
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator, max_steps: int | None = None):
-    """Shuffled minibatch indices; with ``max_steps`` an epoch is a random subset of
-    ``max_steps`` batches, so the cost of an epoch (and memory) does not grow with n."""
-    idx = torch.randperm(n, generator=generator)
-    for k, start in enumerate(range(0, n, batch_size)):
-        if max_steps is not None and k >= max_steps:
-            return
-        yield idx[start:start + batch_size]
+def _batches(n: int, batch_size: int, generator: torch.Generator):
+    """Shuffled minibatch indices for one epoch of between 16 and 64 steps.
+
+    A small data set is passed over more than once per epoch (so "epochs" mean a
+    similar amount of optimisation whatever n is), a large one is subsampled (so the
+    cost of an epoch, and memory, do not grow with n)."""
+    n_steps = min(max(-(-n // batch_size), MIN_STEPS_PER_EPOCH), MAX_STEPS_PER_EPOCH)
+    need = n_steps * batch_size
+    perms = [torch.randperm(n, generator=generator) for _ in range(-(-need // n))]
+    idx = torch.cat(perms)
+    for k in range(n_steps):
+        yield idx[k * batch_size:(k + 1) * batch_size]
 
 
 def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: int,
@@ -57,7 +62,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     for _ in range(pretrain_epochs):
         tot, seen = 0.0, 0
-        for b in _batches(n_tr, bs, generator, MAX_STEPS_PER_EPOCH):
+        for b in _batches(n_tr, bs, generator):
             out = net.losses(u_tr[b], c_tr[b], linear=True)
             loss = out["label"] + al.penalty(out["dag"])
             opt.zero_grad()
@@ -81,7 +86,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     for epoch in range(epochs):
         net.train()
         tot, seen = 0.0, 0
-        for b in _batches(n_tr, bs, generator, MAX_STEPS_PER_EPOCH):
+        for b in _batches(n_tr, bs, generator):
             out = net.losses(u_tr[b], c_tr[b],
                              z_init=None if z_cache is None else z_cache[b])
             if z_cache is not None:

@@ -27,13 +27,14 @@ TOY_GRAPH = nx.DiGraph([("x1", "x3"), ("x2", "x3"), ("x3", "x4"), ("x1", "x4")])
 def add_arguments(p):
     p.add_argument("--n", type=int, default=5000, help="rows of training data")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=200, help="maximum training epochs")
     p.add_argument("--json", metavar="PATH", help="write the comparison as JSON")
 
 
 def run(args) -> int:
     from .. import CCGMGenerator
     data = toy_scm(args.n, args.seed)
-    gen = CCGMGenerator(TOY_GRAPH, random_state=args.seed).fit(data)
+    gen = CCGMGenerator(TOY_GRAPH, epochs=args.epochs, random_state=args.seed).fit(data)
     rows = []
     for name, do in [("do(x1=1)", {"x1": 1.0}), ("do(x3=2)", {"x3": 2.0})]:
         truth = toy_scm(200_000, 123, do).mean()
