@@ -23,6 +23,17 @@ from .nn import VARIANTS, CCGMNet
 _FORMAT = "dowhy_ccgm.CCGMGenerator"
 _FORMAT_VERSION = 1
 _POOL_SIZE = 20_000
+_CHUNK_ROWS = 65_536
+
+
+class _RowSlice:
+    """Per-unit intervention states, sliced along with the noise chunks."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def rows(self, rows: slice):
+        return self.state[rows]
 
 
 class CCGMGenerator(BaseEstimator):
@@ -333,21 +344,25 @@ class CCGMGenerator(BaseEstimator):
         """Interventions -> ({node index: state or callable}, {column: exact values}).
 
         The exact values are written into the output so that ``do(x=3)`` gives
-        exactly 3 (states are float32 inside the model)."""
+        exactly 3 (states are float32 inside the model). A callable's values are
+        collected chunk by chunk (generation runs in row chunks)."""
         if not isinstance(interventions, dict) or not interventions:
             raise ValueError("interventions must be a non-empty dict {node: value or callable}")
         specs, exact = {}, {}
         for node, v in interventions.items():
             i = self._idx(node)
             if callable(v):
+                exact[node] = []
+
                 def fn(natural, i=i, v=v, node=node):
                     new = np.asarray(v(self._state_to_values(i, natural)))
                     new = np.broadcast_to(new, (natural.shape[0],))
-                    exact[node] = new
+                    exact[node].append(new)
                     return self._values_to_state(i, new, natural.shape[0])
                 specs[i] = fn
             else:
-                specs[i] = self._values_to_state(i, v, n_rows)
+                state = self._values_to_state(i, v, n_rows)
+                specs[i] = _RowSlice(state) if state.shape[0] > 1 else state
                 exact[node] = np.broadcast_to(np.asarray(v), (n_rows,))
         return specs, exact
 
@@ -375,11 +390,25 @@ class CCGMGenerator(BaseEstimator):
         return torch.as_tensor(u, device=dev), torch.as_tensor(codes, device=dev), Xg
 
     def _run(self, noise, interventions=None, gen=None, index=None):
+        """Generate in row chunks (bounded memory, faster than one huge batch)."""
         specs, exact = interventions if interventions else (None, {})
-        with torch.no_grad():
-            S = self.net_.generate(noise, specs, self._overrides(), generator=gen)
+        n_rows = next(v.shape[0] for v in noise.values() if v.numel()) if any(
+            v.numel() for v in noise.values()) else 0
+        parts = []
+        with torch.no_grad(), torch_threads(self.n_threads):
+            for start in range(0, max(n_rows, 1), _CHUNK_ROWS):
+                rows = slice(start, min(start + _CHUNK_ROWS, n_rows))
+                chunk = {k: v[rows] for k, v in noise.items()}
+                cspecs = None if specs is None else {
+                    i: (sp.rows(rows) if isinstance(sp, _RowSlice) else sp)
+                    for i, sp in specs.items()}
+                parts.append(self.net_.generate(chunk, cspecs, self._overrides(),
+                                                generator=gen))
+        S = torch.cat(parts) if len(parts) > 1 else parts[0]
         out = self._frame(S, index)
         for col, values in exact.items():
+            if isinstance(values, list):
+                values = np.concatenate(values) if values else values
             if self.schema_.by_name[col].kind == "continuous":
                 out[col] = np.asarray(values, dtype=np.float64).astype(out[col].dtype)
         return out
@@ -439,7 +468,8 @@ class CCGMGenerator(BaseEstimator):
         u, codes, Xg = self._observed(X)
         gen = self._gen(random_state)
         specs = self._intervention_specs(interventions, len(Xg)) if interventions else None
-        noise = self.net_.abduct(u, codes, method=abduction, generator=gen)
+        with torch_threads(self.n_threads):
+            noise = self.net_.abduct(u, codes, method=abduction, generator=gen)
         return self._run(noise, specs, gen, index=Xg.index)
 
     def remove_edge(self, parent, child, how="mean", random_state=None) -> "CCGMGenerator":

@@ -76,7 +76,11 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
         bar.update(1)
 
     # -- 2. full model: nonlinear masks, VAE, DAG schedule
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)
+    # halve the learning rate when the validation loss stalls: large steps early, fine
+    # convergence late (early stopping's patience is longer than the scheduler's)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=0.5, patience=max(2, patience // 3), threshold=1e-4)
     best, best_state, bad = math.inf, None, 0
     # warm starts of the decoders' exact inversion, one per training row
     z_cache = None
@@ -108,6 +112,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
                 val = float(vo["recon"] + vo["kl"] + latent_weight * vo["latent"])
             else:
                 val = tot / seen
+        sched.step(val)
         history["train"].append(tot / seen)
         history["val"].append(val)
         history["h"].append(h)

@@ -213,8 +213,9 @@ class GatedNodeMLP(nn.Module):
         gate = A[self.block_index, i]
         h = states * gate
         last = len(self.weights) - 1
+        inplace = not torch.is_grad_enabled()      # generation: fused, in place
         for k, (W, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ W[i] + b[i]
+            h = torch.addmm(b[i], h, W[i])
             if k < last:
-                h = F.silu(h)
+                h = F.silu(h, inplace=inplace)
         return h
