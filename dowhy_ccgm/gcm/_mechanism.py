@@ -1,0 +1,446 @@
+"""CCGM causal mechanisms for ``dowhy.gcm``.
+
+:class:`CCGMMechanism` is an ``InvertibleFunctionalCausalModel`` for a non-root node: a CCGM
+(``variant="ccgm_noise"``, exact objective) trained on the star graph ``parents -> node``,
+
+* continuous node: ``Y = dec(m(pa) + s(pa) * N)``, ``N ~ N(0, 1)``, ``dec`` strictly
+  increasing, so ``N`` is recovered exactly from ``(Y, pa)``;
+* binary / categorical node: ``Y`` is the category whose CDF interval of ``softmax(f(pa))``
+  contains ``N ~ U(0, 1)``; abduction draws ``N`` uniformly within the observed category's
+  interval, so the node supports counterfactuals (DoWhy's ``ClassifierFCM`` has no
+  ``estimate_noise``) and only ever returns the observed labels.
+
+:class:`CCGMRootModel` is the matching ``StochasticModel`` for a root (a one-node CCGM: a
+monotone flow of ``N(0, 1)`` or the class frequencies). :func:`assign_ccgm_mechanisms` puts a
+CCGM mechanism on every non-root node of a DoWhy causal model.
+
+Randomness: training is seeded from ``random_state`` (``None`` draws the seed from numpy's
+global state); noise draws and the discrete posterior draws always use numpy's global state,
+as DoWhy's own mechanisms do, so ``gcm.util.general.set_random_seed`` makes every query
+reproducible and distinct nodes never share noise streams.
+"""
+from __future__ import annotations
+
+import numbers
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from dowhy.gcm.causal_mechanisms import (
+    ClassifierFCM,
+    InvertibleFunctionalCausalModel,
+    StochasticModel,
+)
+from dowhy.gcm.causal_models import CAUSAL_MECHANISM, ProbabilisticCausalModel
+from dowhy.gcm.ml.classification import ClassificationModel
+from dowhy.gcm.stochastic_models import EmpiricalDistribution
+from dowhy.graph import is_root_node
+from sklearn.exceptions import NotFittedError
+
+from .._generator import CCGMGenerator
+from .._schema import COLUMN_KINDS, infer_column_spec
+from .._utils import seed_from
+from ._node import NodeModel, as_2d, as_column
+
+__all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMClassifierView", "CCGMRootModel",
+           "assign_ccgm_mechanisms"]
+
+#: CCGMGenerator parameters the mechanisms set themselves.
+_RESERVED = ("graph", "exogenous", "variant", "column_types", "learn_structure",
+             "edge_threshold", "extra_columns")
+_OWN = ("kind", "hidden", "epochs", "random_state", "progress_bar")
+_ALLOWED = tuple(p for p in CCGMGenerator().get_params(deep=False)
+                 if p not in _RESERVED and p not in _OWN)
+_DEFAULT_EPOCHS = 300
+_TARGET = "target"
+
+
+def _parent_name(k: int) -> str:
+    return f"parent[{k}]"
+
+
+# ---------------------------------------------------------------------------- kinds
+def _prepared(values, name: str) -> tuple[pd.Series, str | None]:
+    """A column as a Series with a dtype the schema understands, plus the kind that
+    ``CCGMGenerator`` would detect (None: numeric, let the schema decide)."""
+    a = np.asarray(values).reshape(-1)
+    if a.dtype.kind in "biuf":
+        return pd.Series(a, name=name), None
+    obj = a.astype(object)
+    if len(obj) and all(isinstance(v, (bool, np.bool_)) for v in obj):
+        return pd.Series(obj.astype(bool), name=name), "binary"
+    if len(obj) and all(isinstance(v, numbers.Number) for v in obj):
+        return pd.Series(obj.astype(np.float64), name=name), None
+    s = pd.Series(obj, name=name, dtype=object)
+    return s, ("binary" if s.nunique(dropna=True) == 2 else "categorical")
+
+
+def detect_kind(values, name: str = "column") -> str:
+    """The column kind of a 1-D array, following ``CCGMGenerator``'s rules: bool or numeric
+    {0, 1} -> binary; other numbers -> continuous; labels (strings, mixed objects) -> binary
+    with two distinct values, categorical otherwise."""
+    s, kind = _prepared(values, name)
+    return kind if kind is not None else infer_column_spec(name, s).kind
+
+
+def _column_kind(name, s: pd.Series, declared=None) -> str:
+    """Kind of a DataFrame column: ``CCGMGenerator``'s detection (a pandas ``category``
+    with 3+ levels is categorical even when its labels are numbers), and string / object
+    columns are categorical (binary with two values) instead of an error."""
+    if declared is not None:
+        if declared not in COLUMN_KINDS:
+            raise ValueError(f"column_types[{name!r}] must be one of {COLUMN_KINDS}, got "
+                             f"{declared!r}")
+        return declared
+    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype):
+        return infer_column_spec(str(name), s.dropna()).kind
+    return detect_kind(s.dropna().to_numpy(), str(name))
+
+
+# ---------------------------------------------------------------------------- base
+class _CCGMModelBase:
+    """Settings, training and bookkeeping shared by the root and non-root mechanisms."""
+
+    def __init__(self, kind=None, hidden=32, epochs=_DEFAULT_EPOCHS, random_state=None,
+                 progress_bar=None, **ccgm_params):
+        unknown = sorted(set(ccgm_params) - set(_ALLOWED))
+        if unknown:
+            reserved = [k for k in unknown if k in _RESERVED]
+            hint = (f" ({reserved} are set by the mechanism itself: the variant is "
+                    "'ccgm_noise', the graph is parents -> node)") if reserved else ""
+            raise TypeError(f"{type(self).__name__} got unexpected parameter(s) {unknown}"
+                            f"{hint}; CCGMGenerator parameters it accepts: {list(_ALLOWED)}")
+        if kind is not None and kind not in COLUMN_KINDS:
+            raise ValueError(f"kind must be None or one of {COLUMN_KINDS}, got {kind!r}")
+        self.kind = kind
+        self.hidden = hidden
+        self.epochs = epochs
+        self.random_state = random_state
+        self.progress_bar = progress_bar
+        self.ccgm_params = dict(ccgm_params)
+        self.model_ = None
+
+    # -- settings
+    def get_params(self) -> dict:
+        """The constructor arguments (``ccgm_params`` flattened)."""
+        return {"kind": self.kind, "hidden": self.hidden, "epochs": self.epochs,
+                "random_state": self.random_state, "progress_bar": self.progress_bar,
+                **self.ccgm_params}
+
+    def clone(self):
+        """An unfitted copy with the same settings."""
+        return CCGMRootModel(**self.get_params()) if isinstance(self, CCGMRootModel) \
+            else CCGMMechanism(**self.get_params())
+
+    def __repr__(self) -> str:
+        shown = {"kind": getattr(self, "kind_", None) or self.kind, "hidden": self.hidden,
+                 "epochs": self.epochs, **self.ccgm_params}
+        args = ", ".join(f"{k}={v!r}" for k, v in shown.items() if v is not None)
+        return f"{type(self).__name__}({args})"
+
+    __str__ = __repr__
+
+    # -- fitting
+    def _check_fitted(self):
+        if self.model_ is None:
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit "
+                                 "(gcm.fit(causal_model, data) does) first")
+
+    def _fit_star(self, parents, target) -> NodeModel:
+        """Train a CCGMGenerator on ``parents -> target`` and return the target's node view."""
+        columns, kinds = {}, {}
+        for k, col in enumerate(parents):
+            name = _parent_name(k)
+            s, kind = _prepared(col, name)
+            columns[name] = s.reset_index(drop=True)
+            kinds[name] = kind if kind is not None else infer_column_spec(name, s).kind
+        s, kind = _prepared(target, _TARGET)
+        columns[_TARGET] = s.reset_index(drop=True)
+        kinds[_TARGET] = self.kind or (kind if kind is not None
+                                       else infer_column_spec(_TARGET, s).kind)
+        graph = nx.DiGraph()
+        graph.add_node(_TARGET)
+        graph.add_edges_from((name, _TARGET) for name in columns if name != _TARGET)
+        params = dict(self.ccgm_params)
+        params.setdefault("device", "cpu")
+        gen = CCGMGenerator(graph, variant="ccgm_noise", column_types=kinds, hidden=self.hidden,
+                            epochs=self.epochs, random_state=seed_from(self.random_state),
+                            progress_bar=self.progress_bar, **params)
+        gen.fit(pd.DataFrame(columns))
+        idx = {c: k for k, c in enumerate(gen.nodes_)}
+        specs = gen.schema_.by_name
+        self.generator_ = gen
+        self.kind_ = specs[_TARGET].kind
+        return NodeModel(gen.net_, idx[_TARGET], specs[_TARGET],
+                         [(idx[_parent_name(k)], specs[_parent_name(k)])
+                          for k in range(len(parents))], n_threads=params.get("n_threads"))
+
+    @classmethod
+    def _from_model(cls, model: NodeModel, params: dict):
+        """A fitted mechanism around an existing node view (used by ``to_gcm``)."""
+        kind = model.kind
+        if cls is CCGMMechanism and kind != "continuous":
+            cls = CCGMDiscreteMechanism
+        self = cls(**{**params, "kind": kind})
+        self.model_ = model
+        self.kind_ = kind
+        return self
+
+
+# ---------------------------------------------------------------------------- non-root
+class CCGMMechanism(_CCGMModelBase, InvertibleFunctionalCausalModel):
+    """CCGM causal mechanism of a non-root node, for ``dowhy.gcm``.
+
+    An invertible functional causal model ``Y = f(PA, N)`` with ONE scalar noise ``N`` per
+    node: ``N ~ N(0, 1)`` for a continuous node (``Y = dec(m(PA) + s(PA) N)``, exactly
+    invertible in ``N``), ``N ~ U(0, 1)`` for a binary or categorical node (inverse-CDF
+    sampling of the CCGM's class probabilities). It is fitted by training a CCGM
+    (``CCGMGenerator`` with ``variant="ccgm_noise"``) on the star graph ``parents -> node``.
+
+    Parameters
+    ----------
+    kind : {None, "continuous", "binary", "categorical"}
+        The node's type; ``None`` detects it at fit time from the target values (bool or
+        numeric {0, 1}: binary; other numbers: continuous; labels such as strings: binary
+        with two distinct values, categorical otherwise). With a discrete ``kind`` the
+        instance is a :class:`CCGMDiscreteMechanism`.
+    hidden : int
+        Width of the node's mask MLP.
+    epochs : int
+        Maximum training epochs (early stopping usually ends sooner).
+    random_state : int, RandomState or None
+        Seeds the training. ``None`` draws the seed from numpy's global state, so
+        ``gcm.util.general.set_random_seed`` carries through. Noise draws always use numpy's
+        global state (as DoWhy's mechanisms do).
+    progress_bar : bool, optional
+        Default follows ``dowhy.gcm.config.show_progress_bars``.
+    **ccgm_params
+        Further ``CCGMGenerator`` parameters (``n_layers``, ``batch_size``,
+        ``learning_rate``, ``patience``, ``objective``, ``validation_fraction``, ``device``
+        (default ``"cpu"``), ...).
+
+    Attributes
+    ----------
+    kind_ : str
+        The fitted node's kind.
+    generator_ : CCGMGenerator
+        The trained star-graph model (``generator_.history_`` holds the losses). Absent
+        for mechanisms exported by ``to_gcm``.
+
+    Notes
+    -----
+    Parents arrive as DoWhy hands them: a (n, k) array in ``sorted(predecessors)`` order,
+    float64 or object. String / bool parents are one-hot / binary inputs; a numeric {0, 1}
+    parent is a binary input extended linearly to other numbers (``do(D := 0.5)`` is
+    defined). Binary and categorical nodes only return their training labels (numbers as
+    float, strings as objects).
+
+    Examples
+    --------
+    >>> import networkx as nx, numpy as np, pandas as pd
+    >>> from dowhy import gcm
+    >>> from dowhy_ccgm.gcm import CCGMMechanism
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=400)
+    >>> df = pd.DataFrame({"X": x, "Y": np.tanh(x) + 0.1 * rng.normal(size=400)})
+    >>> scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("X", "Y")]))
+    >>> scm.set_causal_mechanism("X", gcm.EmpiricalDistribution())
+    >>> scm.set_causal_mechanism("Y", CCGMMechanism(epochs=5, progress_bar=False))
+    >>> gcm.fit(scm, df)
+    >>> gcm.counterfactual_samples(scm, {"X": lambda v: v + 1}, observed_data=df.head(2)).shape
+    (2, 2)
+    """
+
+    def __new__(cls, kind=None, *args, **kwargs):
+        if cls is CCGMMechanism and kind in ("binary", "categorical"):
+            cls = CCGMDiscreteMechanism
+        return super().__new__(cls)
+
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Train on parent samples ``X`` (n, k) and target samples ``Y`` (n,) or (n, 1)."""
+        X = as_2d(X)
+        y = as_column(Y, "Y")
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but Y has {y.shape[0]}")
+        if X.shape[1] == 0:
+            raise ValueError("CCGMMechanism models a node with parents; use CCGMRootModel "
+                             "(or gcm.EmpiricalDistribution) for a root node")
+        self.model_ = self._fit_star([X[:, k] for k in range(X.shape[1])], y)
+        # a node detected as discrete becomes a probability estimator (and vice versa)
+        if type(self) in (CCGMMechanism, CCGMDiscreteMechanism):
+            self.__class__ = CCGMMechanism if self.kind_ == "continuous" \
+                else CCGMDiscreteMechanism
+
+    def draw_noise_samples(self, num_samples: int) -> np.ndarray:
+        """(n, 1) noise: ``N(0, 1)`` for continuous nodes, ``U(0, 1)`` for discrete ones."""
+        self._check_fitted()
+        return self.model_.draw_noise(int(num_samples)).reshape(-1, 1)
+
+    def evaluate(self, parent_samples: np.ndarray, noise_samples: np.ndarray) -> np.ndarray:
+        """(n, 1) node values at the given parents and noise."""
+        self._check_fitted()
+        return self.model_.evaluate(parent_samples, noise_samples).reshape(-1, 1)
+
+    def estimate_noise(self, target_samples: np.ndarray, parent_samples: np.ndarray
+                       ) -> np.ndarray:
+        """(n, 1) noise reproducing ``target_samples`` at ``parent_samples`` (exact inversion
+        for continuous nodes; a posterior draw within the observed category's interval of
+        the CDF for discrete ones)."""
+        self._check_fitted()
+        return self.model_.estimate_noise(target_samples, parent_samples).reshape(-1, 1)
+
+    def draw_samples(self, parent_samples: np.ndarray) -> np.ndarray:
+        """(n, 1) samples of the node given its parents."""
+        self._check_fitted()
+        return self.model_.sample(parent_samples).reshape(-1, 1)
+
+
+class CCGMDiscreteMechanism(CCGMMechanism, ClassifierFCM):
+    """A :class:`CCGMMechanism` of a binary or categorical node.
+
+    It is also a DoWhy ``ClassifierFCM`` (same inverse-CDF noise convention) and so a
+    ``ProbabilityEstimatorModel``: DoWhy's code paths for categorical nodes work on it
+    (``gcm.arrow_strength`` and ``gcm.feature_relevance`` compare class probabilities,
+    ``gcm.evaluate_causal_model`` reads ``classifier_model.predict``,
+    ``gcm.average_causal_effect`` maps two classes to 0/1). Unlike DoWhy's own
+    ``ClassifierFCM`` it is invertible: ``estimate_noise`` draws the noise within the
+    observed category's CDF interval, so counterfactuals run.
+    """
+
+    def estimate_probabilities(self, parent_samples: np.ndarray) -> np.ndarray:
+        """(n, K) class probabilities, columns in the order of :attr:`classes`."""
+        self._check_fitted()
+        return self.model_.probabilities(parent_samples)
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The node's labels, in the column order of :meth:`estimate_probabilities`."""
+        self._check_fitted()
+        return self.model_.labels()
+
+    def get_class_names(self, class_indices: np.ndarray) -> list:
+        return list(self.classes[np.asarray(class_indices, dtype=np.int64).reshape(-1)])
+
+    @property
+    def classifier_model(self) -> "CCGMClassifierView":
+        """The mechanism seen as a DoWhy ``ClassificationModel`` (what DoWhy reads from a
+        ``ClassifierFCM``)."""
+        return CCGMClassifierView(self)
+
+
+class CCGMClassifierView(ClassificationModel):
+    """DoWhy ``ClassificationModel`` face of a :class:`CCGMDiscreteMechanism` (no state of
+    its own: it forwards to the mechanism)."""
+
+    def __init__(self, mechanism: CCGMDiscreteMechanism):
+        self._mechanism = mechanism
+
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        self._mechanism.fit(X, Y)
+
+    def predict_probabilities(self, X: np.ndarray) -> np.ndarray:
+        return self._mechanism.estimate_probabilities(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(n, 1) most probable labels."""
+        probs = self._mechanism.estimate_probabilities(X)
+        return self._mechanism.classes[probs.argmax(1)].reshape(-1, 1)
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self._mechanism.classes
+
+    def clone(self):
+        return CCGMClassifierView(self._mechanism.clone())
+
+
+# ---------------------------------------------------------------------------- root
+class CCGMRootModel(_CCGMModelBase, StochasticModel):
+    """CCGM model of a root node's marginal, for ``dowhy.gcm``.
+
+    A one-node CCGM: a continuous root is ``dec(Z)``, ``Z ~ N(0, 1)``, with ``dec`` a
+    learned monotone map (a smooth 1-D flow that can generate unseen values); a discrete
+    root samples its learned class frequencies. Same parameters as :class:`CCGMMechanism`.
+
+    ``assign_ccgm_mechanisms`` uses DoWhy's ``EmpiricalDistribution`` for roots by default:
+    it needs no training, reproduces the observed marginal exactly, and a root's noise in
+    DoWhy's counterfactuals is its observed value anyway. Use this model (``root_model=
+    "ccgm"``) for a smooth marginal.
+    """
+
+    def fit(self, X: np.ndarray) -> None:
+        """Train on the root's samples ``X`` (n,) or (n, 1)."""
+        self.model_ = self._fit_star([], as_column(X, "X"))
+
+    def draw_samples(self, num_samples: int) -> np.ndarray:
+        """(n, 1) samples of the root."""
+        self._check_fitted()
+        return self.model_.sample(None, int(num_samples)).reshape(-1, 1)
+
+
+# ---------------------------------------------------------------------------- assignment
+def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.DataFrame, *,
+                           override_models: bool = True, root_model="empirical",
+                           column_types: dict | None = None, **ccgm_params) -> dict:
+    """Put a :class:`CCGMMechanism` on every non-root node of a DoWhy causal model.
+
+    Parameters
+    ----------
+    causal_model : gcm.ProbabilisticCausalModel
+        Usually a ``gcm.InvertibleStructuralCausalModel`` (counterfactuals need one).
+    data : pandas.DataFrame
+        Used only to detect each node's kind (as ``CCGMGenerator`` does; string and object
+        columns are categorical, binary with two values); fit with ``gcm.fit`` afterwards.
+    override_models : bool, default=True
+        Replace mechanisms already assigned; ``False`` keeps them.
+    root_model : {"empirical", "ccgm"} or a StochasticModel
+        Roots get DoWhy's ``EmpiricalDistribution`` (default: exact for the observed
+        marginal, no training), a :class:`CCGMRootModel`, or a clone of the given model.
+    column_types : dict, optional
+        ``{node: "continuous" | "binary" | "categorical"}`` overriding the detection.
+    **ccgm_params
+        Parameters of every :class:`CCGMMechanism` (``hidden``, ``epochs``,
+        ``random_state``, ``progress_bar``, ``learning_rate``, ...).
+
+    Returns
+    -------
+    dict
+        ``{node: mechanism}`` for the nodes that were assigned.
+    """
+    if not isinstance(causal_model, ProbabilisticCausalModel):
+        raise TypeError("causal_model must be a dowhy.gcm causal model (e.g. "
+                        f"gcm.InvertibleStructuralCausalModel), got {type(causal_model).__name__}")
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    graph = causal_model.graph
+    if not nx.is_directed_acyclic_graph(graph):
+        raise ValueError("the causal graph must be a directed acyclic graph")
+    missing = [v for v in graph.nodes if v not in data.columns]
+    if missing:
+        raise ValueError(f"graph nodes missing from the data: {missing}; there should be a "
+                         "column of samples for every node")
+    column_types = dict(column_types or {})
+    unknown = [c for c in column_types if c not in graph.nodes]
+    if unknown:
+        raise KeyError(f"column_types names unknown nodes {unknown}")
+    if not (root_model in ("empirical", "ccgm") or isinstance(root_model, StochasticModel)):
+        raise ValueError("root_model must be 'empirical', 'ccgm' or a dowhy.gcm "
+                         f"StochasticModel, got {root_model!r}")
+    CCGMMechanism(**ccgm_params)  # fail fast on a bad parameter name
+    assigned = {}
+    for node in nx.topological_sort(graph):
+        if not override_models and CAUSAL_MECHANISM in graph.nodes[node]:
+            continue
+        kind = _column_kind(node, data[node], column_types.get(node))
+        if is_root_node(graph, node):
+            if root_model == "empirical":
+                mech = EmpiricalDistribution()
+            elif root_model == "ccgm":
+                mech = CCGMRootModel(kind=kind, **ccgm_params)
+            else:
+                mech = root_model.clone()
+        else:
+            mech = CCGMMechanism(kind=kind, **ccgm_params)
+        causal_model.set_causal_mechanism(node, mech)
+        assigned[node] = mech
+    return assigned
