@@ -85,8 +85,9 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     # warm starts of the decoders' exact inversion, one per training row
     z_cache = None
     if net.objective == "exact" and net.cont:
-        with torch.no_grad():
-            z_cache = net.decoder.inverse(u_tr)
+        with torch.no_grad():  # in chunks: the solve's temporaries are ~25x the data
+            z_cache = torch.cat([net.decoder.inverse(u_tr[k:k + 65_536])
+                                 for k in range(0, n_tr, 65_536)])
     for epoch in range(epochs):
         net.train()
         tot, seen = 0.0, 0
