@@ -1,0 +1,890 @@
+"""Core benchmark: CCGMGenerator vs DoWhy's auto-assigned GCM on a 4-node nonlinear SCM.
+
+The SCM is ``dowhy_ccgm.experiments.demo.toy_scm`` on ``TOY_GRAPH``::
+
+    x1, x2 ~ N(0, 1)
+    x3 = sin(2 x1) + 0.5 x2^2 + 0.3 e3
+    x4 = 0.8 x3 - 0.5 x1 + 0.3 e4
+
+Systems (both with their default settings):
+
+* ``ccgm``:  ``CCGMGenerator(TOY_GRAPH).fit(data)``; sampling ``gen.sample(m)``;
+  interventions ``gen.intervene(do, n_samples=...)``;
+* ``dowhy``: ``gcm.InvertibleStructuralCausalModel(TOY_GRAPH)``,
+  ``gcm.auto.assign_causal_mechanisms(scm, data, quality=GOOD)`` + ``gcm.fit``; sampling
+  ``gcm.draw_samples(scm, m)``; interventions ``gcm.interventional_samples``.
+  The reported DoWhy fit time is assignment (model selection) + ``gcm.fit``.
+
+For every size n and system, two fresh worker processes run (``--worker``):
+
+* ``cold``: interpreter start -> import -> fit -> sample 1M rows -> exit. Its end-to-end
+  time (launch to end of sampling, minus the time spent simulating the data) and its
+  peak RSS (``os.wait4`` rusage of the child, i.e. ``ru_maxrss``) are the cold numbers;
+* ``warm``: imports plus a tiny warm-up fit/sample first (one-time costs: lazy imports,
+  allocator warm-up), then the timed fit, two timed samplings (the second is reported),
+  the memory increments and the accuracy. Memory per phase: the peak RSS of the phase
+  (``VmHWM``, reset between phases through ``/proc/self/clear_refs``; a 5 ms RSS poller
+  where that is not allowed) minus the RSS before the phase.
+
+Threads: every worker gets ``OMP_NUM_THREADS = MKL_NUM_THREADS = OPENBLAS_NUM_THREADS =
+--threads`` (default 1) before numpy loads, ``torch.set_num_threads(--threads)``,
+``threadpoolctl.threadpool_limits(--threads)`` around all work (sklearn's
+HistGradientBoosting uses OpenMP), and DoWhy's ``gcm.config.default_n_jobs =
+--dowhy-jobs`` (default 1: DoWhy's own default of -1 runs its model selection in
+joblib/loky processes, which the RSS of the worker would not include). The workers print
+what they use. Note that ``CCGMGenerator.fit`` runs with 1 torch thread by default
+(``n_threads=None``) whatever the global setting; ``sample`` uses the global one.
+
+Accuracy, at equal footing: interventional means vs the truth (``toy_scm(1_000_000, 123,
+do=...)``), for E[x3 | do(x1=1)], E[x4 | do(x1=1)] and E[x4 | do(x3=2)] (E[x3 | do(x3=2)]
+is 2 exactly for both), from ``--accuracy-samples`` draws (default 200k; Monte-Carlo sd
+of the error about 0.002-0.003).
+
+Targets of issue 2 (PASS/MISS printed):
+
+* CCGM fit (warm) no slower than DoWhy's at 10k rows;
+* CCGM sampling at least 1M rows/s (warm; every n);
+* CCGM fit memory that does not grow with n beyond the data: the growth of the fit's
+  RSS increment between the smallest and largest n, divided by the growth of the data
+  frame's size, must be at most ``--mem-copies`` (default 3: a few copies of the data,
+  no per-row activations or per-row training state beyond that), plus 25 MB of slack
+  for allocator noise.
+
+``--profile`` adds an in-process profile of CCGM at the smallest n: where fit time goes
+(per-step cost split into forward/backward/optimizer, epochs to early stopping,
+validation, checkpoint copies, one-time imports) and where ``sample(1M)`` time goes
+(noise, ``net.generate`` over the row chunks, DataFrame building), plus what-if
+measurements that need no change of the core (benchmark-side monkeypatches or public
+parameters only): Adam for-loop/foreach/fused; ``batch_size``/``patience``, with their
+accuracy; the generation's chunk size; and, at ``--profile-mem-n`` rows (default 1M), the
+fit's peak memory as is and with the decoder inversion run in 65k-row chunks.
+
+Every worker reports a fingerprint of the dowhy_ccgm source it imported; the script warns
+when a run straddles an edit of the core.
+
+Run (from the repository root, main virtualenv)::
+
+    PYTHONPATH=. python benchmarks/bench_core.py --quick
+    PYTHONPATH=. python benchmarks/bench_core.py --sizes 10000,100000,1000000 --json out.json
+    PYTHONPATH=. python benchmarks/bench_core.py --sizes 10000 --profile --no-cold
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+T_LAUNCH = time.time()  # as early as possible (worker e2e timing)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SYSTEMS = ("ccgm", "dowhy")
+QUERIES = [("x3", {"x1": 1.0}, "E[x3|do(x1=1)]"),
+           ("x4", {"x1": 1.0}, "E[x4|do(x1=1)]"),
+           ("x4", {"x3": 2.0}, "E[x4|do(x3=2)]")]
+MB = 1024.0 * 1024.0
+MEM_SLACK_MB = 25.0  # allocator/measurement noise allowed in the memory target
+
+
+# ============================================================================ code version
+def code_fingerprint() -> str:
+    """Short hash of the package's source (dowhy_ccgm/**/*.py): every worker reports the
+    version it imported, so a run that straddles an edit of the core is detected."""
+    import hashlib
+    h = hashlib.sha1()
+    pkg = os.path.join(ROOT, "dowhy_ccgm")
+    for dirpath, dirnames, filenames in sorted(os.walk(pkg)):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                h.update(os.path.relpath(path, ROOT).encode())
+                with open(path, "rb") as fh:
+                    h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
+def git_head() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "dowhy_ccgm"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + (" (+uncommitted changes in dowhy_ccgm/)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+# ============================================================================ memory
+def _status_kb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    return float("nan")
+
+
+def rss_mb() -> float:
+    return _status_kb("VmRSS") / 1024.0
+
+
+class PeakRSS:
+    """Peak RSS of a phase: VmHWM reset through /proc/self/clear_refs ("5"), or a poller."""
+
+    def __init__(self):
+        self.method = "VmHWM"
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        except OSError:
+            self.method = "poll-5ms"
+        self._peak = 0.0
+        self._stop = None
+        self._thread = None
+
+    def __enter__(self):
+        if self.method == "VmHWM":
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        else:
+            self._peak = rss_mb()
+            self._stop = threading.Event()
+
+            def poll():
+                while not self._stop.is_set():
+                    self._peak = max(self._peak, rss_mb())
+                    time.sleep(0.005)
+            self._thread = threading.Thread(target=poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.method == "VmHWM":
+            self.peak = _status_kb("VmHWM") / 1024.0
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self._peak, rss_mb())
+        return False
+
+
+# ============================================================================ worker
+def _set_thread_env(threads: int) -> None:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+class _System:
+    """Uniform fit / sample / intervene over the two systems (imports happen in load())."""
+
+    def __init__(self, name: str, seed: int, threads: int, dowhy_jobs: int):
+        self.name, self.seed, self.threads, self.dowhy_jobs = name, seed, threads, dowhy_jobs
+        self.model = None
+        self.info = {}
+
+    def load(self):
+        if self.name == "ccgm":
+            import torch
+            torch.set_num_threads(self.threads)
+            from dowhy_ccgm import CCGMGenerator
+            self._cls = CCGMGenerator
+            self.info["torch_threads"] = torch.get_num_threads()
+            self.info["torch_interop_threads"] = torch.get_num_interop_threads()
+        else:
+            import warnings
+            warnings.filterwarnings("ignore")
+            from dowhy import gcm
+            gcm.config.disable_progress_bars()
+            gcm.config.set_default_n_jobs(self.dowhy_jobs)
+            self._gcm = gcm
+            self.info["dowhy_n_jobs"] = gcm.config.default_n_jobs
+
+    def fit(self, data, graph, **kw):
+        # a fresh copy every time: gcm.ProbabilisticCausalModel keeps its mechanisms in the
+        # graph's node attributes, so reusing one graph object silently skips the
+        # auto-assignment of a later fit (override_models=False)
+        import networkx as nx
+        graph = nx.DiGraph(graph)
+        if self.name == "ccgm":
+            self.model = self._cls(graph, random_state=self.seed, progress_bar=False,
+                                   **kw).fit(data)
+            self.info["epochs"] = int(self.model.history_["epochs"])
+            return
+        gcm = self._gcm
+        from dowhy.gcm.util.general import set_random_seed
+        set_random_seed(self.seed)
+        scm = gcm.InvertibleStructuralCausalModel(graph)
+        t0 = time.perf_counter()
+        gcm.auto.assign_causal_mechanisms(scm, data, quality=gcm.auto.AssignmentQuality.GOOD)
+        t1 = time.perf_counter()
+        gcm.fit(scm, data)
+        self.info["assign_s"] = t1 - t0
+        self.info["gcm_fit_s"] = time.perf_counter() - t1
+        self.info["mechanisms"] = {str(n): str(scm.causal_mechanism(n)) for n in graph.nodes}
+        self.model = scm
+
+    def sample(self, m: int):
+        if self.name == "ccgm":
+            return self.model.sample(m, random_state=self.seed + 1)
+        return self._gcm.draw_samples(self.model, m)
+
+    def intervene(self, do: dict, m: int):
+        if self.name == "ccgm":
+            return self.model.intervene(do, n_samples=m, random_state=self.seed + 2)
+        interventions = {k: (lambda x, v=v: v) for k, v in do.items()}
+        return self._gcm.interventional_samples(self.model, interventions,
+                                                num_samples_to_draw=m)
+
+
+def worker(args) -> int:
+    """One system, one n, one mode; prints one JSON line prefixed with RESULT."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    t_imp0 = time.perf_counter()
+    import numpy as np
+    from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
+    common_import_s = time.perf_counter() - t_imp0
+    res = {"system": args.worker, "n": args.n, "mode": args.mode, "threads": args.threads,
+           "pid": os.getpid()}
+    t_launch = args.launch_time if args.launch_time else T_LAUNCH
+    with threadpool_limits(limits=args.threads):
+        t0 = time.perf_counter()
+        data = toy_scm(args.n, args.seed)
+        data_s = time.perf_counter() - t0
+        res["data_mb"] = float(data.memory_usage(deep=True).sum()) / MB
+        res["data_s"] = data_s
+        res["common_import_s"] = common_import_s
+        sysm = _System(args.worker, args.seed, args.threads, args.dowhy_jobs)
+        t0 = time.perf_counter()
+        sysm.load()
+        res["import_s"] = time.perf_counter() - t0
+        res["code"] = code_fingerprint()
+        res["omp_env"] = os.environ.get("OMP_NUM_THREADS")
+        res["blas_openmp_pools"] = sorted({f"{d['internal_api']}:{d['num_threads']}"
+                                           for d in threadpool_info()})
+        if args.mode == "cold":
+            t0 = time.perf_counter()
+            sysm.fit(data, TOY_GRAPH)
+            res["fit_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            out = sysm.sample(args.sample_rows)
+            res["sample_s"] = time.perf_counter() - t0
+            assert len(out) == args.sample_rows
+            # launch (parent's clock) -> end of first sample, minus simulating the data
+            res["e2e_s"] = time.time() - t_launch - data_s
+        else:
+            # warm-up: one-time costs (lazy imports, first optimizer, sklearn submodules)
+            small = toy_scm(500, args.seed + 7)
+            kw = {"epochs": 1, "pretrain_epochs": 1} if args.worker == "ccgm" else {}
+            t0 = time.perf_counter()
+            sysm.fit(small, TOY_GRAPH, **kw)
+            sysm.sample(1000)
+            res["warmup_s"] = time.perf_counter() - t0
+            sysm.info.clear()
+            sysm.load()
+            base = rss_mb()
+            with PeakRSS() as pk:
+                t0 = time.perf_counter()
+                sysm.fit(data, TOY_GRAPH)
+                res["fit_s"] = time.perf_counter() - t0
+            res["mem_method"] = pk.method
+            res["rss_before_fit_mb"] = base
+            res["fit_peak_mb"] = pk.peak
+            res["fit_incr_mb"] = pk.peak - base
+            times = []
+            for rep in range(2):
+                base = rss_mb()
+                with PeakRSS() as pk:
+                    t0 = time.perf_counter()
+                    out = sysm.sample(args.sample_rows)
+                    times.append(time.perf_counter() - t0)
+                    assert len(out) == args.sample_rows
+                    del out
+                if rep == 0:
+                    res["sample_incr_mb"] = pk.peak - base
+                    res["sample_peak_mb"] = pk.peak
+            res["sample_s_first"] = times[0]
+            res["sample_s"] = times[1]
+            errs = {}
+            for col, do, label in QUERIES:
+                truth = float(toy_scm(1_000_000, 123, do)[col].mean())
+                est = float(sysm.intervene(do, args.accuracy_samples)[col].mean())
+                errs[label] = {"est": est, "truth": truth, "abs_err": abs(est - truth)}
+            res["accuracy"] = errs
+            res["max_abs_err"] = max(e["abs_err"] for e in errs.values())
+        res["info"] = sysm.info
+        res["vm_hwm_end_mb"] = _status_kb("VmHWM") / 1024.0
+    print("RESULT " + json.dumps(res), flush=True)
+    return 0
+
+
+# ============================================================================ parent
+def run_worker_rusage(system: str, n: int, mode: str, args) -> dict:
+    """Run one worker process; its own peak RSS comes from os.wait4 (per-child rusage)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", system, "--n", str(n),
+           "--mode", mode, "--threads", str(args.threads), "--dowhy-jobs",
+           str(args.dowhy_jobs), "--sample-rows", str(args.sample_rows), "--seed",
+           str(args.seed), "--accuracy-samples", str(args.accuracy_samples)]
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(args.threads)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    t_launch = time.time()
+    cmd += ["--launch-time", repr(t_launch)]
+    out_path = os.path.join("/tmp", f"bench_core_{os.getpid()}_{system}_{n}_{mode}.out")
+    with open(out_path, "w+") as fh_out:
+        proc = subprocess.Popen(cmd, stdout=fh_out, stderr=subprocess.STDOUT, env=env,
+                                cwd=ROOT)
+        timed_out = threading.Event()
+
+        def kill():
+            timed_out.set()
+            proc.kill()
+        timer = threading.Timer(args.timeout, kill)
+        timer.start()
+        try:
+            _, status, ru = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.time() - t_launch
+        fh_out.seek(0)
+        out = fh_out.read()
+    os.unlink(out_path)
+    if timed_out.is_set():
+        return {"system": system, "n": n, "mode": mode, "wall_s": wall,
+                "skipped": f"killed after the --timeout of {args.timeout:.0f} s"}
+    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = " | ".join(out.strip().splitlines()[-3:])
+        return {"system": system, "n": n, "mode": mode, "wall_s": wall,
+                "skipped": f"worker failed (exit {proc.returncode}): {tail}"}
+    res = json.loads(lines[-1][len("RESULT "):])
+    res["process_wall_s"] = wall
+    res["ru_maxrss_mb"] = ru.ru_maxrss / 1024.0  # Linux: kilobytes
+    return res
+
+
+def _fmt(v, kind):
+    if v is None:
+        return "-"
+    if kind == "rate":
+        return f"{v / 1e3:,.0f}k"
+    if kind == "err":
+        return f"{v:.4f}"
+    if kind == "int":
+        return f"{v:.0f}"
+    return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+
+
+def build_table(results: dict, sizes, args):
+    """results[(system, n, mode)] -> rows (n, metric, ccgm, dowhy, ratio)."""
+    def get(system, n, mode, key):
+        r = results.get((system, n, mode))
+        if r is None or "skipped" in r:
+            return None
+        if key == "rate":
+            return args.sample_rows / r["sample_s"] if "sample_s" in r else None
+        if key.startswith("acc:"):
+            return r["accuracy"][key[4:]]["abs_err"] if "accuracy" in r else None
+        return r.get(key)
+
+    metrics = [
+        ("fit time, warm [s]", "warm", "fit_s", "num"),
+        ("fit time, 1st in fresh process [s]", "cold", "fit_s", "num"),
+        (f"sampling {args.sample_rows:,} rows, warm [rows/s]", "warm", "rate", "rate"),
+        ("sampling, 1st call in fresh process [rows/s]", "cold", "rate", "rate"),
+        ("import of the system [s]", "cold", "import_s", "num"),
+        ("cold end-to-end: start+import+fit+sample [s]", "cold", "e2e_s", "num"),
+        ("peak RSS, cold process [MB]", "cold", "ru_maxrss_mb", "num"),
+        ("data frame [MB]", "warm", "data_mb", "num"),
+        ("fit: peak RSS - RSS before fit [MB]", "warm", "fit_incr_mb", "num"),
+        ("sample: peak RSS - RSS before [MB]", "warm", "sample_incr_mb", "num"),
+    ] + [(f"|err| {label}", "warm", f"acc:{label}", "err") for _, _, label in QUERIES] + [
+        ("max |err| of the 3 queries", "warm", "max_abs_err", "err"),
+    ]
+    rows = []
+    for n in sizes:
+        for label, mode, key, kind in metrics:
+            c, d = get("ccgm", n, mode, key), get("dowhy", n, mode, key)
+            ratio = (c / d) if (c is not None and d not in (None, 0)) else None
+            rows.append({"n": n, "metric": label, "ccgm": c, "dowhy": d, "ratio": ratio,
+                         "kind": kind})
+    return rows
+
+
+def print_table(rows):
+    w = max(len(r["metric"]) for r in rows)
+    head = f"{'n':>9}  {'metric':<{w}}  {'CCGM':>12}  {'DoWhy':>12}  {'CCGM/DoWhy':>10}"
+    print(head)
+    print("-" * len(head))
+    last = None
+    for r in rows:
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        n = f"{r['n']:,}" if r["n"] != last else ""
+        last = r["n"]
+        print(f"{n:>9}  {r['metric']:<{w}}  {_fmt(r['ccgm'], r['kind']):>12}  "
+              f"{_fmt(r['dowhy'], r['kind']):>12}  {ratio:>10}")
+
+
+def targets(results, sizes, args):
+    out = []
+    n0 = 10_000 if 10_000 in sizes else min(sizes)
+    c = results.get(("ccgm", n0, "warm"), {})
+    d = results.get(("dowhy", n0, "warm"), {})
+    if "fit_s" in c and "fit_s" in d:
+        ok = c["fit_s"] <= d["fit_s"]
+        out.append(("fit no slower than DoWhy GOOD at n=%s" % f"{n0:,}", ok,
+                    f"CCGM {c['fit_s']:.1f} s vs DoWhy {d['fit_s']:.1f} s "
+                    f"(ratio {c['fit_s'] / d['fit_s']:.2f}; {args.threads} thread(s) each; "
+                    f"CCGM stopped after {c['info'].get('epochs')} epochs)"))
+    else:
+        out.append((f"fit no slower than DoWhy at n={n0:,}", None, "not measured"))
+    rates = {n: args.sample_rows / results[("ccgm", n, "warm")]["sample_s"] for n in sizes
+             if "sample_s" in results.get(("ccgm", n, "warm"), {})}
+    if rates:
+        ok = min(rates.values()) >= 1e6
+        out.append(("sampling >= 1M rows/s", ok, ", ".join(
+            f"n={n:,}: {r / 1e6:.2f}M rows/s" for n, r in rates.items())))
+    mem = {n: results[("ccgm", n, "warm")] for n in sizes
+           if "fit_incr_mb" in results.get(("ccgm", n, "warm"), {})}
+    if len(mem) >= 2:
+        lo, hi = min(mem), max(mem)
+        d_incr = mem[hi]["fit_incr_mb"] - mem[lo]["fit_incr_mb"]
+        d_data = mem[hi]["data_mb"] - mem[lo]["data_mb"]
+        copies = d_incr / d_data
+        ok = d_incr <= args.mem_copies * d_data + MEM_SLACK_MB
+        out.append(("fit memory does not grow with n beyond the data", ok,
+                    f"fit increment {mem[lo]['fit_incr_mb']:.0f} MB at n={lo:,} -> "
+                    f"{mem[hi]['fit_incr_mb']:.0f} MB at n={hi:,}; growth {d_incr:.0f} MB "
+                    f"for {d_data:.0f} MB more data = {copies:.1f} data copies "
+                    f"(PASS if growth <= {args.mem_copies:g} x data growth + "
+                    f"{MEM_SLACK_MB:g} MB)"))
+    else:
+        out.append(("fit memory does not grow with n beyond the data", None,
+                    "needs at least two sizes"))
+    return out
+
+
+def load_avg() -> str:
+    try:
+        return open("/proc/loadavg").read().split()[:3].__str__()
+    except OSError:
+        return "?"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="10000,100000,1000000",
+                   help="comma-separated numbers of training rows")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: n=10k only, 100k sampled rows, 20k accuracy draws")
+    p.add_argument("--json", metavar="PATH", help="write the raw results and table rows")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch/OpenMP/BLAS threads of every worker (default 1)")
+    p.add_argument("--dowhy-jobs", type=int, default=1,
+                   help="gcm.config.default_n_jobs (default 1; DoWhy's own default is -1)")
+    p.add_argument("--sample-rows", type=int, default=1_000_000)
+    p.add_argument("--accuracy-samples", type=int, default=200_000)
+    p.add_argument("--systems", default="ccgm,dowhy")
+    p.add_argument("--no-cold", action="store_true", help="skip the cold-start workers")
+    p.add_argument("--no-warm", action="store_true", help="skip the warm workers")
+    p.add_argument("--cold-sizes", default=None,
+                   help="sizes for the cold workers (default: all --sizes)")
+    p.add_argument("--timeout", type=float, default=1200.0,
+                   help="seconds before a worker is killed (its row says so)")
+    p.add_argument("--dowhy-max-n", type=int, default=None,
+                   help="skip DoWhy above this n (reason printed)")
+    p.add_argument("--mem-copies", type=float, default=3.0,
+                   help="memory target: allowed fit-increment growth in copies of the data")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile CCGM in-process at the smallest n")
+    p.add_argument("--profile-mem-n", type=int, default=1_000_000,
+                   help="rows of the --profile fit-memory what-if (0: skip)")
+    p.add_argument("--profile-seeds", default="0",
+                   help="seeds of the --profile what-if fits (comma-separated)")
+    p.add_argument("--seed", type=int, default=0)
+    # worker mode (internal)
+    p.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--mode", choices=("cold", "warm"), help=argparse.SUPPRESS)
+    p.add_argument("--launch-time", type=float, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(args)
+
+    if args.quick:
+        args.sizes = "10000"
+        args.sample_rows = min(args.sample_rows, 100_000)
+        args.accuracy_samples = min(args.accuracy_samples, 20_000)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    cold_sizes = sizes if args.cold_sizes is None else \
+        [int(s) for s in args.cold_sizes.split(",") if s.strip()]
+    systems = [s for s in args.systems.split(",") if s]
+    print(f"bench_core: sizes={sizes} systems={systems} threads={args.threads} "
+          f"dowhy_jobs={args.dowhy_jobs} sample_rows={args.sample_rows:,} "
+          f"accuracy_samples={args.accuracy_samples:,}")
+    code0 = code_fingerprint()
+    print(f"code: git {git_head()}, dowhy_ccgm source fingerprint {code0}")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_avg()} at start "
+          f"(timings are inflated on a loaded machine; ratios from the same run count)")
+    results = {}
+    plan = []
+    for n in sizes:
+        for system in systems:
+            if not args.no_warm:
+                plan.append((system, n, "warm"))
+            if not args.no_cold and n in cold_sizes:
+                plan.append((system, n, "cold"))
+    for system, n, mode in plan:
+        if system == "dowhy" and args.dowhy_max_n is not None and n > args.dowhy_max_n:
+            results[(system, n, mode)] = {"skipped": f"n > --dowhy-max-n={args.dowhy_max_n}"}
+            print(f"  {system:5s} n={n:>9,} {mode:4s}: SKIPPED (n > --dowhy-max-n)")
+            continue
+        t0 = time.time()
+        r = run_worker_rusage(system, n, mode, args)
+        results[(system, n, mode)] = r
+        if "skipped" in r:
+            print(f"  {system:5s} n={n:>9,} {mode:4s}: SKIPPED ({r['skipped']})", flush=True)
+            continue
+        extra = ""
+        if mode == "warm":
+            extra = (f" sample {r['sample_s']:.2f}s (1st {r['sample_s_first']:.2f}s) "
+                     f"fit+{r['fit_incr_mb']:.0f}MB max|err| {r['max_abs_err']:.4f}")
+        else:
+            extra = f" sample {r['sample_s']:.2f}s e2e {r['e2e_s']:.1f}s"
+        print(f"  {system:5s} n={n:>9,} {mode:4s}: fit {r['fit_s']:.2f}s{extra} "
+              f"peak {r['ru_maxrss_mb']:.0f}MB [{time.time() - t0:.0f}s wall; threads: "
+              f"{r['info'].get('torch_threads', r['info'].get('dowhy_n_jobs'))}, "
+              f"OMP={r['omp_env']}, pools={r['blas_openmp_pools']}]", flush=True)
+        if mode == "warm" and system == "dowhy":
+            print(f"        DoWhy: assign {r['info']['assign_s']:.2f}s + gcm.fit "
+                  f"{r['info']['gcm_fit_s']:.2f}s; mechanisms {r['info']['mechanisms']}")
+        if mode == "warm" and system == "ccgm":
+            print(f"        CCGM: {r['info']['epochs']} epochs to early stopping")
+    print(f"\nload average at end {load_avg()}")
+    codes = {r.get("code") for r in results.values() if r.get("code")} | {code_fingerprint()}
+    if codes != {code0}:
+        print(f"WARNING: dowhy_ccgm changed during the run (source fingerprints {sorted(codes)}"
+              f"; started with {code0}): the rows mix code versions, re-run")
+    print()
+    rows = build_table(results, sizes, args)
+    print_table(rows)
+    print("\nTargets (issue 2):")
+    tg = targets(results, sizes, args)
+    for name, ok, detail in tg:
+        flag = "PASS" if ok else ("MISS" if ok is not None else "n/a ")
+        print(f"  [{flag}] {name}: {detail}")
+    skipped = [(k, v["skipped"]) for k, v in results.items() if "skipped" in v]
+    for (system, n, mode), why in skipped:
+        print(f"  note: {system} n={n:,} {mode} skipped: {why}")
+    prof = None
+    if args.profile:
+        prof = profile_ccgm(min(sizes), args)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"args": vars(args), "load_avg_end": load_avg(), "git": git_head(),
+                       "code_fingerprint": code0,
+                       "results": [dict(v, key=list(k)) for k, v in results.items()],
+                       "table": rows,
+                       "targets": [{"target": t, "pass": ok, "detail": d} for t, ok, d in tg],
+                       "profile": prof}, fh, indent=2, default=str)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+# ============================================================================ profile
+def profile_ccgm(n: int, args) -> dict:
+    """In-process profile of CCGM fit (n rows) and sample (--sample-rows rows)."""
+    import cProfile
+    import functools
+    import io
+    import pstats
+
+    _set_thread_env(args.threads)
+    import numpy as np
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    import dowhy_ccgm._generator as gen_mod
+    import dowhy_ccgm._training as training
+    from dowhy_ccgm import CCGMGenerator
+    from dowhy_ccgm._utils import torch_generator, torch_threads
+    from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
+    from dowhy_ccgm.nn import CCGMNet
+    from dowhy_ccgm.nn._layers import MonotoneMap
+
+    torch.set_num_threads(args.threads)
+    report = {}
+    print(f"\n=== CCGM profile (n={n:,}, {args.threads} thread(s), load {load_avg()}) ===")
+
+    # one-time cost: torch.optim's first use imports torch._dynamo
+    t0 = time.perf_counter()
+    code = ("import time, torch; t=time.perf_counter(); import torch._dynamo; "
+            "print(time.perf_counter()-t)")
+    dyn = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               env=dict(os.environ)).stdout.strip() or "nan")
+    report["dynamo_import_s"] = dyn
+    print(f"one-time: `import torch._dynamo` (pulled in by the first torch.optim optimizer) "
+          f"{dyn:.2f} s in a fresh process")
+
+    data = toy_scm(n, args.seed)
+    with threadpool_limits(args.threads):
+        # warm-up so that one-time imports do not pollute the per-step numbers
+        CCGMGenerator(TOY_GRAPH, random_state=0, progress_bar=False, epochs=1,
+                      pretrain_epochs=1).fit(data.iloc[:500])
+
+        # --- timers by wrapping (benchmark-side only; the core is untouched)
+        acc = {}
+
+        def timed(key, fn):
+            @functools.wraps(fn)
+            def wrapper(*a, **k):
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    name = key(a, k) if callable(key) else key
+                    s = acc.setdefault(name, [0.0, 0])
+                    s[0] += time.perf_counter() - t
+                    s[1] += 1
+            return wrapper
+
+        def loss_key(a, k):
+            if k.get("linear"):
+                return "losses: pretrain fwd (linear)"
+            return "losses: train fwd" if torch.is_grad_enabled() else \
+                "losses: validation fwd (no grad)"
+
+        patches = [
+            (CCGMNet, "losses", timed(loss_key, CCGMNet.losses)),
+            (MonotoneMap, "inverse", timed("  decoder.inverse (inside fwd/init)",
+                                           MonotoneMap.inverse)),
+            (torch.Tensor, "backward", timed("backward", torch.Tensor.backward)),
+            (torch.optim.Adam, "step", timed("Adam.step", torch.optim.Adam.step)),
+            (torch.nn.utils, "clip_grad_norm_", timed("clip_grad_norm_",
+                                                      torch.nn.utils.clip_grad_norm_)),
+            (training.copy, "deepcopy", timed("deepcopy(state_dict) (best checkpoint)",
+                                              training.copy.deepcopy)),
+        ]
+        saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
+        for obj, name, new in patches:
+            setattr(obj, name, new)
+        pr = cProfile.Profile()
+        try:
+            t0 = time.perf_counter()
+            pr.enable()
+            gen = CCGMGenerator(TOY_GRAPH, random_state=args.seed, progress_bar=False).fit(data)
+            pr.disable()
+            fit_s = time.perf_counter() - t0
+        finally:
+            for obj, name, old in saved:
+                setattr(obj, name, old)
+        h = gen.history_
+        epochs = h["epochs"]
+        pre = len(h["pretrain_label"])
+        train_steps = acc.get("losses: train fwd", [0, 0])[1]
+        steps_per_epoch = train_steps / max(epochs, 1)
+        val = np.asarray(h["val"])
+        best = int(np.argmin(val))
+        within = {tol: int(np.argmax(val <= val[best] + tol * max(1.0, abs(val[best])))) + 1
+                  for tol in (0.01, 0.003)}
+        print(f"fit {fit_s:.1f} s (with timers/profiler on): {pre} pretrain + {epochs} epochs "
+              f"(best at epoch {best + 1}, patience {gen.patience}); {steps_per_epoch:.0f} "
+              f"steps/epoch; {train_steps} training steps")
+        print(f"  validation loss reached within 1% of its best at epoch {within[0.01]}, within "
+              f"0.3% at epoch {within[0.003]} (of {epochs})")
+        tot_known = 0.0
+        print(f"  {'component':<44} {'total s':>8} {'calls':>7} {'ms/call':>8} {'share':>6}")
+        for name, (s, c) in sorted(acc.items(), key=lambda kv: -kv[1][0]):
+            if not name.startswith("  "):
+                tot_known += s
+            print(f"  {name:<44} {s:8.2f} {c:7d} {1e3 * s / max(c, 1):8.2f} "
+                  f"{100 * s / fit_s:5.1f}%")
+        print(f"  {'other (python loop, batching, tqdm, ...)':<44} {fit_s - tot_known:8.2f}")
+        step_ms = 1e3 * sum(acc.get(k, [0, 0])[0] for k in (
+            "losses: train fwd", "backward", "Adam.step", "clip_grad_norm_")) / max(
+            acc.get("Adam.step", [0, 1])[1], 1)
+        print(f"  per optimizer step (fwd+bwd+clip+Adam, full + pretrain): {step_ms:.1f} ms")
+        s = io.StringIO()
+        pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(15)
+        print("  cProfile of the fit, top 15 by own time:")
+        print("\n".join("    " + ln for ln in s.getvalue().splitlines()[6:26] if ln.strip()))
+        report["fit"] = {"fit_s": fit_s, "epochs": epochs, "pretrain_epochs": pre,
+                         "best_epoch": best + 1, "within_1pct_epoch": within[0.01],
+                         "within_0.3pct_epoch": within[0.003],
+                         "steps_per_epoch": steps_per_epoch, "step_ms": step_ms,
+                         "components": {k: {"s": v[0], "calls": v[1]} for k, v in acc.items()}}
+
+        # --- what-if: Adam variants (fixed 8 epochs, no early stopping); the wrapper
+        # forces the keywords whatever the core passes
+        print("  what-if, Adam implementation of the full-model optimizer (8 epochs, "
+              "patience 0, same seed):")
+        adam = torch.optim.Adam
+        report["adam_whatif"] = {}
+        for label, force in (("for-loop (foreach=False)", {"foreach": False}),
+                             ("foreach=True", {"foreach": True}),
+                             ("fused=True", {"foreach": False, "fused": True})):
+            def patched(params, *a, _force=force, **kw):
+                kw.update(_force)
+                return adam(params, *a, **kw)
+            torch.optim.Adam = patched
+            try:
+                t0 = time.perf_counter()
+                CCGMGenerator(TOY_GRAPH, random_state=args.seed, progress_bar=False, epochs=8,
+                              patience=0).fit(data)
+                dt = time.perf_counter() - t0
+            except Exception as exc:  # noqa: BLE001 - report and go on
+                dt = float("nan")
+                print(f"    {label}: failed ({exc})")
+            finally:
+                torch.optim.Adam = adam
+            report["adam_whatif"][label] = dt
+            print(f"    {label:<26} {dt:6.2f} s")
+
+        # --- what-if: public parameters that cut the number of optimizer steps
+        print("  what-if, public fit parameters (fit time, epochs, max |err| of the 3 "
+              "interventional queries, 200k draws; seeds " + args.profile_seeds + "):")
+        truth = {label: float(toy_scm(1_000_000, 123, do)[col].mean())
+                 for col, do, label in QUERIES}
+        report["param_whatif"] = {}
+        for kw in ({}, {"batch_size": 1024}, {"patience": 6},
+                   {"batch_size": 1024, "patience": 8}):
+            label = ", ".join(f"{k}={v}" for k, v in kw.items()) or "defaults"
+            for seed in [int(x) for x in args.profile_seeds.split(",")]:
+                t0 = time.perf_counter()
+                g2 = CCGMGenerator(TOY_GRAPH, random_state=seed, progress_bar=False,
+                                   **kw).fit(data)
+                dt = time.perf_counter() - t0
+                err = max(abs(float(g2.intervene(do, n_samples=200_000, random_state=2)[
+                    col].mean()) - truth[lbl]) for col, do, lbl in QUERIES)
+                report["param_whatif"][f"{label} seed={seed}"] = {
+                    "fit_s": dt, "epochs": g2.history_["epochs"], "max_abs_err": err}
+                print(f"    {label:<30} seed {seed}: fit {dt:6.1f} s, "
+                      f"{g2.history_['epochs']:3d} epochs, max |err| {err:.4f}", flush=True)
+
+        # --- sampling: where sample(m) goes (noise, generation in row chunks, DataFrame)
+        m = args.sample_rows
+        net = gen.net_
+        gen.sample(m, random_state=1)  # warm
+        with torch_threads(gen.n_threads):
+            t0 = time.perf_counter()
+            noise = net.sample_noise(m, torch_generator(1))
+            t_noise = time.perf_counter() - t0
+            chunk = getattr(gen_mod, "_CHUNK_ROWS", m)
+            pr = cProfile.Profile()
+            t0 = time.perf_counter()
+            pr.enable()
+            with torch.no_grad():
+                parts = [net.generate({k: v[a:a + chunk] for k, v in noise.items()})
+                         for a in range(0, m, chunk)]
+                S = torch.cat(parts)
+            pr.disable()
+            t_gen = time.perf_counter() - t0
+            del parts
+            t0 = time.perf_counter()
+            frame = gen._frame(S)
+            t_frame = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        gen.sample(m, random_state=1)
+        t_total = time.perf_counter() - t0
+        print(f"\nsample({m:,}) {t_total:.2f} s = {m / t_total / 1e6:.2f}M rows/s "
+              f"(torch threads {gen.n_threads or 1}, chunks of {chunk:,} rows): sample_noise "
+              f"{t_noise:.2f} s, net.generate over the chunks {t_gen:.2f} s, DataFrame "
+              f"building (_frame) {t_frame:.2f} s, rest {t_total - t_noise - t_gen - t_frame:.2f} s")
+        s = io.StringIO()
+        pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(10)
+        print("  cProfile of the generation, top by own time:")
+        print("\n".join("    " + ln for ln in s.getvalue().splitlines()[6:18] if ln.strip()))
+        report["sample"] = {"total_s": t_total, "noise_s": t_noise, "generate_s": t_gen,
+                            "frame_s": t_frame, "chunk_rows": chunk}
+
+        # --- what-if: chunk size of the generation (identical output, bounded memory)
+        print("  what-if, net.generate chunk size (identical output):")
+        report["chunk_whatif"] = {}
+        with torch.no_grad(), torch_threads(gen.n_threads):
+            for cs in (8192, 32768, 65536, 131072, m):
+                base = rss_mb()
+                with PeakRSS() as pk:
+                    t0 = time.perf_counter()
+                    S2 = torch.cat([net.generate({k: v[a:a + cs] for k, v in noise.items()})
+                                    for a in range(0, m, cs)])
+                    dt = time.perf_counter() - t0
+                same = bool(torch.equal(S2, S))
+                del S2
+                report["chunk_whatif"][cs] = {"s": dt, "peak_incr_mb": pk.peak - base,
+                                              "identical": same}
+                print(f"    chunk {cs:>9,}: {dt:5.2f} s ({m / dt / 1e6:.2f}M rows/s), peak RSS "
+                      f"+{max(pk.peak - base, 0):.0f} MB, identical={same}")
+        del frame, S
+
+        # --- what-if: fit memory at large n (one epoch; the one-shot decoder inversion of
+        # all training rows that warm-starts the exact objective, chunked or not)
+        big = args.profile_mem_n
+        if big:
+            report["mem_whatif"] = _fit_memory_probe(big, args)
+    return report
+
+
+def _fit_memory_probe(n: int, args) -> dict:
+    """fit(epochs=1) at n rows: peak RSS increment and time, as is and with
+    ``MonotoneMap.inverse`` applied in 65k-row chunks (monkeypatched here only)."""
+    import torch
+
+    from dowhy_ccgm import CCGMGenerator
+    from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
+    from dowhy_ccgm.nn import CCGMNet
+    from dowhy_ccgm.nn._layers import MonotoneMap
+
+    data = toy_scm(n, args.seed)
+    data_mb = float(data.memory_usage(deep=True).sum()) / MB
+    print(f"\n  what-if, fit memory at n={n:,} (data {data_mb:.0f} MB; fit with epochs=1, "
+          f"pretrain_epochs=0):")
+    orig_inv, orig_losses = MonotoneMap.inverse, CCGMNet.losses
+    chunk = 65_536
+
+    def chunked(self, y, *a, **k):
+        if y.shape[0] <= chunk:
+            return orig_inv(self, y, *a, **k)
+        init = k.pop("init", None)
+        return torch.cat([orig_inv(self, y[s:s + chunk], *a, init=None if init is None
+                                   else init[s:s + chunk], **k)
+                          for s in range(0, y.shape[0], chunk)])
+    val = [0.0, 0]
+
+    def timed_losses(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return orig_losses(self, *a, **k)
+        finally:
+            if not torch.is_grad_enabled() and not k.get("linear"):
+                val[0] += time.perf_counter() - t
+                val[1] += 1
+    out = {}
+    CCGMNet.losses = timed_losses
+    try:
+        for label, inv in (("as is", orig_inv), ("decoder.inverse in 65k-row chunks", chunked)):
+            MonotoneMap.inverse = inv
+            val[:] = [0.0, 0]
+            base = rss_mb()
+            with PeakRSS() as pk:
+                t0 = time.perf_counter()
+                CCGMGenerator(TOY_GRAPH, random_state=args.seed, progress_bar=False, epochs=1,
+                              pretrain_epochs=0).fit(data)
+                dt = time.perf_counter() - t0
+            out[label] = {"fit_1epoch_s": dt, "peak_incr_mb": pk.peak - base,
+                          "validation_pass_s": val[0] / max(val[1], 1)}
+            print(f"    {label:<36} fit {dt:5.1f} s, peak RSS +{pk.peak - base:.0f} MB "
+                  f"({(pk.peak - base) / data_mb:.1f} x data), one validation pass "
+                  f"{val[0] / max(val[1], 1):.2f} s", flush=True)
+    finally:
+        MonotoneMap.inverse, CCGMNet.losses = orig_inv, orig_losses
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
