@@ -45,8 +45,9 @@ Targets of issue 2 (PASS/MISS printed):
 * CCGM fit (warm) no slower than DoWhy's at 10k rows;
 * CCGM sampling at least 1M rows/s (warm; every n);
 * CCGM fit memory that does not grow with n beyond the data: the growth of the fit's
-  RSS increment between the smallest and largest n, divided by the growth of the data
-  frame's size, must be at most ``--mem-copies`` (default 3: a few copies of the data,
+  RSS increment between the two largest n (below ~100k rows the capped buffers -
+  validation rows, inversion chunks - are still filling up), divided by the growth of
+  the data frame's size, must be at most ``--mem-copies`` (default 3: a few copies of the data,
   no per-row activations or per-row training state beyond that), plus 25 MB of slack
   for allocator noise.
 
@@ -56,8 +57,8 @@ validation, checkpoint copies, one-time imports) and where ``sample(1M)`` time g
 (noise, ``net.generate`` over the row chunks, DataFrame building), plus what-if
 measurements that need no change of the core (benchmark-side monkeypatches or public
 parameters only): Adam for-loop/foreach/fused; ``batch_size``/``patience``, with their
-accuracy; the generation's chunk size; and, at ``--profile-mem-n`` rows (default 1M), the
-fit's peak memory as is and with the decoder inversion run in 65k-row chunks.
+accuracy; the generation's chunk size; and, at ``--profile-mem-n`` rows (default 1M), a
+trace of the fit's RSS through its phases, in a fresh process.
 
 Every worker reports a fingerprint of the dowhy_ccgm source it imported; the script warns
 when a run straddles an edit of the core.
@@ -91,20 +92,23 @@ MEM_SLACK_MB = 25.0  # allocator/measurement noise allowed in the memory target
 
 
 # ============================================================================ code version
-def code_fingerprint() -> str:
-    """Short hash of the package's source (dowhy_ccgm/**/*.py): every worker reports the
-    version it imported, so a run that straddles an edit of the core is detected."""
+def code_fingerprint(loaded_only: bool = False) -> str:
+    """Short hash of the package's source: every worker reports the version of the
+    dowhy_ccgm modules it imported (``loaded_only``), so a run that straddles an edit of
+    the core is detected; without ``loaded_only``, all of dowhy_ccgm/**/*.py."""
     import hashlib
-    h = hashlib.sha1()
     pkg = os.path.join(ROOT, "dowhy_ccgm")
-    for dirpath, dirnames, filenames in sorted(os.walk(pkg)):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                path = os.path.join(dirpath, name)
-                h.update(os.path.relpath(path, ROOT).encode())
-                with open(path, "rb") as fh:
-                    h.update(fh.read())
+    if loaded_only:
+        paths = sorted({os.path.abspath(m.__file__) for name, m in list(sys.modules.items())
+                        if name.split(".")[0] == "dowhy_ccgm" and getattr(m, "__file__", None)})
+    else:
+        paths = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(pkg) for f in fs
+                       if f.endswith(".py"))
+    h = hashlib.sha1()
+    for path in paths:
+        h.update(os.path.relpath(path, ROOT).encode())
+        with open(path, "rb") as fh:
+            h.update(fh.read())
     return h.hexdigest()[:12]
 
 
@@ -262,7 +266,7 @@ def worker(args) -> int:
         t0 = time.perf_counter()
         sysm.load()
         res["import_s"] = time.perf_counter() - t0
-        res["code"] = code_fingerprint()
+        res["code"] = code_fingerprint(loaded_only=True)
         res["omp_env"] = os.environ.get("OMP_NUM_THREADS")
         res["blas_openmp_pools"] = sorted({f"{d['internal_api']}:{d['num_threads']}"
                                            for d in threadpool_info()})
@@ -453,17 +457,19 @@ def targets(results, sizes, args):
     mem = {n: results[("ccgm", n, "warm")] for n in sizes
            if "fit_incr_mb" in results.get(("ccgm", n, "warm"), {})}
     if len(mem) >= 2:
-        lo, hi = min(mem), max(mem)
+        # the two largest sizes: below ~100k rows the capped buffers (validation rows <= 20k,
+        # 65k-row inversion chunks) are still filling up, which is not growth with n
+        lo, hi = sorted(mem)[-2:]
         d_incr = mem[hi]["fit_incr_mb"] - mem[lo]["fit_incr_mb"]
         d_data = mem[hi]["data_mb"] - mem[lo]["data_mb"]
         copies = d_incr / d_data
         ok = d_incr <= args.mem_copies * d_data + MEM_SLACK_MB
         out.append(("fit memory does not grow with n beyond the data", ok,
-                    f"fit increment {mem[lo]['fit_incr_mb']:.0f} MB at n={lo:,} -> "
-                    f"{mem[hi]['fit_incr_mb']:.0f} MB at n={hi:,}; growth {d_incr:.0f} MB "
-                    f"for {d_data:.0f} MB more data = {copies:.1f} data copies "
-                    f"(PASS if growth <= {args.mem_copies:g} x data growth + "
-                    f"{MEM_SLACK_MB:g} MB)"))
+                    "fit increments " + ", ".join(f"{m['fit_incr_mb']:.0f} MB at n={k:,}"
+                                                  for k, m in sorted(mem.items()))
+                    + f"; growth {lo:,} -> {hi:,}: {d_incr:.0f} MB for {d_data:.0f} MB more "
+                    f"data = {copies:.1f} data copies (PASS if growth <= {args.mem_copies:g} x "
+                    f"data growth + {MEM_SLACK_MB:g} MB)"))
     else:
         out.append(("fit memory does not grow with n beyond the data", None,
                     "needs at least two sizes"))
@@ -504,7 +510,7 @@ def main(argv=None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="also profile CCGM in-process at the smallest n")
     p.add_argument("--profile-mem-n", type=int, default=1_000_000,
-                   help="rows of the --profile fit-memory what-if (0: skip)")
+                   help="rows of the --profile fit-memory trace (0: skip)")
     p.add_argument("--profile-seeds", default="0",
                    help="seeds of the --profile what-if fits (comma-separated)")
     p.add_argument("--seed", type=int, default=0)
@@ -513,9 +519,12 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=("cold", "warm"), help=argparse.SUPPRESS)
     p.add_argument("--launch-time", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--memtrace", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         return worker(args)
+    if args.memtrace:
+        return memtrace(args)
 
     if args.quick:
         args.sizes = "10000"
@@ -529,7 +538,8 @@ def main(argv=None) -> int:
           f"dowhy_jobs={args.dowhy_jobs} sample_rows={args.sample_rows:,} "
           f"accuracy_samples={args.accuracy_samples:,}")
     code0 = code_fingerprint()
-    print(f"code: git {git_head()}, dowhy_ccgm source fingerprint {code0}")
+    print(f"code: git {git_head()}, dowhy_ccgm source fingerprint {code0} (workers report "
+          f"the fingerprint of the modules they import)")
     print(f"machine: {os.cpu_count()} CPUs, load average {load_avg()} at start "
           f"(timings are inflated on a loaded machine; ratios from the same run count)")
     results = {}
@@ -567,10 +577,12 @@ def main(argv=None) -> int:
         if mode == "warm" and system == "ccgm":
             print(f"        CCGM: {r['info']['epochs']} epochs to early stopping")
     print(f"\nload average at end {load_avg()}")
-    codes = {r.get("code") for r in results.values() if r.get("code")} | {code_fingerprint()}
-    if codes != {code0}:
-        print(f"WARNING: dowhy_ccgm changed during the run (source fingerprints {sorted(codes)}"
-              f"; started with {code0}): the rows mix code versions, re-run")
+    for system in systems:
+        codes = {r.get("code") for (sy, _, _), r in results.items() if sy == system and
+                 r.get("code")}
+        if len(codes) > 1:
+            print(f"WARNING: the dowhy_ccgm modules used by {system} changed during the run "
+                  f"(fingerprints {sorted(codes)}): its rows mix code versions, re-run")
     print()
     rows = build_table(results, sizes, args)
     print_table(rows)
@@ -822,69 +834,117 @@ def profile_ccgm(n: int, args) -> dict:
                       f"+{max(pk.peak - base, 0):.0f} MB, identical={same}")
         del frame, S
 
-        # --- what-if: fit memory at large n (one epoch; the one-shot decoder inversion of
-        # all training rows that warm-starts the exact objective, chunked or not)
-        big = args.profile_mem_n
-        if big:
-            report["mem_whatif"] = _fit_memory_probe(big, args)
+        # --- where fit memory goes at large n: a phase trace in a fresh process (in this
+        # process, freed heap from the runs above would hide the increments)
+        if args.profile_mem_n:
+            report["mem_trace"] = run_memtrace(args.profile_mem_n, args)
     return report
 
 
-def _fit_memory_probe(n: int, args) -> dict:
-    """fit(epochs=1) at n rows: peak RSS increment and time, as is and with
-    ``MonotoneMap.inverse`` applied in 65k-row chunks (monkeypatched here only)."""
-    import torch
+def run_memtrace(n: int, args) -> list:
+    cmd = [sys.executable, os.path.abspath(__file__), "--memtrace", str(n), "--threads",
+           str(args.threads), "--seed", str(args.seed)]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(args.threads)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("MEMTRACE ")]
+    if out.returncode != 0 or not lines:
+        print(f"  memory trace failed: {out.stderr.strip().splitlines()[-1:]}")
+        return []
+    trace = json.loads(lines[-1][len("MEMTRACE "):])
+    print(f"\n  where fit memory goes at n={n:,} (fresh process, default settings; RSS and "
+          f"peak RSS relative to the RSS before fit, MB; data frame "
+          f"{trace[0]['data_mb']:.0f} MB):")
+    print(f"    {'phase (end)':<62} {'RSS':>6} {'peak so far':>11} {'phase peak':>10}")
+    for t in trace[1:]:
+        print(f"    {t['phase']:<62} {t['rss']:6.0f} {t['hwm']:11.0f} {t['phase_peak']:10.0f}")
+    return trace
 
+
+def memtrace(args) -> int:
+    """Fresh-process trace of RSS through the phases of one default fit at n rows."""
+    import functools
+
+    import torch
+    torch.set_num_threads(args.threads)
+    import dowhy_ccgm._generator as gen_mod
     from dowhy_ccgm import CCGMGenerator
+    from dowhy_ccgm._schema import Schema
     from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
     from dowhy_ccgm.nn import CCGMNet
     from dowhy_ccgm.nn._layers import MonotoneMap
 
+    n = args.memtrace
     data = toy_scm(n, args.seed)
-    data_mb = float(data.memory_usage(deep=True).sum()) / MB
-    print(f"\n  what-if, fit memory at n={n:,} (data {data_mb:.0f} MB; fit with epochs=1, "
-          f"pretrain_epochs=0):")
-    orig_inv, orig_losses = MonotoneMap.inverse, CCGMNet.losses
-    chunk = 65_536
+    CCGMGenerator(TOY_GRAPH, random_state=0, progress_bar=False, epochs=1,
+                  pretrain_epochs=1).fit(data.iloc[:500])  # one-time allocations
+    base = rss_mb()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    trace = [{"data_mb": float(data.memory_usage(deep=True).sum()) / MB}]
+    state = {"big_inverse": 0, "val": 0, "train": 0, "poll_max": rss_mb()}
+    stop = threading.Event()
 
-    def chunked(self, y, *a, **k):
-        if y.shape[0] <= chunk:
-            return orig_inv(self, y, *a, **k)
-        init = k.pop("init", None)
-        return torch.cat([orig_inv(self, y[s:s + chunk], *a, init=None if init is None
-                                   else init[s:s + chunk], **k)
-                          for s in range(0, y.shape[0], chunk)])
-    val = [0.0, 0]
+    def poll():  # RSS every 2 ms: the peak of each phase without resetting VmHWM
+        while not stop.is_set():
+            state["poll_max"] = max(state["poll_max"], rss_mb())
+            time.sleep(0.002)
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
 
-    def timed_losses(self, *a, **k):
-        t = time.perf_counter()
-        try:
-            return orig_losses(self, *a, **k)
-        finally:
-            if not torch.is_grad_enabled() and not k.get("linear"):
-                val[0] += time.perf_counter() - t
-                val[1] += 1
-    out = {}
-    CCGMNet.losses = timed_losses
+    def tap(owner, name, label_fn):
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            label = label_fn(a, k)
+            if not label:
+                return fn(*a, **k)
+            state["poll_max"] = rss_mb()
+            out = fn(*a, **k)
+            trace.append({"phase": label, "rss": rss_mb() - base,
+                          "hwm": _status_kb("VmHWM") / 1024.0 - base,
+                          "phase_peak": max(state["poll_max"], rss_mb()) - base})
+            return out
+        setattr(owner, name, wrapper)
+        return fn
+
+    def inv_label(a, k):
+        y = a[1] if len(a) > 1 else k.get("y")
+        if k.get("init") is None and y is not None and y.shape[0] > 4096:
+            state["big_inverse"] += 1
+            if state["big_inverse"] == 1:
+                return f"decoder.inverse: warm-start cache, 1st chunk ({y.shape[0]:,} rows)"
+        return None
+
+    def loss_label(a, k):
+        if not torch.is_grad_enabled() and not k.get("linear"):
+            state["val"] += 1
+            if state["val"] in (1, 2):
+                return f"validation pass #{state['val']} ({a[1].shape[0]:,} rows)"
+        elif not k.get("linear"):
+            state["train"] += 1
+            if state["train"] == 1:
+                return "first training step"
+        return None
+    saved = [(Schema, "to_arrays", tap(Schema, "to_arrays",
+                                       lambda a, k: "Schema.to_arrays (DataFrame -> float32)")),
+             (MonotoneMap, "inverse", tap(MonotoneMap, "inverse", inv_label)),
+             (CCGMNet, "losses", tap(CCGMNet, "losses", loss_label)),
+             (gen_mod, "train_ccgm", tap(gen_mod, "train_ccgm",
+                                         lambda a, k: "train_ccgm returned (whole training)"))]
     try:
-        for label, inv in (("as is", orig_inv), ("decoder.inverse in 65k-row chunks", chunked)):
-            MonotoneMap.inverse = inv
-            val[:] = [0.0, 0]
-            base = rss_mb()
-            with PeakRSS() as pk:
-                t0 = time.perf_counter()
-                CCGMGenerator(TOY_GRAPH, random_state=args.seed, progress_bar=False, epochs=1,
-                              pretrain_epochs=0).fit(data)
-                dt = time.perf_counter() - t0
-            out[label] = {"fit_1epoch_s": dt, "peak_incr_mb": pk.peak - base,
-                          "validation_pass_s": val[0] / max(val[1], 1)}
-            print(f"    {label:<36} fit {dt:5.1f} s, peak RSS +{pk.peak - base:.0f} MB "
-                  f"({(pk.peak - base) / data_mb:.1f} x data), one validation pass "
-                  f"{val[0] / max(val[1], 1):.2f} s", flush=True)
+        CCGMGenerator(TOY_GRAPH, random_state=args.seed, progress_bar=False).fit(data)
     finally:
-        MonotoneMap.inverse, CCGMNet.losses = orig_inv, orig_losses
-    return out
-
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+        stop.set()
+        poller.join()
+    trace.append({"phase": "fit returned", "rss": rss_mb() - base,
+                  "hwm": _status_kb("VmHWM") / 1024.0 - base, "phase_peak": float("nan")})
+    print("MEMTRACE " + json.dumps(trace), flush=True)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

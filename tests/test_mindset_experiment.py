@@ -6,7 +6,7 @@ about 20-30 s a fit on one core): with the ``--quick`` settings (30 epochs) it s
 underfits the real data (generated naive ATE about 0.43-0.445 instead of the data's
 0.472), which is fine for a smoke run but not for checking accuracy. Tolerances: a naive
 ATE computed on 50,000 generated rows has a sampling sd below 0.01, and refitting the model
-with another seed moves its ATEs by about 0.012 (sd over seeds, measured); 0.03 is
+with another seed moves its ATEs by about 0.01 (sd over seeds, measured); 0.03 is
 therefore 2-3 such sds, while the errors the tests guard against are larger (the
 confounding bias of the naive ATE is about 0.08 on the simulated and 0.064 on the real
 data; the paper's de-biased value missed AIPW by 0.16).

@@ -161,9 +161,10 @@ def fit_improved_model(data: pd.DataFrame, *, epochs=80, batch_size=256, learnin
 
 def remove_edges(gen, edges, how="mean", random_state=0):
     """``gen`` with every ``(parent, child)`` of ``edges`` removed (no retraining)."""
+    seeds = _seeds(random_state, [f"{p}->{c}" for p, c in edges])
     out = gen
-    for k, (parent, child) in enumerate(edges):
-        out = out.remove_edge(parent, child, how=how, random_state=random_state + k)
+    for parent, child in edges:
+        out = out.remove_edge(parent, child, how=how, random_state=seeds[f"{parent}->{child}"])
     return out
 
 
@@ -179,15 +180,16 @@ def paper_generated(gen, n: int, random_state=0) -> dict:
     continuous value in ``intervention_score``. All rows share the sampling noise
     (common random numbers), so they differ only by the removed edges.
     """
+    rs = _seeds(random_state, ["sample", "se", "both", "sm"])
     models = {
         "CCGM (paper)": gen,
-        "paper: de-bias SE": remove_edges(gen, [(SE, Y)], "mean"),
-        "paper: de-bias both": remove_edges(gen, [(SE, Y), (SM, Y)], "mean"),
-        "paper: de-bias SM": remove_edges(gen, [(SM, Y)], "mean"),
+        "paper: de-bias SE": remove_edges(gen, [(SE, Y)], "mean", rs["se"]),
+        "paper: de-bias both": remove_edges(gen, [(SE, Y), (SM, Y)], "mean", rs["both"]),
+        "paper: de-bias SM": remove_edges(gen, [(SM, Y)], "mean", rs["sm"]),
     }
     out = {}
     for name, model in models.items():
-        s = model.sample(n, random_state=random_state)
+        s = model.sample(n, random_state=rs["sample"])
         s["intervention_score"] = s[D].astype(np.float64)
         s[D] = binarise_top(s["intervention_score"].to_numpy())
         out[name] = s
@@ -197,14 +199,15 @@ def paper_generated(gen, n: int, random_state=0) -> dict:
 def improved_generated(gen, n: int, random_state=0) -> dict:
     """Generated data sets of the improved model: {row name: DataFrame} (common random
     numbers across rows)."""
+    rs = _seeds(random_state, ["sample", "d_marginal", "d_mean", "y_marginal"])
     models = {
         "CCGM (improved)": gen,
-        "improved: de-bias D (marginal)": debias_treatment(gen, "marginal", random_state + 1),
-        "improved: de-bias D (mean)": debias_treatment(gen, "mean"),
+        "improved: de-bias D (marginal)": debias_treatment(gen, "marginal", rs["d_marginal"]),
+        "improved: de-bias D (mean)": debias_treatment(gen, "mean", rs["d_mean"]),
         "improved: de-bias Y (marginal)": remove_edges(gen, [(SE, Y), (SM, Y)], "marginal",
-                                                       random_state + 3),
+                                                       rs["y_marginal"]),
     }
-    return {name: m.sample(n, random_state=random_state) for name, m in models.items()}
+    return {name: m.sample(n, random_state=rs["sample"]) for name, m in models.items()}
 
 
 def gformula_ate(gen, n: int = 200_000, random_state=0) -> float:
