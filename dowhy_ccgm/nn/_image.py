@@ -111,31 +111,42 @@ def _batches(n, batch_size, generator):
         yield perm[k:k + batch_size]
 
 
-def train_image_decoder(decoder: ImageDecoder, states: torch.Tensor, images: torch.Tensor, *,
-                        epochs: int = 10, batch_size: int = 64, lr: float = 2e-3,
-                        generator: torch.Generator | None = None, callback=None) -> list:
-    """Fit ``decoder`` on (node states, images) by pixel-wise BCE; returns the epoch losses."""
-    opt = torch.optim.Adam(decoder.parameters(), lr=lr)
-    n = states.shape[0]
+def _train_loop(module: nn.Module, params, batch_loss, n: int, *, epochs: int,
+                batch_size: int, lr: float, generator, callback, clip: float | None) -> list:
+    """Adam + one-cycle schedule over shuffled minibatches; ``batch_loss(idx)`` gives a
+    minibatch's loss. Returns the per-epoch mean losses."""
+    opt = torch.optim.Adam(params, lr=lr)
     steps = max(1, epochs * math.ceil(n / batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
                                                 pct_start=0.15)
     history = []
-    decoder.train()
+    module.train()
     for epoch in range(epochs):
         tot = 0.0
         for b in _batches(n, batch_size, generator):
-            loss = _bce(decoder(states[b]), images[b])
+            loss = batch_loss(b)
             opt.zero_grad()
             loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()
             sched.step()
             tot += float(loss.detach()) * len(b)
         history.append(tot / n)
         if callback is not None:
             callback(epoch, history[-1])
-    decoder.eval()
+    module.eval()
     return history
+
+
+def train_image_decoder(decoder: ImageDecoder, states: torch.Tensor, images: torch.Tensor, *,
+                        epochs: int = 10, batch_size: int = 64, lr: float = 2e-3,
+                        generator: torch.Generator | None = None, callback=None) -> list:
+    """Fit ``decoder`` on (node states, images) by pixel-wise BCE; returns the epoch losses."""
+    return _train_loop(decoder, list(decoder.parameters()),
+                       lambda b: _bce(decoder(states[b]), images[b]), states.shape[0],
+                       epochs=epochs, batch_size=batch_size, lr=lr, generator=generator,
+                       callback=callback, clip=None)
 
 
 class CausalVAEImage(nn.Module):
@@ -217,25 +228,7 @@ def train_causalvae_image(model: CausalVAEImage, images: torch.Tensor, u_std: to
                           generator: torch.Generator | None = None, callback=None) -> list:
     """Fit the encoder and decoder of ``model`` (the causal layer stays frozen)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
-    n = images.shape[0]
-    steps = max(1, epochs * math.ceil(n / batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
-                                                pct_start=0.15)
-    history = []
-    model.train()
-    for epoch in range(epochs):
-        tot = 0.0
-        for b in _batches(n, batch_size, generator):
-            loss, _ = model.loss(images[b], u_std[b], kl_weight, label_weight)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
-            opt.step()
-            sched.step()
-            tot += float(loss.detach()) * len(b)
-        history.append(tot / n)
-        if callback is not None:
-            callback(epoch, history[-1])
-    model.eval()
-    return history
+    return _train_loop(model, params,
+                       lambda b: model.loss(images[b], u_std[b], kl_weight, label_weight)[0],
+                       images.shape[0], epochs=epochs, batch_size=batch_size, lr=lr,
+                       generator=generator, callback=callback, clip=10.0)
