@@ -507,7 +507,8 @@ def add_arguments(p):
     p.add_argument("--n-bootstrap", type=int, default=100, dest="n_bootstrap",
                    help="bootstrap resamples per row (default 100)")
     p.add_argument("--n-jobs", type=int, default=1, dest="n_jobs",
-                   help="workers for the real-data bootstraps (default 1)")
+                   help="parallel workers for the model fits and the real-data bootstraps "
+                        "(default 1; results do not depend on it)")
     p.add_argument("--no-validation", action="store_false", dest="validate",
                    help="skip the ground-truth validation on simulate_mindset")
     p.add_argument("--no-progress", action="store_false", dest="progress",
