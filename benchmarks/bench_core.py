@@ -567,8 +567,10 @@ def main(argv=None) -> int:
                      f"fit+{r['fit_incr_mb']:.0f}MB max|err| {r['max_abs_err']:.4f}")
         else:
             extra = f" sample {r['sample_s']:.2f}s e2e {r['e2e_s']:.1f}s"
+        if mode == "cold":  # warm workers reset VmHWM per phase, so ru_maxrss is partial
+            extra += f" peak {r['ru_maxrss_mb']:.0f}MB"
         print(f"  {system:5s} n={n:>9,} {mode:4s}: fit {r['fit_s']:.2f}s{extra} "
-              f"peak {r['ru_maxrss_mb']:.0f}MB [{time.time() - t0:.0f}s wall; threads: "
+              f"[{time.time() - t0:.0f}s wall; threads: "
               f"{r['info'].get('torch_threads', r['info'].get('dowhy_n_jobs'))}, "
               f"OMP={r['omp_env']}, pools={r['blas_openmp_pools']}]", flush=True)
         if mode == "warm" and system == "dowhy":
