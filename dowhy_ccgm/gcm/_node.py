@@ -52,6 +52,19 @@ def values_to_codes(spec, values) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def _continuous_state(spec, values, role: str, device) -> torch.Tensor:
+    """Values of a continuous column -> its state block (n, 1), with errors naming the
+    ``role`` ("parent" or "node") and the column."""
+    try:
+        x = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{role} {spec.name!r} is continuous but got non-numeric values "
+                         f"such as {np.asarray(values)[:3].tolist()}") from None
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{role} {spec.name!r} has missing or infinite values")
+    return torch.as_tensor(spec.standardize(x), dtype=torch.float32, device=device).unsqueeze(-1)
+
+
 def _numeric_binary(spec) -> bool:
     cats = spec.categories
     return (spec.kind == "binary" and all(isinstance(c, numbers.Number)
@@ -109,15 +122,7 @@ class NodeModel:
     def _parent_state(self, j: int, spec, col: np.ndarray) -> torch.Tensor:
         dev = self._device()
         if spec.kind == "continuous":
-            try:
-                x = np.asarray(col, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"parent {spec.name!r} is continuous but got non-numeric values "
-                                 f"such as {col[:3].tolist()}") from None
-            if not np.all(np.isfinite(x)):
-                raise ValueError(f"parent {spec.name!r} has missing or infinite values")
-            return torch.as_tensor(spec.standardize(x), dtype=torch.float32,
-                                   device=dev).unsqueeze(-1)
+            return _continuous_state(spec, col, "parent", dev)
         if _numeric_binary(spec):
             # a 0/1 parent: state = value - 0.5, extended linearly to any number (so soft
             # interventions such as do(D := 0.5) are defined)
@@ -163,15 +168,7 @@ class NodeModel:
         spec = self.spec
         dev = self._device()
         if spec.kind == "continuous":
-            try:
-                x = np.asarray(values, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"node {spec.name!r} is continuous but got non-numeric values "
-                                 f"such as {np.asarray(values)[:3].tolist()}") from None
-            if not np.all(np.isfinite(x)):
-                raise ValueError(f"node {spec.name!r} has missing or infinite values")
-            return torch.as_tensor(spec.standardize(x), dtype=torch.float32,
-                                   device=dev).unsqueeze(-1)
+            return _continuous_state(spec, values, "node", dev)
         codes = torch.as_tensor(values_to_codes(spec, values), device=dev)
         return self.net.disc_state(self.node, codes)
 
