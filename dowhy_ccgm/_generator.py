@@ -15,7 +15,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._schema import Schema, infer_column_spec
-from ._training import train_ccgm
+from ._training import train_ccgm, train_encoder, train_exact
 from ._utils import resolve_device, seed_from, show_progress, torch_generator, torch_threads
 from ._validation import check_frame, check_graph, check_node
 from .nn import VARIANTS, CCGMNet
@@ -64,12 +64,19 @@ class CCGMGenerator(BaseEstimator):
         Width and depth of every node's mask MLP.
     encoder_hidden : int
         Width of the encoder MLP.
-    epochs : int
-        Maximum epochs of the full model (early stopping usually ends sooner).
+    epochs : int, default=200
+        Maximum passes over the training rows (early stopping usually ends much
+        sooner). Under the ELBO / structure-learning loop an epoch is 16-64 minibatches.
     pretrain_epochs : int, default=5
-        Epochs of linear pre-training of ``A`` on the labels.
-    batch_size : int
-    learning_rate : float
+        Passes of linear pre-training of ``A`` on the labels.
+    batch_size : int or None, default=None
+        Rows per optimizer step. ``None``: for the exact-likelihood fit given the graph
+        (``objective="exact"``, the default) a 16th of the training rows, between 32 and
+        512 (a pass is at least 16 steps); 256 for the ELBO loop.
+    learning_rate : float or None, default=None
+        Adam's initial learning rate (halved when validation stalls). ``None``: 0.02
+        for the exact fit, 3e-3 for the ELBO loop (chosen by
+        ``benchmarks/bench_core.py``: same accuracy, fewest steps).
     kl_weight, label_weight, latent_weight : float
         Weights of the KL, label (eq. 4) and latent (eq. 5) losses.
     prior : {"standard", "conditional"}
@@ -80,8 +87,14 @@ class CCGMGenerator(BaseEstimator):
     edge_threshold : float
     validation_fraction : float
         Share of rows held out for early stopping.
-    patience : int
-        Epochs without validation improvement before stopping.
+    patience : int or None, default=None
+        Validation checks without improvement before stopping (0: never stop early).
+        ``None``: 6 for the exact fit (a check after every pass, or every 100 steps on
+        large data), 15 epochs for the ELBO loop.
+    fit_encoder : bool, default=False
+        Also train the VAE encoder under ``objective="exact"`` (a separate regression of
+        the exact latents, after the fit), needed only for ``abduction="encoder"``.
+        Exact abduction and ``transform`` do not use it. The ELBO always trains it.
     extra_columns : {"raise", "drop"}
         What to do with data columns that are not graph nodes.
     objective : {"exact", "elbo"}, default="exact"
@@ -127,11 +140,11 @@ class CCGMGenerator(BaseEstimator):
 
     def __init__(self, graph=None, *, exogenous=None, variant="ccgm_noise", column_types=None,
                  hidden=32, n_layers=2, encoder_hidden=64, epochs=200, pretrain_epochs=5,
-                 batch_size=256, learning_rate=3e-3, kl_weight=1.0, label_weight=1.0,
+                 batch_size=None, learning_rate=None, kl_weight=1.0, label_weight=1.0,
                  latent_weight=1.0, prior="standard", learn_structure=False,
-                 edge_threshold=0.1, validation_fraction=0.1, patience=15,
-                 extra_columns="raise", objective="exact", progress_bar=None, n_threads=None,
-                 random_state=None, device="auto"):
+                 edge_threshold=0.1, validation_fraction=0.1, patience=None,
+                 extra_columns="raise", objective="exact", fit_encoder=False,
+                 progress_bar=None, n_threads=None, random_state=None, device="auto"):
         self.graph = graph
         self.exogenous = exogenous
         self.variant = variant
@@ -153,6 +166,7 @@ class CCGMGenerator(BaseEstimator):
         self.patience = patience
         self.extra_columns = extra_columns
         self.objective = objective
+        self.fit_encoder = fit_encoder
         self.progress_bar = progress_bar
         self.n_threads = n_threads
         self.random_state = random_state
@@ -166,17 +180,43 @@ class CCGMGenerator(BaseEstimator):
             raise ValueError(f"prior must be 'standard' or 'conditional', got {self.prior!r}")
         for name in ("hidden", "encoder_hidden", "batch_size"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
+            if v is None and name == "batch_size":
+                continue
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         for name in ("epochs", "pretrain_epochs", "n_layers", "patience"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 0:
+            if v is None and name == "patience":
+                continue
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
         if not (0 <= self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in [0, 1), got "
                              f"{self.validation_fraction!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.learning_rate is not None and not (
+                isinstance(self.learning_rate, (int, float, np.floating, np.integer))
+                and not isinstance(self.learning_rate, bool)
+                and np.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a finite number > 0 or None, got "
+                             f"{self.learning_rate!r}")
+        if not isinstance(self.fit_encoder, (bool, np.bool_)):
+            raise ValueError(f"fit_encoder must be True or False, got {self.fit_encoder!r}")
+
+    def _uses_exact_fit(self) -> bool:
+        """The fast exact-likelihood fit applies: exact objective, graph given."""
+        return (self.objective == "exact" and self.variant != "causalvae"
+                and not self.learn_structure)
+
+    def _schedule(self, exact_fit: bool, n_rows: int) -> dict:
+        """``batch_size``, ``learning_rate`` and ``patience`` with ``None`` resolved.
+
+        The exact fit's automatic batch is a 16th of the training rows, between 32 and
+        512, so that a pass over small data is still 16 steps."""
+        n_train = max(int(round(n_rows * (1 - self.validation_fraction))), 1)
+        auto = ({"batch_size": int(min(max(n_train // 16, 32), 512)), "learning_rate": 2e-2,
+                 "patience": 6} if exact_fit
+                else {"batch_size": 256, "learning_rate": 3e-3, "patience": 15})
+        return {k: auto[k] if getattr(self, k) is None else getattr(self, k) for k in auto}
 
     def fit(self, X, y=None):
         """Fit the model on a DataFrame whose columns are the graph's nodes.
@@ -234,22 +274,51 @@ class CCGMGenerator(BaseEstimator):
             u, codes = schema.to_arrays(Xg)
             u, codes = torch.as_tensor(u), torch.as_tensor(codes)
             gen = torch_generator(seed)
-            train_kw = dict(
-                batch_size=int(self.batch_size), lr=float(self.learning_rate),
-                kl_weight=float(self.kl_weight), label_weight=float(self.label_weight),
-                latent_weight=float(self.latent_weight), patience=int(self.patience),
-                validation_fraction=float(self.validation_fraction), generator=gen,
-                progress=show_progress(self.progress_bar))
-            self.history_ = train_ccgm(net, u, codes, epochs=int(self.epochs),
-                                       pretrain_epochs=int(self.pretrain_epochs), **train_kw)
+            progress = show_progress(self.progress_bar)
+            if self._uses_exact_fit():
+                sch = self._schedule(True, len(Xg))
+                self.history_ = train_exact(
+                    net, u, codes, epochs=int(self.epochs),
+                    pretrain_epochs=int(self.pretrain_epochs),
+                    batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
+                    patience=int(sch["patience"]),
+                    validation_fraction=float(self.validation_fraction), generator=gen,
+                    progress=progress)
+                if self.fit_encoder:
+                    self.history_["encoder"] = train_encoder(
+                        net, u, codes, epochs=int(self.epochs),
+                        batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
+                        generator=gen)
+            else:
+                sch = self._schedule(False, len(Xg))
+                train_kw = dict(
+                    batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
+                    kl_weight=float(self.kl_weight), label_weight=float(self.label_weight),
+                    latent_weight=float(self.latent_weight), patience=int(sch["patience"]),
+                    validation_fraction=float(self.validation_fraction), generator=gen,
+                    progress=progress)
+                self.history_ = train_ccgm(net, u, codes, epochs=int(self.epochs),
+                                           pretrain_epochs=int(self.pretrain_epochs),
+                                           **train_kw)
             self.net_, self.nodes_ = net, order
             if self.learn_structure:
                 # keep the learned DAG, then refit the masks on exactly that structure
                 self._set_learned_structure()
-                self.history_["refit"] = train_ccgm(
-                    net, u, codes, epochs=int(self.epochs), pretrain_epochs=0,
-                    desc="CCGM refit on learned DAG", **train_kw)
+                if net.objective == "exact":
+                    refit = self._schedule(True, len(Xg))
+                    self.history_["refit"] = train_exact(
+                        net, u, codes, epochs=int(self.epochs), pretrain_epochs=0,
+                        batch_size=int(refit["batch_size"]),
+                        lr=float(refit["learning_rate"]), patience=int(refit["patience"]),
+                        validation_fraction=float(self.validation_fraction), generator=gen,
+                        progress=progress, desc="CCGM refit on learned DAG")
+                else:
+                    self.history_["refit"] = train_ccgm(
+                        net, u, codes, epochs=int(self.epochs), pretrain_epochs=0,
+                        desc="CCGM refit on learned DAG", **train_kw)
         net.eval()
+        self.encoder_fitted_ = bool(net.objective == "elbo" or not self._uses_exact_fit()
+                                    or self.fit_encoder)
         self.schema_ = schema
         self.nodes_ = order
         self.exogenous_ = [c for c in order if c in exo]
@@ -465,6 +534,10 @@ class CCGMGenerator(BaseEstimator):
         """
         if abduction not in ("exact", "encoder"):
             raise ValueError(f"abduction must be 'exact' or 'encoder', got {abduction!r}")
+        if abduction == "encoder" and not self.encoder_fitted_:
+            raise ValueError("abduction='encoder' needs a trained encoder: this model was fit "
+                             "by the exact likelihood without one; refit with "
+                             "fit_encoder=True (or use abduction='exact', which is exact)")
         u, codes, Xg = self._observed(X)
         gen = self._gen(random_state)
         specs = self._intervention_specs(interventions, len(Xg)) if interventions else None
@@ -534,10 +607,19 @@ class CCGMGenerator(BaseEstimator):
         return list(self._edge_overrides)
 
     def transform(self, X) -> pd.DataFrame:
-        """Encoder posterior means: ``z_<node>`` for continuous nodes, ``eps_<node>``
-        for noise latents."""
+        """Latents of observed rows: ``z_<node>`` for continuous nodes, ``eps_<node>``
+        for noise latents.
+
+        Under ``objective="exact"`` these are the exact abducted latents (the decoders'
+        inverses and the noise that reproduces each row); under the ELBO, the encoder's
+        posterior means."""
         u, codes, Xg = self._observed(X)
-        mu = self.net_.encode(u, codes).cpu().numpy()
+        with torch.no_grad(), torch_threads(self.n_threads):
+            if self.net_.objective == "exact":
+                ab = self.net_.abduct(u, codes, generator=torch_generator(0))
+                mu = torch.cat([ab["z"], ab["eps"]], -1).cpu().numpy()
+            else:
+                mu = self.net_.encode(u, codes).cpu().numpy()
         names = [f"z_{self.nodes_[i]}" for i in self.net_.cont] + \
             [f"eps_{self.nodes_[i]}" for i in self.net_.noisy]
         return pd.DataFrame(mu, columns=names, index=Xg.index)
@@ -581,6 +663,7 @@ class CCGMGenerator(BaseEstimator):
             "edge_overrides": [[p, c, ov["mode"], ov["how"]]
                                for (p, c), ov in self._edge_overrides.items()],
             "n_latent_agg": int(self.net_.agg_mu.shape[0]),
+            "encoder_fitted": bool(self.encoder_fitted_),
             "history": {k: v for k, v in self.history_.items() if k != "lagrangian"},
             "lagrangian": self.history_.get("lagrangian"),
         }
@@ -652,6 +735,7 @@ class CCGMGenerator(BaseEstimator):
         self.exogenous_ = exo
         self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
+        self.encoder_fitted_ = bool(meta.get("encoder_fitted", True))
         self.history_ = dict(meta["history"])
         self.history_["lagrangian"] = meta.get("lagrangian")
         self._edge_overrides = {}

@@ -16,6 +16,8 @@ from .nn import AugmentedLagrangian, CCGMNet
 MIN_STEPS_PER_EPOCH = 16
 MAX_STEPS_PER_EPOCH = 64
 MAX_VALIDATION_ROWS = 20_000
+SCHED_PATIENCE = 0
+EMA_PASSES = 0.0
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -138,7 +140,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     history["lagrangian"] = al.state_dict()
 
     # aggregate posterior of the latents (for the conditional prior's sampling)
-    if net.prior == "conditional" and net.cont:
+    if net.prior == "conditional" and net.cont and net.objective == "elbo":
         with torch.no_grad():
             k = min(n_tr, 10_000)
             S = net.encode_states(u_tr[:k], c_tr[:k])
@@ -148,3 +150,292 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
             net.agg_mu = mu_lv[:, :nc].detach().clone()
             net.agg_sd = torch.exp(0.5 * mu_lv[:, L:L + nc].clamp(-12, 6)).detach().clone()
     return history
+
+
+# ============================================================================ fast path
+#: a validation check runs after every pass over the training rows, or after this many
+#: optimizer steps when a pass is longer (large data: the check, the learning-rate
+#: schedule and early stopping keep the same rhythm whatever n is)
+MAX_STEPS_PER_CHECK = 100
+#: Polyak averaging of the parameters over about this many checks (the averaged
+#: parameters are the ones validated, kept and returned)
+AVERAGE_CHECKS = 3.0
+#: halve the learning rate after this many checks without improvement
+LR_PATIENCE = 2
+
+
+def _split(n: int, validation_fraction: float, generator: torch.Generator):
+    perm = torch.randperm(n, generator=generator)
+    if validation_fraction <= 0:
+        return perm[:0], perm
+    n_val = min(max(int(round(validation_fraction * n)), 1), n - 1)
+    return perm[:n_val][:MAX_VALIDATION_ROWS], perm[n_val:]
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) over a list of tensors with torch's ``_foreach`` ops.
+
+    ``torch.optim`` imports ``torch._dynamo`` when the first optimizer is built (about
+    1.5 s of a fresh process here); this one does not, so a first fit in a new process
+    (a joblib worker, a CLI run) costs what the training costs. Same update as
+    ``torch.optim.Adam`` without weight decay or amsgrad."""
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr = float(lr)
+        self.b1, self.b2 = betas
+        self.eps = eps
+        self.t = 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        pairs = [(p, m, v) for p, m, v in zip(self.params, self.m, self.v)
+                 if p.grad is not None]
+        if not pairs:
+            return
+        ps, ms, vs = (list(x) for x in zip(*pairs))
+        gs = [p.grad for p in ps]
+        self.t += 1
+        torch._foreach_lerp_(ms, gs, 1.0 - self.b1)
+        torch._foreach_mul_(vs, self.b2)
+        torch._foreach_addcmul_(vs, gs, gs, value=1.0 - self.b2)
+        bc1 = 1.0 - self.b1 ** self.t
+        bc2 = 1.0 - self.b2 ** self.t
+        denom = torch._foreach_sqrt(vs)
+        torch._foreach_div_(denom, math.sqrt(bc2))
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(ps, ms, denom, value=-self.lr / bc1)
+
+
+class _Snapshot:
+    """A copy of some tensors in preallocated storage (an in-place copy to update it;
+    no deep copy of the state dict)."""
+
+    def __init__(self, params):
+        self.params = list(params)
+        self.saved = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def save(self):
+        torch._foreach_copy_(self.saved, [p.detach() for p in self.params])
+
+    @torch.no_grad()
+    def restore(self):
+        torch._foreach_copy_([p.data for p in self.params], self.saved)
+
+
+@torch.no_grad()
+def _inverse_chunks(net: CCGMNet, u: torch.Tensor) -> torch.Tensor | None:
+    if not net.cont or u.shape[0] == 0:
+        return None
+    return torch.cat([net.decoder.inverse(u[k:k + 65_536])
+                      for k in range(0, u.shape[0], 65_536)])
+
+
+def exact_nll(net: CCGMNet, S, u, codes, z_cache=None, rows=None) -> torch.Tensor:
+    """Mean exact NLL of ``rows`` (all when None), warm-starting the decoders'
+    inversion from ``z_cache`` and writing the new solution back into it."""
+    if rows is not None:
+        S, u, codes = S[rows], u[rows], codes[rows]
+        z0 = None if z_cache is None else z_cache[rows]
+    else:
+        z0 = z_cache
+    t = net.exact_terms(S, u, codes, z0)
+    if z_cache is not None:
+        with torch.no_grad():
+            if rows is None:
+                z_cache.copy_(t["z"])
+            else:
+                z_cache[rows] = t["z"].detach()
+    return t["nll"]
+
+
+def _passes(n: int, batch_size: int, generator: torch.Generator, device):
+    """Minibatch row indices, one shuffled pass over ``n`` rows after another."""
+    while True:
+        perm = torch.randperm(n, generator=generator).to(device)
+        for k in range(max(n // batch_size, 1)):
+            yield perm[k * batch_size:(k + 1) * batch_size]
+
+
+def pretrain_linear(net: CCGMNet, S, u, codes, *, epochs: int, batch_size: int, lr: float,
+                    generator: torch.Generator) -> list:
+    """Linear pre-training of ``A`` on the labels (paper V.B): ``epochs`` passes of Adam
+    over the linear label model (least squares for continuous children, logistic /
+    softmax regression for discrete ones). Returns the mean loss of every pass."""
+    n = S.shape[0]
+    if epochs <= 0 or n == 0:
+        return []
+    opt = Adam([net.W, net.lin_bias, net.lin_scale, *net.cat_embed.values()], lr=max(lr, 5e-2))
+    steps = max(n // batch_size, 1)
+    batches = _passes(n, batch_size, generator, S.device)
+    trace = []
+    for _ in range(epochs):
+        tot = torch.zeros((), device=S.device)
+        for _ in range(steps):
+            rows = next(batches)
+            loss = net.label_loss(S[rows], u[rows], codes[rows], linear=True)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += loss.detach()
+        trace.append(float(tot) / steps)
+    return trace
+
+
+def train_exact(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: int,
+                pretrain_epochs: int, batch_size: int, lr: float, patience: int,
+                validation_fraction: float, generator: torch.Generator, progress: bool,
+                tol: float = 1e-3, desc: str = "CCGM fit") -> dict:
+    """Fit the parameters generation uses by the exact likelihood, given the graph.
+
+    ``-log p(x) = sum_i -log p(x_i | pa_i)`` is evaluated for all nodes at once
+    (:meth:`CCGMNet.exact_terms`) on state rows built once for the whole data set. Only
+    what ``sample``, ``intervene``, ``counterfactual`` and ``remove_edge`` read is
+    trained: ``A``'s DAG part, the latent masks, the decoders (and, for
+    ``variant="ccgm"``, the reconstruction scale). The label masks, the KL and latent
+    terms and the encoder belong to the paper's ELBO loop (``train_ccgm``).
+
+    Schedule: ``pretrain_epochs`` passes of linear pre-training of ``A``; then Adam in
+    minibatches of ``batch_size`` rows, at most ``epochs`` passes over the training rows.
+    A validation check (exact NLL of the held-out rows under the Polyak-averaged
+    parameters) runs after every pass, or every ``MAX_STEPS_PER_CHECK`` steps for large
+    data; the learning rate halves after ``LR_PATIENCE`` checks without an improvement of
+    ``tol`` nats, and training stops after ``patience`` such checks, keeping the
+    parameters of the best check.
+    """
+    n = u.shape[0] if u.numel() else codes.shape[0]
+    dev = net.mask.device
+    val_idx, tr_idx = _split(n, validation_fraction, generator)
+    S_all = net.encode_states(u.to(dev), codes.to(dev))
+    S_tr, u_tr, c_tr = S_all[tr_idx.to(dev)], u[tr_idx].to(dev), codes[tr_idx].to(dev)
+    S_va, u_va, c_va = S_all[val_idx.to(dev)], u[val_idx].to(dev), codes[val_idx].to(dev)
+    del S_all
+    n_tr, n_va = len(tr_idx), len(val_idx)
+    bs = int(min(batch_size, n_tr))
+    history = {"pretrain_label": [], "train": [], "val": [], "h": [], "epochs": 0,
+               "checks": 0, "steps": 0}
+    history["pretrain_label"] = pretrain_linear(net, S_tr, u_tr, c_tr, epochs=pretrain_epochs,
+                                                batch_size=bs, lr=lr, generator=generator)
+
+    params = [p for name, p in net.named_parameters()
+              if name.split(".")[0] in ("W", "g", "decoder", "log_tau")]
+    opt = Adam(params, lr=lr)
+    steps_per_pass = max(n_tr // bs, 1)
+    per_check = min(steps_per_pass, MAX_STEPS_PER_CHECK)
+    max_steps = int(epochs) * steps_per_pass
+    n_checks = -(-max_steps // per_check) if max_steps else 0
+    # Polyak (exponential) average of the parameters over ~AVERAGE_CHECKS checks
+    decay = 1.0 - 1.0 / max(5.0, AVERAGE_CHECKS * per_check)
+    average = _Snapshot(params)
+    live = _Snapshot(params)
+    best_state = _Snapshot(params)
+    z_tr = _inverse_chunks(net, u_tr)
+    z_va = _inverse_chunks(net, u_va)
+    batches = _passes(n_tr, bs, generator, dev)
+    best, bad, lr_bad, step = math.inf, 0, 0, 0
+    bar = tqdm(total=n_checks, desc=desc, disable=not progress, leave=False,
+               mininterval=1.0)
+    for check in range(n_checks):
+        net.train()
+        tot = torch.zeros((), device=dev)
+        k_steps = min(per_check, max_steps - step)
+        for _ in range(k_steps):
+            loss = exact_nll(net, S_tr, u_tr, c_tr, z_tr, next(batches))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(average.saved, [p.detach() for p in params], 1.0 - decay)
+            tot += loss.detach()
+        step += k_steps
+        net.eval()
+        with torch.no_grad():
+            live.save()
+            average.restore()                     # validate the averaged parameters
+            val = float(exact_nll(net, S_va, u_va, c_va, z_va)) if n_va else \
+                float(tot) / k_steps
+            if val < best:
+                best_state.save()
+            live.restore()
+        history["train"].append(float(tot) / k_steps)
+        history["val"].append(val)
+        history["h"].append(0.0)
+        history["checks"] = check + 1
+        history["steps"] = step
+        history["epochs"] = step / steps_per_pass
+        bar.update(1)
+        bar.set_postfix(val=f"{val:.3f}", refresh=False)
+        if not np.isfinite(val):
+            bar.close()
+            raise FloatingPointError(
+                f"training diverged at pass {step / steps_per_pass:.1f} (validation NLL "
+                f"{val}); lower learning_rate or check the data scale")
+        improved = val < best - tol
+        best = min(best, val)
+        bad = 0 if improved else bad + 1
+        lr_bad = 0 if improved else lr_bad + 1
+        if lr_bad >= LR_PATIENCE:
+            opt.lr *= 0.5
+            lr_bad = 0
+        if patience and bad >= patience:
+            break
+    bar.close()
+    if history["checks"]:
+        best_state.restore()
+    history["best_val"] = best
+    history["converged"] = bool(patience and bad >= patience)
+    return history
+
+
+def train_encoder(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: int,
+                  batch_size: int, lr: float, generator: torch.Generator,
+                  patience: int = 6, validation_fraction: float = 0.1) -> dict:
+    """Train the encoder as an amortised abduction network after an exact fit: a
+    regression of the exact latents (decoder inverses and noise latents, what
+    ``abduct(method="exact")`` returns) on the observed state rows. Returns the
+    per-pass validation mean squared error."""
+    hist = {"val_mse": []}
+    if not net.cont or net.n_latent == 0:
+        return hist
+    dev = net.mask.device
+    n = u.shape[0]
+    parts = [net.abduct(u[k:k + 65_536].to(dev), codes[k:k + 65_536].to(dev),
+                        generator=generator) for k in range(0, n, 65_536)]
+    target = torch.cat([torch.cat([p["z"], p["eps"]], -1) for p in parts])
+    with torch.no_grad():
+        S = net.encode_states(u.to(dev), codes.to(dev))
+    val_idx, tr_idx = _split(n, validation_fraction, generator)
+    params = list(net.encoder.parameters())
+    opt = Adam(params, lr=min(lr, 1e-2))
+    best_state = _Snapshot(params)
+    L = net.n_latent
+    best, bad = math.inf, 0
+    bs = int(min(batch_size, len(tr_idx)))
+    batches = _passes(len(tr_idx), bs, generator, dev)
+    tr_idx, val_idx = tr_idx.to(dev), val_idx.to(dev)
+    for _ in range(int(epochs)):
+        for _ in range(max(len(tr_idx) // bs, 1)):
+            rows = tr_idx[next(batches)]
+            loss = ((net.encoder(S[rows])[:, :L] - target[rows]) ** 2).sum(-1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            rows = val_idx if len(val_idx) else tr_idx
+            val = float(((net.encoder(S[rows])[:, :L] - target[rows]) ** 2).sum(-1).mean())
+        hist["val_mse"].append(val)
+        if val < best:
+            best_state.save()
+        bad = 0 if val < best - 1e-4 else bad + 1
+        best = min(best, val)
+        if patience and bad >= patience:
+            break
+    best_state.restore()
+    return hist

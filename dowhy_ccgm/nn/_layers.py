@@ -95,20 +95,40 @@ class MonotoneMap(nn.Module):
         t = torch.tanh(torch.exp(self.d) * z.unsqueeze(-1) + self.f)
         return self.a + torch.exp(self.b) * z + (torch.exp(self.c) * t).sum(-1)
 
+    def forward_and_derivative(self, z: torch.Tensor):
+        """``(y, dy/dz)`` sharing one tanh (the Newton steps of the inverse need both)."""
+        e_d = torch.exp(self.d)
+        e_c = torch.exp(self.c)
+        t = torch.tanh(torch.addcmul(self.f, e_d, z.unsqueeze(-1)))
+        e_b = torch.exp(self.b)
+        y = self.a + e_b * z + (e_c * t).sum(-1)
+        dy = e_b + (e_c * e_d * (1 - t * t)).sum(-1)
+        return y, dy
+
     def derivative(self, z: torch.Tensor) -> torch.Tensor:
         """dy/dz, elementwise (always >= e^b > 0). z: (batch, n_columns)."""
         e_d = torch.exp(self.d)
         t = torch.tanh(e_d * z.unsqueeze(-1) + self.f)
         return torch.exp(self.b) + (torch.exp(self.c) * e_d * (1 - t * t)).sum(-1)
 
-    def inverse_differentiable(self, y: torch.Tensor, init: torch.Tensor | None = None):
+    def inverse_differentiable(self, y: torch.Tensor, init: torch.Tensor | None = None,
+                               tol: float = 1e-3):
         """Exact inverse whose gradient w.r.t. ``y`` and the parameters is the
         implicit-function gradient (solve without grad, then one Newton step).
 
         ``init`` (a previous solution, e.g. from the last epoch) warm-starts the
-        solve: a few Newton steps instead of a bisection."""
-        z0 = self.inverse(y.detach(), init=init)
-        return z0 - (self.forward(z0) - y) / self.derivative(z0).detach()
+        solve: a few Newton steps instead of a bisection. The solve stops at a residual
+        of ``tol * (1 + |y|)``; the final Newton step squares that error."""
+        z0 = self.inverse(y.detach(), init=init, tol=tol)
+        f0, d0 = self.forward_and_derivative(z0)
+        return z0 - (f0 - y) / d0.detach()
+
+    def inverse_and_log_derivative(self, y: torch.Tensor, init: torch.Tensor | None = None):
+        """``(z, log dy/dz at z)`` with ``z = inverse(y)`` differentiable as in
+        :meth:`inverse_differentiable`: the change-of-variables terms of the exact
+        likelihood. y: (batch, n_columns)."""
+        z = self.inverse_differentiable(y, init)
+        return z, torch.log(self.derivative(z))
 
     def forward_column(self, k: int, z: torch.Tensor) -> torch.Tensor:
         """Column ``k`` only. z: (batch,) -> (batch,)."""
@@ -130,11 +150,13 @@ class MonotoneMap(nn.Module):
         hi = (y - self.a + spread) / slope
         if init is not None:
             z = torch.minimum(torch.maximum(init, lo), hi)
-            for _ in range(3):
-                z = z - (self.forward(z) - y) / self.derivative(z)
-                z = torch.minimum(torch.maximum(z, lo), hi)
-            if bool(((self.forward(z) - y).abs() <= tol * (1 + y.abs())).all()):
-                return z
+            bound = tol * (1 + y.abs())
+            for _ in range(4):
+                fz, dz = self.forward_and_derivative(z)
+                r = fz - y
+                if bool((r.abs() <= bound).all()):
+                    return z
+                z = torch.minimum(torch.maximum(z - r / dz, lo), hi)
         for _ in range(n_bisect):
             mid = 0.5 * (lo + hi)
             above = self.forward(mid) > y
@@ -142,8 +164,8 @@ class MonotoneMap(nn.Module):
             lo = torch.where(above, lo, mid)
         z = 0.5 * (lo + hi)
         for _ in range(n_newton):
-            z = z - (self.forward(z) - y) / self.derivative(z)
-            z = torch.minimum(torch.maximum(z, lo), hi)
+            fz, dz = self.forward_and_derivative(z)
+            z = torch.minimum(torch.maximum(z - (fz - y) / dz, lo), hi)
         return z
 
 
@@ -193,20 +215,25 @@ class GatedNodeMLP(nn.Module):
     def forward(self, states: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         """states: (batch, width); A: (n, n) -> (batch, n, n_out).
 
+        All nodes in a handful of tensor ops: the gates are folded into the first
+        layer's weights (``(A_i ∘ s) W_i = s (diag(A_i) W_i)``), so the first layer of
+        every node is ONE matmul ``(batch, width) @ (width, n * hidden)``, and the
+        hidden layers are batched matmuls over nodes.
+
         ``states`` may also be (batch, n, width) when each node sees its own
         version of the parents (edge overrides).
         """
         gate = self.expand_gate(A)  # (n, width)
+        W0, b0 = self.weights[0], self.biases[0]
         if states.dim() == 2:
-            h = states.unsqueeze(1) * gate.unsqueeze(0)
+            W0g = (W0 * gate.unsqueeze(-1)).transpose(0, 1).reshape(self.width, -1)
+            h = (states @ W0g).view(states.shape[0], self.n, -1).transpose(0, 1)
         else:
-            h = states * gate.unsqueeze(0)
-        last = len(self.weights) - 1
-        for k, (W, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.einsum("bnw,nwo->bno", h, W) + b
-            if k < last:
-                h = F.silu(h)
-        return h
+            h = torch.bmm((states * gate.unsqueeze(0)).transpose(0, 1), W0)
+        h = h + b0.unsqueeze(1)                       # (n, batch, d1)
+        for W, b in zip(self.weights[1:], self.biases[1:]):
+            h = torch.baddbmm(b.unsqueeze(1), F.silu(h), W)
+        return h.transpose(0, 1)                      # (batch, n, n_out)
 
     def forward_node(self, i: int, states: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         """Evaluate node ``i`` only. states: (batch, width) -> (batch, n_out)."""

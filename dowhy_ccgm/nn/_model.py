@@ -122,9 +122,37 @@ class CCGMNet(nn.Module):
             nn.Linear(self.width, encoder_hidden), nn.SiLU(),
             nn.Linear(encoder_hidden, encoder_hidden), nn.SiLU(),
             nn.Linear(encoder_hidden, 2 * L))
+        self.n_out = n_out
+        self._register_index_buffers()
         # aggregate posterior of exogenous latents (used by the conditional prior)
         self.register_buffer("agg_mu", torch.zeros(0, len(self.cont)))
         self.register_buffer("agg_sd", torch.ones(0, len(self.cont)))
+
+    def _register_index_buffers(self):
+        """Index tensors that let the losses treat all nodes of a kind at once (no
+        per-node Python loops on the training path). Not saved: rebuilt from the
+        constructor's arguments."""
+        def buf(name, values, dtype):
+            self.register_buffer(name, torch.tensor(values, dtype=dtype), persistent=False)
+        n_out = self.n_out
+        buf("cont_idx", self.cont, torch.long)
+        buf("disc_idx", self.disc, torch.long)
+        buf("cont_offset", [self.offsets[i] for i in self.cont], torch.long)
+        exo_pass = [self.exogenous[i] and self.variant != "causalvae" for i in self.cont]
+        buf("cont_exo", exo_pass, torch.bool)
+        buf("cont_det", [not e and i not in self.noisy_pos
+                         for e, i in zip(exo_pass, self.cont)], torch.bool)
+        buf("cont_endo", [not self.exogenous[i] for i in self.cont], torch.bool)
+        buf("disc_endo", [not self.exogenous[i] for i in self.disc], torch.bool)
+        buf("disc_binary", [self.kinds[i] == "binary" for i in self.disc], torch.bool)
+        valid = torch.zeros(len(self.disc), n_out, dtype=torch.bool)
+        for r, i in enumerate(self.disc):
+            valid[r, : self.n_categories[i]] = True
+        self.register_buffer("disc_valid", valid, persistent=False)
+        # scalar summary of every state block for the linear label model: 1 for a
+        # continuous/binary block, the category embedding for a categorical one
+        buf("block_of_column", [j for j, w in enumerate(self.block_sizes) for _ in range(w)],
+            torch.long)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -179,14 +207,15 @@ class CCGMNet(nn.Module):
         G = self.G
         if not linear:
             return self.f(S_obs, G)
-        cols = []
-        for i in range(self.n):
-            blk = S_obs[:, self.block(i)]
-            if self.kinds[i] == "categorical":
-                cols.append(blk @ self.cat_embed[str(i)])
-            else:
-                cols.append(blk[:, 0])
-        V = torch.stack(cols, dim=-1)                 # (batch, n) scalar parent summaries
+        # scalar parent summaries V (batch, n): a continuous/binary block's value, a
+        # categorical block's one-hot times the category embedding
+        weight = torch.ones(self.width, device=S_obs.device)
+        for key, emb in self.cat_embed.items():
+            weight = weight.index_put((torch.arange(self.offsets[int(key)],
+                                                    self.offsets[int(key) + 1],
+                                                    device=S_obs.device),), emb)
+        SW = S_obs * weight
+        V = SW.new_zeros(S_obs.shape[0], self.n).index_add(1, self.block_of_column, SW)
         lin = V @ G                                   # (batch, n): sum_j G_ji v_j
         # a categorical child needs one slope per category; elsewhere G is the slope
         # itself (so A is identifiable: the linear SCM's standardized weights)
@@ -194,19 +223,67 @@ class CCGMNet(nn.Module):
                             torch.ones_like(self.lin_scale))
         return self.lin_bias + scale * lin.unsqueeze(-1)
 
+    def discrete_nll(self, out: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of every discrete node at once: ``out`` (batch, n, n_out) mask
+        outputs, ``codes`` (batch, n_disc) -> (batch, n_disc) per-row negative
+        log-likelihoods (a binary node's logits are ``[0, out_0]``, a categorical node's
+        its first K outputs)."""
+        od = out[:, self.disc_idx]
+        binary = F.pad(od[..., :1], (1, self.n_out - 2))
+        logits = torch.where(self.disc_binary.view(1, -1, 1), binary, od)
+        logits = logits.masked_fill(~self.disc_valid.unsqueeze(0), -math.inf)
+        picked = logits.gather(-1, codes.long().unsqueeze(-1)).squeeze(-1)
+        return torch.logsumexp(logits, -1) - picked
+
     def label_loss(self, S_obs, u_cont, codes, linear: bool) -> torch.Tensor:
         """l_u (eq. 4) over non-exogenous nodes."""
         pred = self.label_predictions(S_obs, linear)
         loss = S_obs.new_zeros(())
-        for i in range(self.n):
-            if self.exogenous[i]:
-                continue
-            if self.kinds[i] == "continuous":
-                loss = loss + ((u_cont[:, self.cont_pos[i]] - pred[:, i, 0]) ** 2).mean()
-            else:
-                loss = loss + F.cross_entropy(self.disc_logits(i, pred[:, i]),
-                                              codes[:, self.disc_pos[i]].long())
+        if self.cont:
+            sq = (u_cont - pred[:, self.cont_idx, 0]) ** 2
+            loss = loss + (sq.mean(0) * self.cont_endo).sum()
+        if self.disc:
+            loss = loss + (self.discrete_nll(pred, codes).mean(0) * self.disc_endo).sum()
         return loss
+
+    def exact_terms(self, S_obs: torch.Tensor, u_cont: torch.Tensor, codes: torch.Tensor,
+                    z_init: torch.Tensor | None = None) -> dict:
+        """The exact negative log-likelihood of observed rows, all nodes at once.
+
+        With the graph given, ``-log p(x) = sum_i -log p(x_i | pa_i)``: a continuous
+        node's term is the change of variables through its monotone decoder and its
+        location-scale mask (exogenous: ``N(0, 1)`` latent; ``variant="ccgm"``
+        endogenous: Gaussian reconstruction of the deterministic mechanism), a
+        discrete node's its cross-entropy; parents enter with their observed states.
+
+        Returns ``{"nll": mean over rows, "rows": (batch,) per-row values, "z": exact
+        latents (batch, n_cont), "loc": mask locations (batch, n_cont), "eps": noise
+        (batch, n_cont)}`` (the last three only with continuous nodes).
+        """
+        out = self.g(S_obs, self.G)
+        rows = S_obs.new_zeros(S_obs.shape[0])
+        res = {}
+        if self.cont:
+            oc = out[:, self.cont_idx]
+            loc = oc[..., 0]
+            s = F.softplus(oc[..., 1]) + 1e-3
+            z, log_det = self.decoder.inverse_and_log_derivative(u_cont, z_init)
+            exo = self.cont_exo.unsqueeze(0)
+            eps = torch.where(exo, z, (z - loc) / s)
+            term = 0.5 * eps * eps + log_det + torch.where(exo, torch.zeros_like(s),
+                                                           torch.log(s))
+            if bool(self.cont_det.any()):
+                tau = torch.exp(self.log_tau.clamp(min=_MIN_LOG_TAU))[: len(self.cont)]
+                r = (u_cont - self.decoder(loc)) / tau
+                term = torch.where(self.cont_det.unsqueeze(0),
+                                   0.5 * r * r + torch.log(tau), term)
+            rows = rows + term.sum(-1) + 0.5 * math.log(2 * math.pi) * len(self.cont)
+            res.update(z=z, loc=loc, eps=eps)
+        if self.disc:
+            rows = rows + self.discrete_nll(out, codes).sum(-1)
+        res["rows"] = rows
+        res["nll"] = rows.mean()
+        return res
 
     def losses(self, u_cont, codes, *, linear: bool = False, sample: bool = True,
                z_init: torch.Tensor | None = None) -> dict:
@@ -261,48 +338,23 @@ class CCGMNet(nn.Module):
         return out
 
     def _exact_losses(self, S_obs, u_cont, codes, z_init=None) -> dict:
-        """Exact negative log-likelihood through the monotone decoders and the
-        location-scale masks (change of variables), plus the encoder trained as an
-        amortised abduction network and the latent loss l_z (eq. 5)."""
-        gout = self.g(S_obs, self.G)
-        nc = len(self.cont)
-        nll = S_obs.new_zeros(())
+        """Exact negative log-likelihood (:meth:`exact_terms`), plus, for the
+        paper-style loop (structure learning), the encoder trained as an amortised
+        abduction network and the latent loss l_z (eq. 5)."""
+        t = self.exact_terms(S_obs, u_cont, codes, z_init)
         latent = S_obs.new_zeros(())
-        half_log_2pi = 0.5 * math.log(2 * math.pi)
-        targets = []
-        if nc:
-            z = self.decoder.inverse_differentiable(u_cont, z_init)  # exact latents
-            log_det = torch.log(self.decoder.derivative(z))          # log dy/dz
-            tau = torch.exp(self.log_tau.clamp(min=_MIN_LOG_TAU))
-            eps_t = []
-            for i in self.cont:
-                k = self.cont_pos[i]
-                if self.exogenous[i]:
-                    nll = nll + (0.5 * z[:, k] ** 2 + half_log_2pi + log_det[:, k]).mean()
-                elif i in self.noisy_pos:
-                    s = self.scale(gout[:, i])
-                    e = (z[:, k] - gout[:, i, 0]) / s
-                    eps_t.append(e)
-                    nll = nll + (0.5 * e ** 2 + torch.log(s) + half_log_2pi
-                                 + log_det[:, k]).mean()
-                    latent = latent + ((z[:, k] - gout[:, i, 0]) ** 2).mean()
-                else:  # "ccgm": deterministic endogenous node, Gaussian reconstruction
-                    x_hat = self.decoder.forward_column(k, gout[:, i, 0])
-                    r = (u_cont[:, k] - x_hat) / tau[k]
-                    nll = nll + (0.5 * r ** 2 + torch.log(tau[k]) + half_log_2pi).mean()
-                    latent = latent + ((z[:, k] - gout[:, i, 0]) ** 2).mean()
-            targets = [z.detach()] + [e.detach().unsqueeze(-1) for e in eps_t]
-        for i in self.disc:
-            nll = nll + F.cross_entropy(self.disc_logits(i, gout[:, i]),
-                                        codes[:, self.disc_pos[i]].long())
         enc = S_obs.new_zeros(())
-        if targets:
+        if self.cont:
+            z, loc = t["z"], t["loc"]
+            latent = (((z - loc) ** 2).mean(0) * self.cont_endo).sum()
+            noisy_cols = [self.cont_pos[i] for i in self.noisy]
+            target = torch.cat([z, t["eps"][:, noisy_cols]], -1).detach()
             L = max(self.n_latent, 1)
             mu = self.encoder(S_obs)[:, :L]
-            enc = ((mu[:, : self.n_latent] - torch.cat(targets, -1)) ** 2).sum(-1).mean()
-        out = {"recon": nll, "kl": enc, "latent": latent}
-        if nc:
-            out["z"] = z.detach()
+            enc = ((mu[:, : self.n_latent] - target) ** 2).sum(-1).mean()
+        out = {"recon": t["nll"], "kl": enc, "latent": latent}
+        if self.cont:
+            out["z"] = t["z"].detach()
         return out
 
     def _continuous_output(self, i, out_i, z_i, lat, sample_noise):
