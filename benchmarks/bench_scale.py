@@ -73,13 +73,27 @@ def random_scm(n_nodes: int, seed: int = 0):
     g = nx.DiGraph()
     g.add_nodes_from(nodes)
     g.add_edges_from((p, v) for v in nodes for p in parents[v])
-    cands = [v for v in nodes if kinds[v] == "continuous"
-             and any(kinds[a] == "continuous" for a in nx.ancestors(g, v))]
-    y = max(cands, key=lambda v: (len(nx.ancestors(g, v)), nodes.index(v)))
-    t = max((a for a in nx.ancestors(g, y) if kinds[a] == "continuous"), key=nodes.index)
-    return {"nodes": nodes, "kinds": kinds, "parents": parents,
-            "weights": {v: w.tolist() for v, w in weights.items()}, "funcs": funcs,
-            "outcome": y, "treatment": t, "graph": g}
+    scm = {"nodes": nodes, "kinds": kinds, "parents": parents,
+           "weights": {v: w.tolist() for v, w in weights.items()}, "funcs": funcs,
+           "graph": g}
+    # the query: among continuous (treatment, outcome) pairs with a causal path, the one
+    # with the largest effect of a move from the treatment's 20% to its 80% quantile
+    # (20k simulated rows each), so that the error is measured on a real effect
+    base, _ = simulate(scm, 20_000, seed + 100)
+    best = None
+    for y in nodes:
+        if kinds[y] != "continuous":
+            continue
+        for t in nx.ancestors(g, y):
+            if kinds[t] != "continuous":
+                continue
+            lo, hi = np.quantile(base[t], [0.2, 0.8])
+            eff = [simulate(scm, 20_000, seed + 101, do={t: v})[0][y].mean() for v in (lo, hi)]
+            size = abs(eff[1] - eff[0]) / base[y].std()
+            if best is None or size > best[0]:
+                best = (size, t, y)
+    scm["treatment"], scm["outcome"] = best[1], best[2]
+    return scm
 
 
 def _phi(k, x):
@@ -101,7 +115,8 @@ def simulate(scm, n: int, seed: int, do: dict | None = None, noise: dict | None 
         if v not in noise:
             noise[v] = rng.normal(size=n) if kind == "continuous" else rng.random(n)
         pa = scm["parents"][v]
-        W = np.asarray(scm["weights"][v]).reshape(len(pa), -1)
+        W = np.asarray(scm["weights"][v], dtype=float).reshape(
+            len(pa), 3 if kind == "categorical" else 1)
         acc = np.zeros((n, W.shape[1]))
         for r, (p, f) in enumerate(zip(pa, scm["funcs"][v])):
             acc += _phi(f, num[p])[:, None] * W[r][None, :]

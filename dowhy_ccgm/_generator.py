@@ -74,11 +74,14 @@ class CCGMGenerator(BaseEstimator):
         (``objective="exact"``, the default) a 16th of the training rows, between 32 and
         512 (a pass is at least 16 steps); 256 for the ELBO loop.
     learning_rate : float or None, default=None
-        Adam's initial learning rate (halved when validation stalls). ``None``: 0.02
-        for the exact fit, 3e-3 for the ELBO loop (chosen by
-        ``benchmarks/bench_core.py``: same accuracy, fewest steps).
+        Adam's initial learning rate (halved when validation stalls). ``None``: 0.01
+        for the exact fit, 3e-3 for the ELBO loop (chosen by measurement, see
+        ``benchmarks/README.md``: the fewest steps that keep the accuracy).
     kl_weight, label_weight, latent_weight : float
-        Weights of the KL, label (eq. 4) and latent (eq. 5) losses.
+        Weights of the KL, label (eq. 4) and latent (eq. 5) losses. The exact fit
+        trains the exact likelihood plus ``latent_weight`` times l_z (it keeps the
+        mechanisms' locations on the latents' conditional means, which measurably
+        improves counterfactuals); KL and label weights apply to the ELBO loop.
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool, default=False
@@ -89,7 +92,7 @@ class CCGMGenerator(BaseEstimator):
         Share of rows held out for early stopping.
     patience : int or None, default=None
         Validation checks without improvement before stopping (0: never stop early).
-        ``None``: 6 for the exact fit (a check after every pass, or every 100 steps on
+        ``None``: 10 for the exact fit (a check after every pass, or every 100 steps on
         large data), 15 epochs for the ELBO loop.
     fit_encoder : bool, default=False
         Also train the VAE encoder under ``objective="exact"`` (a separate regression of
@@ -213,8 +216,8 @@ class CCGMGenerator(BaseEstimator):
         The exact fit's automatic batch is a 16th of the training rows, between 32 and
         512, so that a pass over small data is still 16 steps."""
         n_train = max(int(round(n_rows * (1 - self.validation_fraction))), 1)
-        auto = ({"batch_size": int(min(max(n_train // 16, 32), 512)), "learning_rate": 2e-2,
-                 "patience": 6} if exact_fit
+        auto = ({"batch_size": int(min(max(n_train // 16, 32), 512)), "learning_rate": 1e-2,
+                 "patience": 10} if exact_fit
                 else {"batch_size": 256, "learning_rate": 3e-3, "patience": 15})
         return {k: auto[k] if getattr(self, k) is None else getattr(self, k) for k in auto}
 
@@ -283,7 +286,7 @@ class CCGMGenerator(BaseEstimator):
                     batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                     patience=int(sch["patience"]),
                     validation_fraction=float(self.validation_fraction), generator=gen,
-                    progress=progress)
+                    progress=progress, latent_weight=float(self.latent_weight))
                 if self.fit_encoder:
                     self.history_["encoder"] = train_encoder(
                         net, u, codes, epochs=int(self.epochs),
@@ -311,7 +314,8 @@ class CCGMGenerator(BaseEstimator):
                         batch_size=int(refit["batch_size"]),
                         lr=float(refit["learning_rate"]), patience=int(refit["patience"]),
                         validation_fraction=float(self.validation_fraction), generator=gen,
-                        progress=progress, desc="CCGM refit on learned DAG")
+                        progress=progress, latent_weight=float(self.latent_weight),
+                        desc="CCGM refit on learned DAG")
                 else:
                     self.history_["refit"] = train_ccgm(
                         net, u, codes, epochs=int(self.epochs), pretrain_epochs=0,

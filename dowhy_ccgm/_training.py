@@ -238,9 +238,12 @@ def _inverse_chunks(net: CCGMNet, u: torch.Tensor) -> torch.Tensor | None:
                       for k in range(0, u.shape[0], 65_536)])
 
 
-def exact_nll(net: CCGMNet, S, u, codes, z_cache=None, rows=None) -> torch.Tensor:
-    """Mean exact NLL of ``rows`` (all when None), warm-starting the decoders'
-    inversion from ``z_cache`` and writing the new solution back into it."""
+def exact_nll(net: CCGMNet, S, u, codes, z_cache=None, rows=None,
+              latent_weight: float = 0.0) -> torch.Tensor:
+    """Mean exact NLL of ``rows`` (all when None), plus ``latent_weight`` times the latent
+    loss l_z (eq. 5: the squared distance of each endogenous continuous node's exact
+    latent from its mask's location), warm-starting the decoders' inversion from
+    ``z_cache`` and writing the new solution back into it."""
     if rows is not None:
         S, u, codes = S[rows], u[rows], codes[rows]
         z0 = None if z_cache is None else z_cache[rows]
@@ -253,7 +256,11 @@ def exact_nll(net: CCGMNet, S, u, codes, z_cache=None, rows=None) -> torch.Tenso
                 z_cache.copy_(t["z"])
             else:
                 z_cache[rows] = t["z"].detach()
-    return t["nll"]
+    loss = t["nll"]
+    if latent_weight and net.cont:
+        loss = loss + latent_weight * (((t["z"] - t["loc"]) ** 2).mean(0)
+                                       * net.cont_endo).sum()
+    return loss
 
 
 def _passes(n: int, batch_size: int, generator: torch.Generator, device):
@@ -292,7 +299,7 @@ def pretrain_linear(net: CCGMNet, S, u, codes, *, epochs: int, batch_size: int, 
 def train_exact(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: int,
                 pretrain_epochs: int, batch_size: int, lr: float, patience: int,
                 validation_fraction: float, generator: torch.Generator, progress: bool,
-                tol: float = 1e-3, desc: str = "CCGM fit") -> dict:
+                latent_weight: float = 1.0, tol: float = 1e-3, desc: str = "CCGM fit") -> dict:
     """Fit the parameters generation uses by the exact likelihood, given the graph.
 
     ``-log p(x) = sum_i -log p(x_i | pa_i)`` is evaluated for all nodes at once
@@ -347,7 +354,7 @@ def train_exact(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: i
         tot = torch.zeros((), device=dev)
         k_steps = min(per_check, max_steps - step)
         for _ in range(k_steps):
-            loss = exact_nll(net, S_tr, u_tr, c_tr, z_tr, next(batches))
+            loss = exact_nll(net, S_tr, u_tr, c_tr, z_tr, next(batches), latent_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -359,7 +366,8 @@ def train_exact(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: i
         with torch.no_grad():
             live.save()
             average.restore()                     # validate the averaged parameters
-            val = float(exact_nll(net, S_va, u_va, c_va, z_va)) if n_va else \
+            val = float(exact_nll(net, S_va, u_va, c_va, z_va, latent_weight=latent_weight)) \
+                if n_va else \
                 float(tot) / k_steps
             if val < best:
                 best_state.save()
