@@ -72,7 +72,7 @@ class CCGMGenerator(BaseEstimator):
     batch_size : int or None, default=None
         Rows per optimizer step. ``None``: for the exact-likelihood fit given the graph
         (``objective="exact"``, the default) a 16th of the training rows, between 32 and
-        512 (a pass is at least 16 steps); 256 for the ELBO loop.
+        2048 (a pass is at least 16 steps); 256 for the ELBO loop.
     learning_rate : float or None, default=None
         Adam's initial learning rate (halved when validation stalls). ``None``: 0.01
         for the exact fit, 3e-3 for the ELBO loop (chosen by measurement, see
@@ -214,9 +214,11 @@ class CCGMGenerator(BaseEstimator):
         """``batch_size``, ``learning_rate`` and ``patience`` with ``None`` resolved.
 
         The exact fit's automatic batch is a 16th of the training rows, between 32 and
-        512, so that a pass over small data is still 16 steps."""
+        2048: a pass over small data is still 16 steps, and large data get the larger
+        batches their accuracy needs (at 100k rows, batch 2048 against 512: worst
+        interventional error 0.006 against 0.015)."""
         n_train = max(int(round(n_rows * (1 - self.validation_fraction))), 1)
-        auto = ({"batch_size": int(min(max(n_train // 16, 32), 512)), "learning_rate": 1e-2,
+        auto = ({"batch_size": int(min(max(n_train // 16, 32), 2048)), "learning_rate": 1e-2,
                  "patience": 10} if exact_fit
                 else {"batch_size": 256, "learning_rate": 3e-3, "patience": 15})
         return {k: auto[k] if getattr(self, k) is None else getattr(self, k) for k in auto}
@@ -274,20 +276,24 @@ class CCGMGenerator(BaseEstimator):
                           list(range(n)), variant=self.variant, hidden=self.hidden,
                           n_layers=self.n_layers, encoder_hidden=self.encoder_hidden,
                           prior=self.prior, objective=self.objective).to(dev)
-            u, codes = schema.to_arrays(Xg)
-            u, codes = torch.as_tensor(u), torch.as_tensor(codes)
+            u, codes = (torch.as_tensor(a) for a in schema.to_arrays(Xg))
             gen = torch_generator(seed)
             progress = show_progress(self.progress_bar)
             if self._uses_exact_fit():
                 sch = self._schedule(True, len(Xg))
+                S = net.encode_states(u.to(dev), codes.to(dev))
+                kept = (u, codes) if self.fit_encoder else None   # the encoder's targets
+                del u                                   # S holds the standardized values
                 self.history_ = train_exact(
-                    net, u, codes, epochs=int(self.epochs),
+                    net, S, codes, epochs=int(self.epochs),
                     pretrain_epochs=int(self.pretrain_epochs),
                     batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                     patience=int(sch["patience"]),
                     validation_fraction=float(self.validation_fraction), generator=gen,
                     progress=progress, latent_weight=float(self.latent_weight))
+                del S
                 if self.fit_encoder:
+                    u, codes = kept
                     self.history_["encoder"] = train_encoder(
                         net, u, codes, epochs=int(self.epochs),
                         batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
@@ -310,7 +316,8 @@ class CCGMGenerator(BaseEstimator):
                 if net.objective == "exact":
                     refit = self._schedule(True, len(Xg))
                     self.history_["refit"] = train_exact(
-                        net, u, codes, epochs=int(self.epochs), pretrain_epochs=0,
+                        net, net.encode_states(u.to(dev), codes.to(dev)), codes,
+                        epochs=int(self.epochs), pretrain_epochs=0,
                         batch_size=int(refit["batch_size"]),
                         lr=float(refit["learning_rate"]), patience=int(refit["patience"]),
                         validation_fraction=float(self.validation_fraction), generator=gen,

@@ -150,11 +150,15 @@ class Schema:
         self.disc = [s.name for s in specs if s.kind != "continuous"]
 
     def to_arrays(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        u = np.column_stack([self.by_name[c].standardize(X[c]) for c in self.cont]) \
-            if self.cont else np.zeros((len(X), 0))
-        codes = np.column_stack([self.by_name[c].codes(X[c]) for c in self.disc]) \
-            if self.disc else np.zeros((len(X), 0), dtype=np.int64)
-        return u.astype(np.float32), codes.astype(np.int64)
+        """Standardized continuous values (float32, written column by column: no float64
+        copy of the whole block) and discrete codes (int64)."""
+        u = np.empty((len(X), len(self.cont)), dtype=np.float32)
+        for k, c in enumerate(self.cont):
+            u[:, k] = self.by_name[c].standardize(X[c])
+        codes = np.empty((len(X), len(self.disc)), dtype=np.int64)
+        for k, c in enumerate(self.disc):
+            codes[:, k] = self.by_name[c].codes(X[c])
+        return u, codes
 
     def to_frame(self, u: np.ndarray, codes: np.ndarray, index=None) -> pd.DataFrame:
         cols = {}

@@ -238,24 +238,35 @@ def _inverse_chunks(net: CCGMNet, u: torch.Tensor) -> torch.Tensor | None:
                       for k in range(0, u.shape[0], 65_536)])
 
 
-def exact_nll(net: CCGMNet, S, u, codes, z_cache=None, rows=None,
-              latent_weight: float = 0.0) -> torch.Tensor:
-    """Mean exact NLL of ``rows`` (all when None), plus ``latent_weight`` times the latent
+class _RowView:
+    """Training rows as views into one copy of the data: minibatch ``pos`` (positions
+    among the training rows) -> (states, standardized values, codes)."""
+
+    def __init__(self, S, codes, cont_offset, rows):
+        self.S, self.codes, self.cont_offset, self.index = S, codes, cont_offset, rows
+
+    def __len__(self):
+        return len(self.index)
+
+    def rows(self, pos):
+        r = self.index[pos]
+        S = self.S[r]
+        return S, S[:, self.cont_offset], self.codes[r]
+
+
+def _objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
+               z_cache=None, pos=None) -> torch.Tensor:
+    """The exact fit's objective: mean exact NLL plus ``latent_weight`` times the latent
     loss l_z (eq. 5: the squared distance of each endogenous continuous node's exact
-    latent from its mask's location), warm-starting the decoders' inversion from
-    ``z_cache`` and writing the new solution back into it."""
-    if rows is not None:
-        S, u, codes = S[rows], u[rows], codes[rows]
-        z0 = None if z_cache is None else z_cache[rows]
-    else:
-        z0 = z_cache
+    latent from its mask's location). The decoders' inversion starts from ``z0``; the
+    solution is written to ``z_cache`` at ``pos`` (all rows when ``pos`` is None)."""
     t = net.exact_terms(S, u, codes, z0)
     if z_cache is not None:
         with torch.no_grad():
-            if rows is None:
+            if pos is None:
                 z_cache.copy_(t["z"])
             else:
-                z_cache[rows] = t["z"].detach()
+                z_cache[pos] = t["z"].detach()
     loss = t["nll"]
     if latent_weight and net.cont:
         loss = loss + latent_weight * (((t["z"] - t["loc"]) ** 2).mean(0)
@@ -271,23 +282,23 @@ def _passes(n: int, batch_size: int, generator: torch.Generator, device):
             yield perm[k * batch_size:(k + 1) * batch_size]
 
 
-def pretrain_linear(net: CCGMNet, S, u, codes, *, epochs: int, batch_size: int, lr: float,
-                    generator: torch.Generator) -> list:
+def pretrain_linear(net: CCGMNet, train: _RowView, *, epochs: int, batch_size: int,
+                    lr: float, generator: torch.Generator) -> list:
     """Linear pre-training of ``A`` on the labels (paper V.B): ``epochs`` passes of Adam
     over the linear label model (least squares for continuous children, logistic /
     softmax regression for discrete ones). Returns the mean loss of every pass."""
-    n = S.shape[0]
+    n = len(train)
     if epochs <= 0 or n == 0:
         return []
     opt = Adam([net.W, net.lin_bias, net.lin_scale, *net.cat_embed.values()], lr=max(lr, 5e-2))
     steps = max(n // batch_size, 1)
-    batches = _passes(n, batch_size, generator, S.device)
+    dev = net.mask.device
+    batches = _passes(n, batch_size, generator, dev)
     trace = []
     for _ in range(epochs):
-        tot = torch.zeros((), device=S.device)
+        tot = torch.zeros((), device=dev)
         for _ in range(steps):
-            rows = next(batches)
-            loss = net.label_loss(S[rows], u[rows], codes[rows], linear=True)
+            loss = net.label_loss(*train.rows(next(batches)), linear=True)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -296,7 +307,8 @@ def pretrain_linear(net: CCGMNet, S, u, codes, *, epochs: int, batch_size: int, 
     return trace
 
 
-def train_exact(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: int,
+
+def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
                 pretrain_epochs: int, batch_size: int, lr: float, patience: int,
                 validation_fraction: float, generator: torch.Generator, progress: bool,
                 latent_weight: float = 1.0, tol: float = 1e-3, desc: str = "CCGM fit") -> dict:
@@ -317,18 +329,23 @@ def train_exact(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: i
     ``tol`` nats, and training stops after ``patience`` such checks, keeping the
     parameters of the best check.
     """
-    n = u.shape[0] if u.numel() else codes.shape[0]
+    n = S.shape[0]
     dev = net.mask.device
     val_idx, tr_idx = _split(n, validation_fraction, generator)
-    S_all = net.encode_states(u.to(dev), codes.to(dev))
-    S_tr, u_tr, c_tr = S_all[tr_idx.to(dev)], u[tr_idx].to(dev), codes[tr_idx].to(dev)
-    S_va, u_va, c_va = S_all[val_idx.to(dev)], u[val_idx].to(dev), codes[val_idx].to(dev)
-    del S_all
+    # One copy of the data for training: the state rows S (``net.encode_states``; a
+    # continuous node's block IS its standardized value, so minibatches read u back out
+    # of S) and the codes; minibatches index the training rows through tr_idx. The
+    # validation rows (at most MAX_VALIDATION_ROWS) are copied out.
+    S, codes = S.to(dev), codes.to(dev)
+    tr_idx, val_idx = tr_idx.to(dev), val_idx.to(dev)
+    S_va, c_va = S[val_idx], codes[val_idx]
+    u_va = S_va[:, net.cont_offset]
     n_tr, n_va = len(tr_idx), len(val_idx)
     bs = int(min(batch_size, n_tr))
+    train = _RowView(S, codes, net.cont_offset, tr_idx)
     history = {"pretrain_label": [], "train": [], "val": [], "h": [], "epochs": 0,
                "checks": 0, "steps": 0}
-    history["pretrain_label"] = pretrain_linear(net, S_tr, u_tr, c_tr, epochs=pretrain_epochs,
+    history["pretrain_label"] = pretrain_linear(net, train, epochs=pretrain_epochs,
                                                 batch_size=bs, lr=lr, generator=generator)
 
     params = [p for name, p in net.named_parameters()
@@ -343,7 +360,11 @@ def train_exact(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: i
     average = _Snapshot(params)
     live = _Snapshot(params)
     best_state = _Snapshot(params)
-    z_tr = _inverse_chunks(net, u_tr)
+    z_tr = None
+    if net.cont and n_tr:       # warm starts of the decoders' inversion, in row chunks
+        with torch.no_grad():
+            z_tr = torch.cat([net.decoder.inverse(train.rows(torch.arange(
+                k, min(k + 65_536, n_tr), device=dev))[1]) for k in range(0, n_tr, 65_536)])
     z_va = _inverse_chunks(net, u_va)
     batches = _passes(n_tr, bs, generator, dev)
     best, bad, lr_bad, step = math.inf, 0, 0, 0
@@ -353,22 +374,26 @@ def train_exact(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: i
         net.train()
         tot = torch.zeros((), device=dev)
         k_steps = min(per_check, max_steps - step)
-        for _ in range(k_steps):
-            loss = exact_nll(net, S_tr, u_tr, c_tr, z_tr, next(batches), latent_weight)
+        for k in range(k_steps):
+            pos = next(batches)
+            S_b, u_b, c_b = train.rows(pos)
+            z0 = None if z_tr is None else z_tr[pos]
+            loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            with torch.no_grad():
-                torch._foreach_lerp_(average.saved, [p.detach() for p in params], 1.0 - decay)
+            with torch.no_grad():   # (a plain mean over the first steps: no lag behind
+                # the initial values, as a bias-corrected average)
+                torch._foreach_lerp_(average.saved, [p.detach() for p in params],
+                                     max(1.0 - decay, 1.0 / (step + k + 1)))
             tot += loss.detach()
         step += k_steps
         net.eval()
         with torch.no_grad():
             live.save()
             average.restore()                     # validate the averaged parameters
-            val = float(exact_nll(net, S_va, u_va, c_va, z_va, latent_weight=latent_weight)) \
-                if n_va else \
-                float(tot) / k_steps
+            val = float(_objective(net, S_va, u_va, c_va, z_va, latent_weight, z_va)) \
+                if n_va else float(tot) / k_steps
             if val < best:
                 best_state.save()
             live.restore()

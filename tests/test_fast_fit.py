@@ -182,3 +182,23 @@ def test_conditional_prior_under_the_exact_objective_samples_the_trained_spread(
     s = gen.sample(20_000, random_state=0)
     assert abs(s["x"].std() / df["x"].std() - 1) < 0.05
     assert abs(s["y"].std() / df["y"].std() - 1) < 0.05
+
+
+def test_sparse_first_layer_equals_the_dense_one_on_a_sparse_graph():
+    torch.manual_seed(3)
+    n = 12
+    mask = torch.zeros(n, n, dtype=torch.bool)
+    for i in range(1, n):
+        mask[i - 1, i] = True                       # a chain: one parent each
+    kinds = ["continuous"] * 8 + ["categorical"] * 2 + ["binary"] * 2
+    ncat = [0] * 8 + [4, 3] + [2, 2]
+    net = CCGMNet(kinds, ncat, [True] + [False] * (n - 1), mask, list(range(n)))
+    with torch.no_grad():
+        net.W.add_(torch.randn(n, n))
+    index = net.input_index()
+    assert index is not None and index[0].shape == (n, 4)   # widest parent block: 4
+    S = torch.randn(30, net.width)
+    assert torch.allclose(net.g(S, net.G, index), net.g(S, net.G), atol=1e-5)
+    # a rewritten mask (structure learning) rebuilds the index
+    net.mask.fill_(1.0)
+    assert net.input_index() is None

@@ -154,6 +154,32 @@ class CCGMNet(nn.Module):
         buf("block_of_column", [j for j, w in enumerate(self.block_sizes) for _ in range(w)],
             torch.long)
 
+    def input_index(self):
+        """``(index, valid)`` (n, P) of the state columns every node may read (its
+        allowed parents' blocks under ``mask``), for :meth:`GatedNodeMLP.forward`; None
+        when the graph is dense enough that the full first layer is as cheap. Cached
+        until ``mask`` changes (structure learning rewrites it)."""
+        key = (self.mask._version, self.mask.data_ptr())
+        cached = getattr(self, "_input_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        cols = []
+        mask = self.mask.detach().cpu().numpy() != 0
+        for i in range(self.n):
+            cols.append([c for j in range(self.n) if mask[j, i]
+                         for c in range(self.offsets[j], self.offsets[j + 1])])
+        P = max([len(c) for c in cols] + [1])
+        result = None
+        if 2 * P <= self.width:
+            index = torch.zeros(self.n, P, dtype=torch.long)
+            valid = torch.zeros(self.n, P)
+            for i, c in enumerate(cols):
+                index[i, :len(c)] = torch.tensor(c, dtype=torch.long)
+                valid[i, :len(c)] = 1.0
+            result = (index.to(self.mask.device), valid.to(self.mask.device))
+        self._input_cache = (key, result)
+        return result
+
     # ------------------------------------------------------------------ structure
     @property
     def G(self) -> torch.Tensor:
@@ -260,7 +286,7 @@ class CCGMNet(nn.Module):
         latents (batch, n_cont), "loc": mask locations (batch, n_cont), "eps": noise
         (batch, n_cont)}`` (the last three only with continuous nodes).
         """
-        out = self.g(S_obs, self.G)
+        out = self.g(S_obs, self.G, self.input_index())
         rows = S_obs.new_zeros(S_obs.shape[0])
         res = {}
         if self.cont:
