@@ -164,6 +164,7 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run (checks the script, not a measurement): n=800, 20 CCGM "
                              "epochs, 500 evaluation samples, 2 reps")
+    parser.add_argument("--json", metavar="PATH", help="write the table as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
@@ -206,6 +207,11 @@ def main(argv=None) -> pd.DataFrame:
     if at_floor:
         print(f"\nat the noise level (both within 2 s.e. of truth vs truth; the ratio is "
               f"meaningless there): {', '.join(at_floor)}")
+    if args.json:
+        import json
+        with open(args.json, "w") as fh:
+            json.dump({"n": n, "seed": args.seed, "table": table.to_dict(),
+                       "at_noise_floor": at_floor}, fh, indent=2, default=float)
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 from numbers import Number
 
 import networkx as nx
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._schema import Schema, infer_column_spec
@@ -24,6 +25,9 @@ _FORMAT = "dowhy_ccgm.CCGMGenerator"
 _FORMAT_VERSION = 1
 _POOL_SIZE = 20_000
 _CHUNK_ROWS = 65_536
+#: |standardized value| beyond which an intervention or a removed edge's value is refused
+#: (float32 arithmetic through the masks would overflow to inf / NaN)
+_MAX_STANDARDIZED = 1e6
 
 
 class _RowSlice:
@@ -100,14 +104,13 @@ class CCGMGenerator(BaseEstimator):
         Exact abduction and ``transform`` do not use it. The ELBO always trains it.
     extra_columns : {"raise", "drop"}
         What to do with data columns that are not graph nodes.
-    objective : {"exact", "elbo"}, default="exact"
+    objective : {None, "exact", "elbo"}, default=None
         ``"elbo"`` trains the paper's VAE objective (reconstruction + KL + l_u + l_z +
         DAG penalty). ``"exact"`` uses that the decoders and masks are invertible:
-        the exact log-likelihood by change of variables replaces reconstruction + KL
-        (the encoder is trained to output the exact latents), with l_u, l_z and the
-        DAG penalty unchanged. It is more accurate (see the docs' benchmark); the
-        ``"causalvae"`` variant always uses the ELBO, since its encoder-inferred
-        noise is what defines it.
+        the exact log-likelihood by change of variables replaces reconstruction + KL.
+        It is more accurate (see the docs' benchmark). ``None``: ``"exact"``, except
+        for ``variant="causalvae"``, which is defined by its encoder-inferred noise and
+        trains the ELBO (asking for ``"exact"`` with it is an error).
     progress_bar : bool, optional
         Default follows ``dowhy.gcm.config.show_progress_bars``.
     n_threads : int, optional
@@ -146,7 +149,7 @@ class CCGMGenerator(BaseEstimator):
                  batch_size=None, learning_rate=None, kl_weight=1.0, label_weight=1.0,
                  latent_weight=1.0, prior="standard", learn_structure=False,
                  edge_threshold=0.1, validation_fraction=0.1, patience=None,
-                 extra_columns="raise", objective="exact", fit_encoder=False,
+                 extra_columns="raise", objective=None, fit_encoder=False,
                  progress_bar=None, n_threads=None, random_state=None, device="auto"):
         self.graph = graph
         self.exogenous = exogenous
@@ -202,12 +205,24 @@ class CCGMGenerator(BaseEstimator):
                 and np.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a finite number > 0 or None, got "
                              f"{self.learning_rate!r}")
+        if self.objective not in (None, "exact", "elbo"):
+            raise ValueError(f"objective must be None, 'exact' or 'elbo', got "
+                             f"{self.objective!r}")
+        if self.variant == "causalvae" and self.objective == "exact":
+            raise ValueError("variant='causalvae' is defined by its encoder-inferred noise and "
+                             "is trained by the ELBO: pass objective='elbo' (or None)")
         if not isinstance(self.fit_encoder, (bool, np.bool_)):
             raise ValueError(f"fit_encoder must be True or False, got {self.fit_encoder!r}")
 
+    def _objective(self) -> str:
+        """The objective trained: ``objective``, or its default for the variant."""
+        if self.objective is None:
+            return "elbo" if self.variant == "causalvae" else "exact"
+        return self.objective
+
     def _uses_exact_fit(self) -> bool:
         """The fast exact-likelihood fit applies: exact objective, graph given."""
-        return (self.objective == "exact" and self.variant != "causalvae"
+        return (self._objective() == "exact"
                 and not self.learn_structure)
 
     def _schedule(self, exact_fit: bool, n_rows: int) -> dict:
@@ -275,7 +290,7 @@ class CCGMGenerator(BaseEstimator):
                           [c in exo for c in order], torch.as_tensor(mask),
                           list(range(n)), variant=self.variant, hidden=self.hidden,
                           n_layers=self.n_layers, encoder_hidden=self.encoder_hidden,
-                          prior=self.prior, objective=self.objective).to(dev)
+                          prior=self.prior, objective=self._objective()).to(dev)
             u, codes = (torch.as_tensor(a) for a in schema.to_arrays(Xg))
             gen = torch_generator(seed)
             progress = show_progress(self.progress_bar)
@@ -328,6 +343,7 @@ class CCGMGenerator(BaseEstimator):
                         net, u, codes, epochs=int(self.epochs), pretrain_epochs=0,
                         desc="CCGM refit on learned DAG", **train_kw)
         net.eval()
+        self._warn_if_not_converged()
         self.encoder_fitted_ = bool(net.objective == "elbo" or not self._uses_exact_fit()
                                     or self.fit_encoder)
         self.schema_ = schema
@@ -340,6 +356,16 @@ class CCGMGenerator(BaseEstimator):
         self._rng = torch_generator(seed + 1)
         self._refresh_graph()
         return self
+
+    def _warn_if_not_converged(self):
+        h = self.history_
+        if h.get("converged") is False and int(self.epochs) > 0:
+            sch = self._schedule(self._uses_exact_fit(), 0)
+            if int(sch["patience"]) > 0:
+                warnings.warn(
+                    f"CCGM fit ended on the epoch limit (epochs={self.epochs}) before its "
+                    f"validation objective stopped improving; raise epochs for a converged "
+                    f"model", ConvergenceWarning, stacklevel=3)
 
     def _set_learned_structure(self):
         G = self.net_.G.detach().cpu().numpy()
@@ -415,8 +441,15 @@ class CCGMGenerator(BaseEstimator):
         if spec.kind == "continuous":
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"intervention value for {spec.name!r} must be finite")
-            return torch.as_tensor(spec.standardize(arr), dtype=torch.float32,
-                                   device=dev).unsqueeze(-1)
+            st = spec.standardize(arr)
+            if np.any(np.abs(st) > _MAX_STANDARDIZED):
+                bad = arr[np.argmax(np.abs(st))]
+                raise ValueError(
+                    f"value {bad!r} for {spec.name!r} is {float(np.max(np.abs(st))):.3g} standard "
+                    f"deviations from its training "
+                    f"mean; the model computes in float32 and cannot represent values beyond "
+                    f"{_MAX_STANDARDIZED:.0e} standard deviations")
+            return torch.as_tensor(st, dtype=torch.float32, device=dev).unsqueeze(-1)
         codes = torch.as_tensor(spec.codes(arr), device=dev)
         return self.net_.disc_state(i, codes)
 
@@ -719,6 +752,8 @@ class CCGMGenerator(BaseEstimator):
         graph.add_edges_from([tuple(e) for e in meta["graph_edges"]])
         params = dict(meta["params"])
         params["device"] = device
+        if params.get("variant") == "causalvae" and params.get("objective") == "exact":
+            params["objective"] = None   # files of 0.1.0: the objective was switched silently
         self = cls(graph, **params)
         schema = Schema.from_json(meta["schema"])
         specs = schema.specs
@@ -729,7 +764,7 @@ class CCGMGenerator(BaseEstimator):
                       [c in exo for c in nodes], torch.as_tensor(meta["mask"]),
                       meta["order"], variant=self.variant, hidden=self.hidden,
                       n_layers=self.n_layers, encoder_hidden=self.encoder_hidden,
-                      prior=self.prior, objective=self.objective)
+                      prior=self.prior, objective=self._objective())
         state = payload["state"]
         for name in ("agg_mu", "agg_sd"):
             if name in state:

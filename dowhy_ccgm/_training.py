@@ -137,6 +137,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     if best_state is not None:
         net.load_state_dict(best_state)
     history["best_val"] = best
+    history["converged"] = bool(patience and bad >= patience)
     history["lagrangian"] = al.state_dict()
 
     # aggregate posterior of the latents (for the conditional prior's sampling)
@@ -162,6 +163,10 @@ MAX_STEPS_PER_CHECK = 100
 AVERAGE_CHECKS = 3.0
 #: halve the learning rate after this many checks without improvement
 LR_PATIENCE = 2
+#: the decoders learn at this fraction of the learning rate: a fast decoder absorbs
+#: structure the mechanisms should carry (measured: counterfactual RMSE on the triangle
+#: SCM 0.216 at 1x, 0.171 at 0.3x, mean of 3 seeds; 0.33 at 3x)
+DECODER_LR_SCALE = 0.3
 
 
 def _split(n: int, validation_fraction: float, generator: torch.Generator):
@@ -180,8 +185,13 @@ class Adam:
     (a joblib worker, a CLI run) costs what the training costs. Same update as
     ``torch.optim.Adam`` without weight decay or amsgrad."""
 
-    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.params = [p for p in params if p.requires_grad]
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 lr_scale=None):
+        params = list(params)
+        scales = [1.0] * len(params) if lr_scale is None else [float(x) for x in lr_scale]
+        keep = [k for k, p in enumerate(params) if p.requires_grad]
+        self.params = [params[k] for k in keep]
+        self.scales = [scales[k] for k in keep]
         self.lr = float(lr)
         self.b1, self.b2 = betas
         self.eps = eps
@@ -195,22 +205,25 @@ class Adam:
 
     @torch.no_grad()
     def step(self):
-        pairs = [(p, m, v) for p, m, v in zip(self.params, self.m, self.v)
-                 if p.grad is not None]
-        if not pairs:
+        groups = {}
+        for p, m, v, sc in zip(self.params, self.m, self.v, self.scales):
+            if p.grad is not None:
+                groups.setdefault(sc, []).append((p, m, v))
+        if not groups:
             return
-        ps, ms, vs = (list(x) for x in zip(*pairs))
-        gs = [p.grad for p in ps]
         self.t += 1
-        torch._foreach_lerp_(ms, gs, 1.0 - self.b1)
-        torch._foreach_mul_(vs, self.b2)
-        torch._foreach_addcmul_(vs, gs, gs, value=1.0 - self.b2)
         bc1 = 1.0 - self.b1 ** self.t
         bc2 = 1.0 - self.b2 ** self.t
-        denom = torch._foreach_sqrt(vs)
-        torch._foreach_div_(denom, math.sqrt(bc2))
-        torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(ps, ms, denom, value=-self.lr / bc1)
+        for sc, triples in groups.items():
+            ps, ms, vs = (list(x) for x in zip(*triples))
+            gs = [p.grad for p in ps]
+            torch._foreach_lerp_(ms, gs, 1.0 - self.b1)
+            torch._foreach_mul_(vs, self.b2)
+            torch._foreach_addcmul_(vs, gs, gs, value=1.0 - self.b2)
+            denom = torch._foreach_sqrt(vs)
+            torch._foreach_div_(denom, math.sqrt(bc2))
+            torch._foreach_add_(denom, self.eps)
+            torch._foreach_addcdiv_(ps, ms, denom, value=-self.lr * sc / bc1)
 
 
 class _Snapshot:
@@ -274,12 +287,28 @@ def _objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
     return loss
 
 
+@torch.no_grad()
+def _chunked_objective(net, S, u, codes, z_cache, latent_weight, chunk: int = 4096) -> float:
+    """The objective of all rows, in row chunks (bounded memory), as a row-weighted mean
+    (l_z is a mean over rows as well, so the chunks' means combine exactly)."""
+    n = S.shape[0]
+    total = 0.0
+    for k in range(0, n, chunk):
+        pos = torch.arange(k, min(k + chunk, n), device=S.device)
+        z0 = None if z_cache is None else z_cache[pos]
+        total += float(_objective(net, S[pos], u[pos], codes[pos], z0, latent_weight,
+                                  z_cache, pos)) * len(pos)
+    return total / n
+
+
 def _passes(n: int, batch_size: int, generator: torch.Generator, device):
     """Minibatch row indices, one shuffled pass over ``n`` rows after another."""
+    perm = torch.empty(n, dtype=torch.long)
     while True:
-        perm = torch.randperm(n, generator=generator).to(device)
+        torch.randperm(n, generator=generator, out=perm)   # reuses one buffer
+        rows = perm.to(device)
         for k in range(max(n // batch_size, 1)):
-            yield perm[k * batch_size:(k + 1) * batch_size]
+            yield rows[k * batch_size:(k + 1) * batch_size]
 
 
 def pretrain_linear(net: CCGMNet, train: _RowView, *, epochs: int, batch_size: int,
@@ -348,9 +377,11 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     history["pretrain_label"] = pretrain_linear(net, train, epochs=pretrain_epochs,
                                                 batch_size=bs, lr=lr, generator=generator)
 
-    params = [p for name, p in net.named_parameters()
-              if name.split(".")[0] in ("W", "g", "decoder", "log_tau")]
-    opt = Adam(params, lr=lr)
+    named = [(name, p) for name, p in net.named_parameters()
+             if name.split(".")[0] in ("W", "g", "decoder", "log_tau")]
+    params = [p for _, p in named]
+    opt = Adam(params, lr=lr, lr_scale=[DECODER_LR_SCALE if name.split(".")[0] in (
+        "decoder", "log_tau") else 1.0 for name, _ in named])
     steps_per_pass = max(n_tr // bs, 1)
     per_check = min(steps_per_pass, MAX_STEPS_PER_CHECK)
     max_steps = int(epochs) * steps_per_pass
@@ -362,9 +393,11 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     best_state = _Snapshot(params)
     z_tr = None
     if net.cont and n_tr:       # warm starts of the decoders' inversion, in row chunks
+        z_tr = torch.empty(n_tr, len(net.cont), device=dev)
         with torch.no_grad():
-            z_tr = torch.cat([net.decoder.inverse(train.rows(torch.arange(
-                k, min(k + 65_536, n_tr), device=dev))[1]) for k in range(0, n_tr, 65_536)])
+            for k in range(0, n_tr, 65_536):
+                pos = torch.arange(k, min(k + 65_536, n_tr), device=dev)
+                z_tr[pos] = net.decoder.inverse(train.rows(pos)[1])
     z_va = _inverse_chunks(net, u_va)
     batches = _passes(n_tr, bs, generator, dev)
     best, bad, lr_bad, step = math.inf, 0, 0, 0
@@ -392,7 +425,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
         with torch.no_grad():
             live.save()
             average.restore()                     # validate the averaged parameters
-            val = float(_objective(net, S_va, u_va, c_va, z_va, latent_weight, z_va)) \
+            val = _chunked_objective(net, S_va, u_va, c_va, z_va, latent_weight) \
                 if n_va else float(tot) / k_steps
             if val < best:
                 best_state.save()

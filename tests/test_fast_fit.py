@@ -202,3 +202,48 @@ def test_sparse_first_layer_equals_the_dense_one_on_a_sparse_graph():
     # a rewritten mask (structure learning) rebuilds the index
     net.mask.fill_(1.0)
     assert net.input_index() is None
+
+
+def _xy(n=1500, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame({"x": x, "y": np.tanh(x) + 0.3 * rng.normal(size=n)})
+
+
+def test_values_beyond_float32_reach_are_refused_naming_the_node():
+    gen = CCGMGenerator(nx.DiGraph([("x", "y")]), epochs=5, random_state=0,
+                        progress_bar=False).fit(_xy())
+    for bad in (1e300, -1e30, 1e7):
+        with pytest.raises(ValueError, match="'x'.*standard deviations"):
+            gen.intervene({"x": bad}, n_samples=10)
+        with pytest.raises(ValueError, match="'x'.*standard deviations"):
+            gen.remove_edge("x", "y", how=bad)
+    # a large but representable value gives finite output
+    out = gen.intervene({"x": 1e5}, n_samples=50, random_state=0)
+    assert np.isfinite(out.to_numpy()).all() and (out["x"] == 1e5).all()
+
+
+def test_causalvae_with_the_exact_objective_is_an_error_not_a_silent_switch():
+    g = nx.DiGraph([("x", "y")])
+    with pytest.raises(ValueError, match="causalvae.*objective='elbo'"):
+        CCGMGenerator(g, variant="causalvae", objective="exact", epochs=1,
+                      progress_bar=False).fit(_xy(200))
+    gen = CCGMGenerator(g, variant="causalvae", epochs=1, progress_bar=False).fit(_xy(200))
+    assert gen.net_.objective == "elbo"                  # objective=None: the variant's own
+    with pytest.raises(ValueError, match="objective must be"):
+        CCGMGenerator(g, objective="mle").fit(_xy(200))
+
+
+def test_training_that_ends_on_the_epoch_limit_warns():
+    from sklearn.exceptions import ConvergenceWarning
+    g = nx.DiGraph([("x", "y")])
+    with pytest.warns(ConvergenceWarning, match="epoch limit"):
+        CCGMGenerator(g, epochs=2, random_state=0, progress_bar=False).fit(_xy())
+    with pytest.warns(ConvergenceWarning, match="epoch limit"):
+        CCGMGenerator(g, objective="elbo", epochs=2, random_state=0,
+                      progress_bar=False).fit(_xy())
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        gen = CCGMGenerator(g, random_state=0, progress_bar=False).fit(_xy())
+    assert gen.history_["converged"]

@@ -1,0 +1,184 @@
+"""Render ``benchmarks/RESULTS.md`` from the JSON the benchmark scripts wrote into
+``benchmarks/results/`` (numbers are never typed by hand: rerun a benchmark with ``--json
+benchmarks/results/NAME.json``, then this script).
+
+Files read (each section is skipped when its file is absent; ``*_before.json`` are the same
+benchmark run on the code before the fast fit, commit 27b3d86):
+
+* ``core.json`` / ``core_before.json``: ``bench_core.py``;
+* ``scale.json``: ``bench_scale.py``;
+* ``gcm_calls.json`` / ``gcm_calls_before.json``: ``bench_gcm_calls.py``;
+* ``triangle.json`` / ``triangle_before.json``: ``bench_gcm_triangle.py``;
+* ``mindset_seeds.json`` / ``mindset_seeds_before.json``: ``bench_mindset_seeds.py``;
+* ``mindset_run.json`` / ``mindset_run_before.json``: ``{"wall_s": ...}`` of a full
+  ``ccgm mindset`` from a fresh process.
+
+Run::
+
+    python benchmarks/report.py            # writes benchmarks/RESULTS.md
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+
+
+def _load(name):
+    path = os.path.join(RESULTS, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _f(v, digits=2):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 1e5:
+        return f"{v / 1e6:.2f}M"
+    return f"{v:.{digits}f}"
+
+
+def core_section(out):
+    new, old = _load("core.json"), _load("core_before.json")
+    if not new:
+        return
+    pick = [("fit time, warm [s]", 2), ("fit time, 1st in fresh process [s]", 2),
+            ("cold end-to-end: start+import+fit+sample [s]", 2),
+            ("sampling 1,000,000 rows, warm [rows/s]", 0),
+            ("fit: peak RSS - RSS before fit [MB]", 0), ("data frame [MB]", 1),
+            ("max |err| of the 3 queries", 4)]
+    def rows(d):
+        return {(r["n"], r["metric"]): r for r in d["table"]} if d else {}
+    rn, ro = rows(new), rows(old)
+    out.append("## Default fit, 4-node nonlinear SCM (`bench_core.py`)\n")
+    out.append(f"Code {new.get('git')} (before: {old.get('git') if old else '-'}); 1 thread "
+               "each; DoWhy = GOOD auto-assignment + `gcm.fit`, measured in the same run.\n")
+    out.append("| n | metric | CCGM before | CCGM now | DoWhy | now / DoWhy |")
+    out.append("|---|---|---|---|---|---|")
+    sizes = sorted({n for n, _ in rn})
+    for n in sizes:
+        for metric, digits in pick:
+            r = rn.get((n, metric))
+            if r is None:
+                continue
+            b = ro.get((n, metric), {}).get("ccgm")
+            ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"
+            out.append(f"| {n:,} | {metric} | {_f(b, digits)} | {_f(r['ccgm'], digits)} | "
+                       f"{_f(r['dowhy'], digits)} | {ratio} |")
+    out.append("")
+    for t in new.get("targets", []):
+        flag = {True: "PASS", False: "MISS", None: "n/a"}[t["pass"]]
+        out.append(f"- [{flag}] {t['target']}: {t['detail']}")
+    out.append("")
+
+
+def scale_section(out):
+    d = _load("scale.json")
+    if not d:
+        return
+    out.append("## Scale in nodes, 10k rows, mixed kinds (`bench_scale.py`)\n")
+    out.append("| nodes | edges | system | fit [s] | whole process [s] | peak RSS after fit "
+               "[MB] | do-effect error [sd] | counterfactual RMSE [sd] |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for r in d:
+        if "error" in r:
+            out.append(f"| {r['nodes']} | | {r['system']} | error: {r['error'][:60]} | | | | |")
+            continue
+        cf = "fails (no estimate_noise)" if r["cf_rmse"] is None else f"{r['cf_rmse']:.3f}"
+        out.append(f"| {r['nodes']} | {r['edges']} | {r['system']} | {r['fit_s']:.1f} | "
+                   f"{r['process_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['do_err']:.3f} | {cf} |")
+    out.append("")
+
+
+def calls_section(out):
+    new, old = _load("gcm_calls.json"), _load("gcm_calls_before.json")
+    if not new:
+        return
+    by = {r["system"]: r for r in new}
+    before = {r["system"]: r for r in old} if old else {}
+    out.append("## The DoWhy path, 4-node SCM, 10k rows (`bench_gcm_calls.py`)\n")
+    out.append("| call | CCGM before | CCGM now | DoWhy | now / DoWhy |")
+    out.append("|---|---|---|---|---|")
+    for key, label, digits in [("fit_s", "assign + `gcm.fit` [s]", 2),
+                               ("evaluate_s", "`evaluate_causal_model` [s]", 2),
+                               ("arrow_strength_s", "`arrow_strength(x4)` [s]", 2),
+                               ("max_do_err", "max interventional error", 4)]:
+        c, d = by.get("ccgm", {}).get(key), by.get("dowhy", {}).get(key)
+        b = before.get("ccgm", {}).get(key)
+        ratio = f"{c / d:.2f}" if c is not None and d else "-"
+        out.append(f"| {label} | {_f(b, digits)} | {_f(c, digits)} | {_f(d, digits)} | "
+                   f"{ratio} |")
+    out.append("")
+
+
+def triangle_section(out):
+    new, old = _load("triangle.json"), _load("triangle_before.json")
+    if not new:
+        return
+    t, o = new["table"], (old or {}).get("table", {})
+    out.append(f"## Triangle SCM in `dowhy.gcm`, n = {new['n']} (`bench_gcm_triangle.py`)\n")
+    out.append("| metric | CCGM before | CCGM now | DoWhy GOOD | truth vs truth |")
+    out.append("|---|---|---|---|---|")
+    for metric in t["CCGM"]:
+        b = o.get("CCGM", {}).get(metric)
+        tv = t.get("truth vs truth", {}).get(metric)
+        fmt = (lambda v: "-" if v is None or v != v else f"{v:.3g}")
+        out.append(f"| {metric} | {fmt(b)} | {fmt(t['CCGM'][metric])} | "
+                   f"{fmt(t['DoWhy GOOD'][metric])} | {fmt(tv)} |")
+    if new.get("at_noise_floor"):
+        out.append(f"\nAt the noise level (both models within 2 s.e. of truth vs truth): "
+                   f"{', '.join(new['at_noise_floor'])}.")
+    out.append("")
+
+
+def mindset_section(out):
+    new, old = _load("mindset_seeds.json"), _load("mindset_seeds_before.json")
+    if new:
+        out.append("## Learning Mindsets, improved CCGM over model seeds "
+                   "(`bench_mindset_seeds.py`)\n")
+        out.append("Data's naive ATE 0.471; real-data AIPW 0.407 [0.378, 0.441].\n")
+        out.append("| seed | fit before [s] | fit now [s] | naive before | naive now | "
+                   "de-biased before | de-biased now |")
+        out.append("|---|---|---|---|---|---|---|")
+        ob = {r["seed"]: r for r in old} if old else {}
+        for r in new:
+            b = ob.get(r["seed"], {})
+            out.append(f"| {r['seed']} | {_f(b.get('fit_s'), 1)} | {r['fit_s']:.1f} | "
+                       f"{_f(b.get('naive'), 3)} | {r['naive']:.3f} | "
+                       f"{_f(b.get('debiased'), 3)} | {r['debiased']:.3f} |")
+        inside = sum(r["inside_aipw_interval"] for r in new)
+        inside_b = sum(r["inside_aipw_interval"] for r in old) if old else None
+        out.append(f"\nDe-biased inside the AIPW interval: now {inside} of {len(new)}"
+                   + (f", before {inside_b} of {len(old)}." if old else "."))
+        out.append("")
+    run, run_b = _load("mindset_run.json"), _load("mindset_run_before.json")
+    if run:
+        out.append(f"Full `ccgm mindset` (fits, ground-truth validation, 100-resample table), "
+                   f"fresh process, 2 cores: {run['wall_s']:.1f} s"
+                   + (f" (before: {run_b['wall_s']:.1f} s)." if run_b else ".") + "\n")
+
+
+def main() -> int:
+    out = ["# Benchmark results", "",
+           "Generated by `python benchmarks/report.py` from `benchmarks/results/*.json` "
+           "(each written by the benchmark named in its section, on this project's 2-core "
+           "machine). Do not edit by hand.", ""]
+    for section in (core_section, scale_section, calls_section, triangle_section,
+                    mindset_section):
+        section(out)
+    path = os.path.join(HERE, "RESULTS.md")
+    with open(path, "w") as fh:
+        fh.write("\n".join(out).rstrip() + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
