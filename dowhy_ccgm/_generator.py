@@ -363,7 +363,8 @@ class CCGMGenerator(BaseEstimator):
             sch = self._schedule(self._uses_exact_fit(), 0)
             if int(sch["patience"]) > 0:
                 warnings.warn(
-                    f"CCGM fit ended on the epoch limit (epochs={self.epochs}) before its "
+                    f"{type(self).__name__}: training ended on the epoch limit "
+                    f"(epochs={self.epochs}) before its "
                     f"validation objective stopped improving; raise epochs for a converged "
                     f"model", ConvergenceWarning, stacklevel=3)
 
