@@ -71,7 +71,8 @@ def core_section(out):
                 continue
             b = ro.get((n, metric), {}).get("ccgm")
             ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"
-            out.append(f"| {n:,} | {metric} | {_f(b, digits)} | {_f(r['ccgm'], digits)} | "
+            label = metric.replace("|", "\\|")
+            out.append(f"| {n:,} | {label} | {_f(b, digits)} | {_f(r['ccgm'], digits)} | "
                        f"{_f(r['dowhy'], digits)} | {ratio} |")
     out.append("")
     for t in new.get("targets", []):
