@@ -291,14 +291,16 @@ class CCGMGenerator(BaseEstimator):
                           list(range(n)), variant=self.variant, hidden=self.hidden,
                           n_layers=self.n_layers, encoder_hidden=self.encoder_hidden,
                           prior=self.prior, objective=self._objective()).to(dev)
-            u, codes = (torch.as_tensor(a) for a in schema.to_arrays(Xg))
             gen = torch_generator(seed)
             progress = show_progress(self.progress_bar)
             if self._uses_exact_fit():
                 sch = self._schedule(True, len(Xg))
-                S = net.encode_states(u.to(dev), codes.to(dev))
-                kept = (u, codes) if self.fit_encoder else None   # the encoder's targets
-                del u                                   # S holds the standardized values
+                # the state rows straight from the frame: the one copy of the data
+                S = torch.zeros(len(Xg), net.width)
+                schema.standardize_into(Xg, S.numpy(), [net.offsets[i] for i in net.cont])
+                codes = torch.as_tensor(schema.codes_array(Xg))
+                net.encode_states(None, codes, out=S)
+                kept = (S[:, net.cont_offset.cpu()], codes) if self.fit_encoder else None
                 self.history_ = train_exact(
                     net, S, codes, epochs=int(self.epochs),
                     pretrain_epochs=int(self.pretrain_epochs),
@@ -314,6 +316,7 @@ class CCGMGenerator(BaseEstimator):
                         batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                         generator=gen)
             else:
+                u, codes = (torch.as_tensor(a) for a in schema.to_arrays(Xg))
                 sch = self._schedule(False, len(Xg))
                 train_kw = dict(
                     batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),

@@ -102,7 +102,11 @@ def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> Colum
         elif is_cat:
             kind = "binary" if len(s.cat.categories) == 2 else "categorical"
         elif numeric:
-            uniq = pd.unique(s.dropna())
+            # a first look at a few rows settles most continuous columns without hashing
+            # every value of a large column (pd.unique's table is a transient copy)
+            uniq = pd.unique(s.iloc[:1024].dropna())
+            if len(uniq) <= 2:
+                uniq = pd.unique(s.dropna())
             if len(uniq) == 2 and set(np.asarray(uniq, dtype=float).tolist()) == {0.0, 1.0}:
                 kind = "binary"
             else:
@@ -149,16 +153,25 @@ class Schema:
         self.cont = [s.name for s in specs if s.kind == "continuous"]
         self.disc = [s.name for s in specs if s.kind != "continuous"]
 
+    def codes_array(self, X: pd.DataFrame) -> np.ndarray:
+        """Discrete codes (n, n_disc) int64."""
+        codes = np.empty((len(X), len(self.disc)), dtype=np.int64)
+        for k, c in enumerate(self.disc):
+            codes[:, k] = self.by_name[c].codes(X[c])
+        return codes
+
+    def standardize_into(self, X: pd.DataFrame, out: np.ndarray, columns) -> None:
+        """Write the standardized continuous columns of ``X`` into ``out[:, columns[k]]``
+        (float32 state rows: no separate array of the values)."""
+        for k, c in enumerate(self.cont):
+            out[:, columns[k]] = self.by_name[c].standardize(X[c])
+
     def to_arrays(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Standardized continuous values (float32, written column by column: no float64
         copy of the whole block) and discrete codes (int64)."""
         u = np.empty((len(X), len(self.cont)), dtype=np.float32)
-        for k, c in enumerate(self.cont):
-            u[:, k] = self.by_name[c].standardize(X[c])
-        codes = np.empty((len(X), len(self.disc)), dtype=np.int64)
-        for k, c in enumerate(self.disc):
-            codes[:, k] = self.by_name[c].codes(X[c])
-        return u, codes
+        self.standardize_into(X, u, range(len(self.cont)))
+        return u, self.codes_array(X)
 
     def to_frame(self, u: np.ndarray, codes: np.ndarray, index=None) -> pd.DataFrame:
         cols = {}

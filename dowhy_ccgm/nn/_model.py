@@ -195,12 +195,21 @@ class CCGMNet(nn.Module):
         return slice(self.offsets[i], self.offsets[i + 1])
 
     # ------------------------------------------------------------------ encodings
-    def encode_states(self, u_cont: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """Observed data -> state rows with continuous blocks = standardized values."""
-        B = u_cont.shape[0] if u_cont.numel() else codes.shape[0]
-        S = torch.zeros(B, self.width, dtype=torch.float32, device=self.mask.device)
-        for i in self.cont:
-            S[:, self.offsets[i]] = u_cont[:, self.cont_pos[i]]
+    def encode_states(self, u_cont: torch.Tensor | None, codes: torch.Tensor,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+        """Observed data -> state rows with continuous blocks = standardized values.
+
+        With ``out`` (state rows whose continuous blocks are already written, e.g. by
+        ``Schema.standardize_into``) and ``u_cont=None``, only the discrete blocks are
+        filled, in place."""
+        if out is not None:
+            S = out
+        else:
+            B = u_cont.shape[0] if u_cont.numel() else codes.shape[0]
+            S = torch.zeros(B, self.width, dtype=torch.float32, device=self.mask.device)
+        if u_cont is not None:
+            for i in self.cont:
+                S[:, self.offsets[i]] = u_cont[:, self.cont_pos[i]]
         for i in self.disc:
             S[:, self.block(i)] = self.disc_state(i, codes[:, self.disc_pos[i]])
         return S
