@@ -30,6 +30,54 @@ _CHUNK_ROWS = 65_536
 _MAX_STANDARDIZED = 1e6
 
 
+def _object_array(names) -> np.ndarray:
+    """A 1-D object array of names (tuples stay elements; np.asarray would make a 2-D
+    array of a list of tuples)."""
+    names = list(names)
+    out = np.empty(len(names), dtype=object)
+    for k, v in enumerate(names):
+        out[k] = v
+    return out
+
+
+def _enc_name(v, what: str = "node name"):
+    """A node or column name as JSON that decodes to an equal value of the same kind:
+    strings as themselves, numbers, booleans and tuples tagged. Other types are refused
+    (at save time, naming the value), so that nothing is silently turned into a string."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        return {"bool": bool(v)}
+    if isinstance(v, (int, np.integer)):
+        return {"int": int(v)}
+    if isinstance(v, (float, np.floating)):
+        return {"float": float(v)}
+    if isinstance(v, tuple):
+        return {"tuple": [_enc_name(x, what) for x in v]}
+    raise TypeError(f"cannot save a model whose {what} {v!r} is of type {type(v).__name__}: "
+                    "model files keep str, int, float, bool and tuple names")
+
+
+def _dec_name(d):
+    if isinstance(d, str):
+        return d
+    if isinstance(d, list):                  # files of 0.1.0 wrote tuples as lists
+        return tuple(_dec_name(x) for x in d)
+    if isinstance(d, dict) and len(d) == 1:
+        (kind, v), = d.items()
+        if kind == "bool":
+            return bool(v)
+        if kind == "int":
+            return int(v)
+        if kind == "float":
+            return float(v)
+        if kind == "tuple":
+            return tuple(_dec_name(x) for x in v)
+    if isinstance(d, (int, float)):
+        return d
+    raise ValueError(f"unreadable node name {d!r} in the model file")
+
+
 class _RowSlice:
     """Per-unit intervention states, sliced along with the noise chunks."""
 
@@ -352,7 +400,7 @@ class CCGMGenerator(BaseEstimator):
         self.schema_ = schema
         self.nodes_ = order
         self.exogenous_ = [c for c in order if c in exo]
-        self.feature_names_in_ = np.asarray(list(Xg.columns), dtype=object)
+        self.feature_names_in_ = _object_array(Xg.columns)
         self.n_features_in_ = len(Xg.columns)
         self._edge_overrides = {}
         self._override_tensors = {}
@@ -434,7 +482,11 @@ class CCGMGenerator(BaseEstimator):
         return state.argmax(-1).cpu().numpy()
 
     @torch.no_grad()
-    def _values_to_state(self, i: int, values, n_rows: int | None = None) -> torch.Tensor:
+    def _values_to_state(self, i: int, values, n_rows: int | None = None,
+                         integer_only: bool = True) -> torch.Tensor:
+        """Values of node ``i`` -> its state rows. ``integer_only``: an integer column's
+        value must be an integer (an intervention's value is what the output shows and the
+        children see); a removed edge's constant is never shown, so it may be any number."""
         spec = self.schema_.specs[i]
         dev = self.net_.mask.device
         arr = np.atleast_1d(np.asarray(values, dtype=object if spec.kind != "continuous"
@@ -445,6 +497,12 @@ class CCGMGenerator(BaseEstimator):
         if spec.kind == "continuous":
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"intervention value for {spec.name!r} must be finite")
+            if integer_only and spec.integer and np.any(arr != np.rint(arr)):
+                bad = arr[np.argmax(arr != np.rint(arr))]
+                raise ValueError(
+                    f"column {spec.name!r} holds integers and its children were trained on "
+                    f"its integer values; got the non-integer value {bad!r}: pass an integer "
+                    f"(or declare the column float)")
             st = spec.standardize(arr)
             if np.any(np.abs(st) > _MAX_STANDARDIZED):
                 bad = arr[np.argmax(np.abs(st))]
@@ -621,7 +679,7 @@ class CCGMGenerator(BaseEstimator):
                 mode, val = "pool", pool
             elif self.schema_.specs[j].kind == "continuous":
                 mean_value = float(np.mean(self._state_to_values(j, pool)))
-                mode, val = "const", self._values_to_state(j, [mean_value])[0]
+                mode, val = "const", self._values_to_state(j, [mean_value], integer_only=False)[0]
             else:
                 mode, val = "const", pool.mean(0)
         elif isinstance(how, str) and self.schema_.specs[j].kind == "continuous":
@@ -629,7 +687,7 @@ class CCGMGenerator(BaseEstimator):
         else:
             if isinstance(how, Number) and not np.isfinite(how):
                 raise ValueError(f"how={how!r} is not a finite value")
-            mode, val = "const", self._values_to_state(j, [how])[0]
+            mode, val = "const", self._values_to_state(j, [how], integer_only=False)[0]
         new._edge_overrides = dict(self._edge_overrides)
         new._edge_overrides[(parent, child)] = {"mode": mode, "how": how if isinstance(
             how, (str, Number)) else str(how)}
@@ -699,16 +757,26 @@ class CCGMGenerator(BaseEstimator):
         rs = params.get("random_state")
         params["random_state"] = rs if (rs is None or isinstance(rs, (int, np.integer))) else None
         params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
+        if params.get("exogenous") is not None:
+            params["exogenous"] = [_enc_name(e) for e in params["exogenous"]]
+        if params.get("column_types") is not None:
+            params["column_types"] = {"pairs": [[_enc_name(k), v] for k, v in
+                                                params["column_types"].items()]}
+        schema = self.schema_.to_json()
+        for spec in schema["specs"]:
+            spec["name"] = _enc_name(spec["name"])
+        schema["columns"] = [_enc_name(c) for c in schema["columns"]]
         return {
             "format": _FORMAT, "version": _FORMAT_VERSION,
             "params": params,
-            "graph_nodes": list(self.graph.nodes), "graph_edges": [list(e) for e in
-                                                                   self.graph.edges],
-            "nodes": self.nodes_, "exogenous": self.exogenous_, "order": self.net_.order,
+            "graph_nodes": [_enc_name(v) for v in self.graph.nodes],
+            "graph_edges": [[_enc_name(a), _enc_name(b)] for a, b in self.graph.edges],
+            "nodes": [_enc_name(v) for v in self.nodes_],
+            "exogenous": [_enc_name(v) for v in self.exogenous_], "order": self.net_.order,
             "mask": self.net_.mask.cpu().numpy().astype(int).tolist(),
-            "schema": self.schema_.to_json(),
-            "feature_names_in": [str(c) for c in self.feature_names_in_],
-            "edge_overrides": [[p, c, ov["mode"], ov["how"]]
+            "schema": schema,
+            "feature_names_in": [_enc_name(c, "column name") for c in self.feature_names_in_],
+            "edge_overrides": [[_enc_name(p), _enc_name(c), ov["mode"], ov["how"]]
                                for (p, c), ov in self._edge_overrides.items()],
             "n_latent_agg": int(self.net_.agg_mu.shape[0]),
             "encoder_fitted": bool(self.encoder_fitted_),
@@ -728,7 +796,10 @@ class CCGMGenerator(BaseEstimator):
             "overrides": [self._override_tensors[k].cpu() for k in self._edge_overrides],
             "rng": self._rng.get_state(),
         }
-        torch.save(payload, path)
+        try:
+            torch.save(payload, path)
+        except (OSError, RuntimeError) as exc:
+            raise OSError(f"cannot write the model to {path!s}: {exc}") from None
 
     @classmethod
     def load(cls, path, device="cpu") -> "CCGMGenerator":
@@ -751,10 +822,26 @@ class CCGMGenerator(BaseEstimator):
         if meta["version"] > _FORMAT_VERSION:
             raise ValueError(f"{path!s} was written by a newer dowhy_ccgm (format "
                              f"{meta['version']}); upgrade to load it")
-        graph = nx.DiGraph()
-        graph.add_nodes_from(meta["graph_nodes"])
-        graph.add_edges_from([tuple(e) for e in meta["graph_edges"]])
+        try:
+            graph = nx.DiGraph()
+            graph.add_nodes_from(_dec_name(v) for v in meta["graph_nodes"])
+            graph.add_edges_from((_dec_name(a), _dec_name(b)) for a, b in meta["graph_edges"])
+            for spec in meta["schema"]["specs"]:
+                spec["name"] = _dec_name(spec["name"])
+            meta["schema"]["columns"] = [_dec_name(c) for c in meta["schema"]["columns"]]
+            meta["nodes"] = [_dec_name(v) for v in meta["nodes"]]
+            meta["exogenous"] = [_dec_name(v) for v in meta["exogenous"]]
+            meta["feature_names_in"] = [_dec_name(c) for c in meta["feature_names_in"]]
+            meta["edge_overrides"] = [[_dec_name(p), _dec_name(c), m, h]
+                                      for p, c, m, h in meta["edge_overrides"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path!s}: the model description is damaged ({exc!r})") from None
         params = dict(meta["params"])
+        if params.get("exogenous") is not None:
+            params["exogenous"] = [_dec_name(e) for e in params["exogenous"]]
+        ct = params.get("column_types")
+        if isinstance(ct, dict) and set(ct) == {"pairs"}:
+            params["column_types"] = {_dec_name(k): v for k, v in ct["pairs"]}
         params["device"] = device
         if params.get("variant") == "causalvae" and params.get("objective") == "exact":
             params["objective"] = None   # files of 0.1.0: the objective was switched silently
@@ -783,7 +870,7 @@ class CCGMGenerator(BaseEstimator):
         self.schema_ = schema
         self.nodes_ = nodes
         self.exogenous_ = exo
-        self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        self.feature_names_in_ = _object_array(meta["feature_names_in"])
         self.n_features_in_ = len(self.feature_names_in_)
         self.encoder_fitted_ = bool(meta.get("encoder_fitted", True))
         self.history_ = dict(meta["history"])

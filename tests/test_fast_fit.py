@@ -247,3 +247,50 @@ def test_training_that_ends_on_the_epoch_limit_warns():
         warnings.simplefilter("error", ConvergenceWarning)
         gen = CCGMGenerator(g, random_state=0, progress_bar=False).fit(_xy())
     assert gen.history_["converged"]
+
+
+@pytest.mark.parametrize("names", [(0, 1), (("a", 1), ("b", 2)), (np.int64(3), np.int64(4)),
+                                   ("x", "y")])
+def test_save_load_is_lossless_for_every_node_name_type(names, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    df = pd.DataFrame({names[0]: x, names[1]: np.tanh(x) + 0.3 * rng.normal(size=400)})
+    gen = CCGMGenerator(nx.DiGraph([names]), exogenous=[names[0]],
+                        column_types={names[1]: "continuous"}, epochs=3, random_state=0,
+                        progress_bar=False).fit(df)
+    cut = gen.remove_edge(names[0], names[1], how=0.5)
+    path = tmp_path / "m.pt"
+    cut.save(path)
+    back = CCGMGenerator.load(path)
+    assert back.nodes_ == list(names) and back.exogenous_ == [names[0]]
+    assert back.removed_edges_ == [tuple(names)]
+    assert back.get_params()["column_types"] == {names[1]: "continuous"}
+    pd.testing.assert_frame_equal(back.sample(20, random_state=1), cut.sample(20, random_state=1))
+    assert list(back.feature_names_in_) == list(names)
+
+
+def test_save_refuses_unsupported_names_and_names_a_bad_path(tmp_path):
+    x = np.random.default_rng(0).normal(size=300)
+    a, b = frozenset({"a"}), frozenset({"b"})
+    gen = CCGMGenerator(nx.DiGraph([(a, b)]), epochs=2, random_state=0,
+                        progress_bar=False).fit(pd.DataFrame({a: x, b: x + 1.0 * x ** 2}))
+    with pytest.raises(TypeError, match="frozenset"):
+        gen.save(tmp_path / "m.pt")
+    ok = CCGMGenerator(nx.DiGraph([("x", "y")]), epochs=2, random_state=0,
+                       progress_bar=False).fit(_xy(300))
+    with pytest.raises(OSError, match="no_such_dir"):
+        ok.save(tmp_path / "no_such_dir" / "m.pt")
+
+
+def test_interventions_on_integer_columns_refuse_values_the_children_never_saw():
+    rng = np.random.default_rng(0)
+    k = rng.integers(0, 6, size=1500)
+    df = pd.DataFrame({"k": k, "y": 0.5 * k + rng.normal(size=1500)})
+    gen = CCGMGenerator(nx.DiGraph([("k", "y")]), epochs=5, random_state=0,
+                        progress_bar=False).fit(df)
+    with pytest.raises(ValueError, match="'k' holds integers.*2.7"):
+        gen.intervene({"k": 2.7}, n_samples=10)
+    with pytest.raises(ValueError, match="'k' holds integers"):
+        gen.intervene({"k": lambda v: v + 0.5}, n_samples=10)
+    out = gen.intervene({"k": 3}, n_samples=100, random_state=0)
+    assert (out["k"] == 3).all() and out["k"].dtype == df["k"].dtype
