@@ -668,8 +668,13 @@ class CCGMGenerator(BaseEstimator):
                              f"{child!r} are {sorted(self.graph_.predecessors(child), key=str)}")
         j = self._idx(parent)
         new = copy.deepcopy(self)
-        gen = self._gen(random_state) if random_state is not None else torch_generator(
-            int(torch.randint(0, 2**31 - 1, (1,), generator=self._rng)))
+        if random_state is not None:
+            gen = self._gen(random_state)
+        else:   # a seed read from a copy of this model's stream: the original's own
+            # random stream is left exactly where it was
+            peek = torch.Generator()
+            peek.set_state(self._rng.get_state())
+            gen = torch_generator(int(torch.randint(0, 2**31 - 1, (1,), generator=peek)))
         if isinstance(how, str) and how in ("mean", "marginal"):
             noise = self.net_.sample_noise(_POOL_SIZE, gen)
             with torch.no_grad():

@@ -294,3 +294,14 @@ def test_interventions_on_integer_columns_refuse_values_the_children_never_saw()
         gen.intervene({"k": lambda v: v + 0.5}, n_samples=10)
     out = gen.intervene({"k": 3}, n_samples=100, random_state=0)
     assert (out["k"] == 3).all() and out["k"].dtype == df["k"].dtype
+
+
+def test_remove_edge_leaves_the_original_and_its_random_stream_untouched():
+    g = nx.DiGraph([("x", "y")])
+    a = CCGMGenerator(g, epochs=3, random_state=0, progress_bar=False).fit(_xy(500))
+    b = CCGMGenerator(g, epochs=3, random_state=0, progress_bar=False).fit(_xy(500))
+    cut = a.remove_edge("x", "y", how="marginal")             # random_state=None
+    pd.testing.assert_frame_equal(a.sample(50), b.sample(50))  # same stream as if never cut
+    assert a.removed_edges_ == [] and cut.removed_edges_ == [("x", "y")]
+    s = cut.sample(5000, random_state=1)
+    assert abs(s["x"].corr(s["y"])) < 0.05                   # the edge is gone in the copy
