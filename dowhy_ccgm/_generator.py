@@ -128,7 +128,7 @@ class CCGMGenerator(BaseEstimator):
     learning_rate : float or None, default=None
         Adam's initial learning rate (halved when validation stalls). ``None``: 0.01
         for the exact fit, 3e-3 for the ELBO loop (chosen by measurement, see
-        ``benchmarks/README.md``: the fewest steps that keep the accuracy).
+        ``benchmarks/RESULTS.md``: the fewest steps that keep the accuracy).
     kl_weight, label_weight, latent_weight : float
         Weights of the KL, label (eq. 4) and latent (eq. 5) losses. The exact fit
         trains the exact likelihood plus ``latent_weight`` times l_z (it keeps the
@@ -348,7 +348,6 @@ class CCGMGenerator(BaseEstimator):
                 schema.standardize_into(Xg, S.numpy(), [net.offsets[i] for i in net.cont])
                 codes = torch.as_tensor(schema.codes_array(Xg))
                 net.encode_states(None, codes, out=S)
-                kept = (S[:, net.cont_offset.cpu()], codes) if self.fit_encoder else None
                 self.history_ = train_exact(
                     net, S, codes, epochs=int(self.epochs),
                     pretrain_epochs=int(self.pretrain_epochs),
@@ -356,11 +355,9 @@ class CCGMGenerator(BaseEstimator):
                     patience=int(sch["patience"]),
                     validation_fraction=float(self.validation_fraction), generator=gen,
                     progress=progress, latent_weight=float(self.latent_weight))
-                del S
                 if self.fit_encoder:
-                    u, codes = kept
                     self.history_["encoder"] = train_encoder(
-                        net, u, codes, epochs=int(self.epochs),
+                        net, S, codes, epochs=int(self.epochs),
                         batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                         generator=gen)
             else:
@@ -684,7 +681,8 @@ class CCGMGenerator(BaseEstimator):
                 mode, val = "pool", pool
             elif self.schema_.specs[j].kind == "continuous":
                 mean_value = float(np.mean(self._state_to_values(j, pool)))
-                mode, val = "const", self._values_to_state(j, [mean_value], integer_only=False)[0]
+                mode, val = "const", self._values_to_state(j, [mean_value],
+                                                           integer_only=False)[0]
             else:
                 mode, val = "const", pool.mean(0)
         elif isinstance(how, str) and self.schema_.specs[j].kind == "continuous":

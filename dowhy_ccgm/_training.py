@@ -16,8 +16,6 @@ from .nn import AugmentedLagrangian, CCGMNet
 MIN_STEPS_PER_EPOCH = 16
 MAX_STEPS_PER_EPOCH = 64
 MAX_VALIDATION_ROWS = 20_000
-SCHED_PATIENCE = 0
-EMA_PASSES = 0.0
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -177,8 +175,8 @@ def decoder_lr_scale(n_train: int) -> float:
     """The decoders' learning rate relative to the masks': ``DECODER_LR_SCALE`` up to
     ``DECODER_SLOW_ROWS`` training rows, growing as the square root of the rows to 1 (large
     data need converged decoders, and give the data to pin them down)."""
-    return float(min(1.0, DECODER_LR_SCALE * math.sqrt(max(n_train, 1) / DECODER_SLOW_ROWS)
-                     if n_train > DECODER_SLOW_ROWS else DECODER_LR_SCALE))
+    return min(1.0, DECODER_LR_SCALE * math.sqrt(max(n_train, DECODER_SLOW_ROWS)
+                                                 / DECODER_SLOW_ROWS))
 
 
 def _split(n: int, validation_fraction: float, generator: torch.Generator):
@@ -257,11 +255,18 @@ class _Snapshot:
 
 
 @torch.no_grad()
-def _inverse_chunks(net: CCGMNet, u: torch.Tensor) -> torch.Tensor | None:
-    if not net.cont or u.shape[0] == 0:
+def _inverse_chunks(net: CCGMNet, values_of, n: int) -> torch.Tensor | None:
+    """The decoders' exact inverse of ``n`` rows, ``values_of(pos)`` giving the standardized
+    values of row positions ``pos``, in chunks of ``INVERSE_CHUNK`` rows (the bisection's
+    temporaries are ~25x its input), written into one preallocated tensor."""
+    if not net.cont or n == 0:
         return None
-    return torch.cat([net.decoder.inverse(u[k:k + INVERSE_CHUNK])
-                      for k in range(0, u.shape[0], INVERSE_CHUNK)])
+    dev = net.mask.device
+    z = torch.empty(n, len(net.cont), device=dev)
+    for k in range(0, n, INVERSE_CHUNK):
+        pos = torch.arange(k, min(k + INVERSE_CHUNK, n), device=dev)
+        z[pos] = net.decoder.inverse(values_of(pos))
+    return z
 
 
 class _RowView:
@@ -295,8 +300,7 @@ def _objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
                 z_cache[pos] = t["z"].detach()
     loss = t["nll"]
     if latent_weight and net.cont:
-        loss = loss + latent_weight * (((t["z"] - t["loc"]) ** 2).mean(0)
-                                       * net.cont_endo).sum()
+        loss = loss + latent_weight * net.latent_loss(t)
     return loss
 
 
@@ -349,7 +353,6 @@ def pretrain_linear(net: CCGMNet, train: _RowView, *, epochs: int, batch_size: i
     return trace
 
 
-
 def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
                 pretrain_epochs: int, batch_size: int, lr: float, patience: int,
                 validation_fraction: float, generator: torch.Generator, progress: bool,
@@ -365,7 +368,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
 
     Schedule: ``pretrain_epochs`` passes of linear pre-training of ``A``; then Adam in
     minibatches of ``batch_size`` rows, at most ``epochs`` passes over the training rows.
-    A validation check (exact NLL of the held-out rows under the Polyak-averaged
+    A validation check (the same objective on the held-out rows under the Polyak-averaged
     parameters) runs after every pass, or every ``MAX_STEPS_PER_CHECK`` steps for large
     data; the learning rate halves after ``LR_PATIENCE`` checks without an improvement of
     ``tol`` nats, and training stops after ``patience`` such checks, keeping the
@@ -385,7 +388,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     n_tr, n_va = len(tr_idx), len(val_idx)
     bs = int(min(batch_size, n_tr))
     train = _RowView(S, codes, net.cont_offset, tr_idx)
-    history = {"pretrain_label": [], "train": [], "val": [], "h": [], "epochs": 0,
+    history = {"pretrain_label": [], "train": [], "val": [], "epochs": 0,
                "checks": 0, "steps": 0}
     history["pretrain_label"] = pretrain_linear(net, train, epochs=pretrain_epochs,
                                                 batch_size=bs, lr=lr, generator=generator)
@@ -393,7 +396,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     named = [(name, p) for name, p in net.named_parameters()
              if name.split(".")[0] in ("W", "g", "decoder", "log_tau")]
     params = [p for _, p in named]
-    dec_scale = decoder_lr_scale(len(tr_idx))
+    dec_scale = decoder_lr_scale(n_tr)
     opt = Adam(params, lr=lr, lr_scale=[dec_scale if name.split(".")[0] in (
         "decoder", "log_tau") else 1.0 for name, _ in named])
     steps_per_pass = max(n_tr // bs, 1)
@@ -405,14 +408,9 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     average = _Snapshot(params)
     live = _Snapshot(params)
     best_state = _Snapshot(params)
-    z_tr = None
-    if net.cont and n_tr:       # warm starts of the decoders' inversion, in row chunks
-        z_tr = torch.empty(n_tr, len(net.cont), device=dev)
-        with torch.no_grad():
-            for k in range(0, n_tr, INVERSE_CHUNK):     # (the bisection's temporaries
-                pos = torch.arange(k, min(k + INVERSE_CHUNK, n_tr), device=dev)  # are ~25x)
-                z_tr[pos] = net.decoder.inverse(train.rows(pos)[1])
-    z_va = _inverse_chunks(net, u_va)
+    # warm starts of the decoders' inversion, one per row
+    z_tr = _inverse_chunks(net, lambda pos: train.rows(pos)[1], n_tr)
+    z_va = _inverse_chunks(net, lambda pos: u_va[pos], n_va)
     batches = _passes(n_tr, bs, generator, dev)
     best, bad, lr_bad, step = math.inf, 0, 0, 0
     bar = tqdm(total=n_checks, desc=desc, disable=not progress, leave=False,
@@ -446,7 +444,6 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
             live.restore()
         history["train"].append(float(tot) / k_steps)
         history["val"].append(val)
-        history["h"].append(0.0)
         history["checks"] = check + 1
         history["steps"] = step
         history["epochs"] = step / steps_per_pass
@@ -474,23 +471,22 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     return history
 
 
-def train_encoder(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: int,
+def train_encoder(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
                   batch_size: int, lr: float, generator: torch.Generator,
                   patience: int = 6, validation_fraction: float = 0.1) -> dict:
     """Train the encoder as an amortised abduction network after an exact fit: a
     regression of the exact latents (decoder inverses and noise latents, what
-    ``abduct(method="exact")`` returns) on the observed state rows. Returns the
-    per-pass validation mean squared error."""
+    ``abduct(method="exact")`` returns) on the observed state rows ``S`` (as built for
+    ``train_exact``). Returns the per-pass validation mean squared error."""
     hist = {"val_mse": []}
     if not net.cont or net.n_latent == 0:
         return hist
     dev = net.mask.device
-    n = u.shape[0]
-    parts = [net.abduct(u[k:k + 65_536].to(dev), codes[k:k + 65_536].to(dev),
+    S, codes = S.to(dev), codes.to(dev)
+    n = S.shape[0]
+    parts = [net.abduct(S[k:k + 65_536][:, net.cont_offset], codes[k:k + 65_536],
                         generator=generator) for k in range(0, n, 65_536)]
     target = torch.cat([torch.cat([p["z"], p["eps"]], -1) for p in parts])
-    with torch.no_grad():
-        S = net.encode_states(u.to(dev), codes.to(dev))
     val_idx, tr_idx = _split(n, validation_fraction, generator)
     params = list(net.encoder.parameters())
     opt = Adam(params, lr=min(lr, 1e-2))

@@ -143,6 +143,7 @@ class CCGMNet(nn.Module):
         buf("cont_det", [not e and i not in self.noisy_pos
                          for e, i in zip(exo_pass, self.cont)], torch.bool)
         buf("cont_endo", [not self.exogenous[i] for i in self.cont], torch.bool)
+        self.has_deterministic = bool(any(self.cont_det.tolist()))   # no sync per step
         buf("disc_endo", [not self.exogenous[i] for i in self.disc], torch.bool)
         buf("disc_binary", [self.kinds[i] == "binary" for i in self.disc], torch.bool)
         valid = torch.zeros(len(self.disc), n_out, dtype=torch.bool)
@@ -307,7 +308,7 @@ class CCGMNet(nn.Module):
             eps = torch.where(exo, z, (z - loc) / s)
             term = 0.5 * eps * eps + log_det + torch.where(exo, torch.zeros_like(s),
                                                            torch.log(s))
-            if bool(self.cont_det.any()):
+            if self.has_deterministic:
                 tau = torch.exp(self.log_tau.clamp(min=_MIN_LOG_TAU))[: len(self.cont)]
                 r = (u_cont - self.decoder(loc)) / tau
                 term = torch.where(self.cont_det.unsqueeze(0),
@@ -372,6 +373,12 @@ class CCGMNet(nn.Module):
         out["latent"] = latent
         return out
 
+    def latent_loss(self, terms: dict) -> torch.Tensor:
+        """l_z (eq. 5) from :meth:`exact_terms`'s output: the squared distance of every
+        endogenous continuous node's exact latent from its mask's location (a mean over
+        rows, summed over nodes)."""
+        return (((terms["z"] - terms["loc"]) ** 2).mean(0) * self.cont_endo).sum()
+
     def _exact_losses(self, S_obs, u_cont, codes, z_init=None) -> dict:
         """Exact negative log-likelihood (:meth:`exact_terms`), plus, for the
         paper-style loop (structure learning), the encoder trained as an amortised
@@ -380,8 +387,8 @@ class CCGMNet(nn.Module):
         latent = S_obs.new_zeros(())
         enc = S_obs.new_zeros(())
         if self.cont:
-            z, loc = t["z"], t["loc"]
-            latent = (((z - loc) ** 2).mean(0) * self.cont_endo).sum()
+            z = t["z"]
+            latent = self.latent_loss(t)
             noisy_cols = [self.cont_pos[i] for i in self.noisy]
             target = torch.cat([z, t["eps"][:, noisy_cols]], -1).detach()
             L = max(self.n_latent, 1)
