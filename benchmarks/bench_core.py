@@ -56,7 +56,7 @@ Targets of issue 2 (PASS/MISS printed):
 validation, checkpoint copies, one-time imports) and where ``sample(1M)`` time goes
 (noise, ``net.generate`` over the row chunks, DataFrame building), plus what-if
 measurements that need no change of the core (benchmark-side monkeypatches or public
-parameters only): Adam for-loop/foreach/fused; ``batch_size``/``patience``, with their
+parameters only): ``batch_size``/``patience``, with their
 accuracy; the generation's chunk size; and, at ``--profile-mem-n`` rows (default 1M), a
 trace of the fit's RSS through its phases, in a fresh process.
 
@@ -643,15 +643,15 @@ def profile_ccgm(n: int, args) -> dict:
     report = {}
     print(f"\n=== CCGM profile (n={n:,}, {args.threads} thread(s), load {load_avg()}) ===")
 
-    # one-time cost: torch.optim's first use imports torch._dynamo
+    # one-time cost that the fit avoids: torch.optim's first use imports torch._dynamo
     t0 = time.perf_counter()
     code = ("import time, torch; t=time.perf_counter(); import torch._dynamo; "
             "print(time.perf_counter()-t)")
     dyn = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                env=dict(os.environ)).stdout.strip() or "nan")
     report["dynamo_import_s"] = dyn
-    print(f"one-time: `import torch._dynamo` (pulled in by the first torch.optim optimizer) "
-          f"{dyn:.2f} s in a fresh process")
+    print(f"one-time: `import torch._dynamo` (pulled in by the first torch.optim optimizer, "
+          f"which the exact fit does not build) {dyn:.2f} s in a fresh process")
 
     data = toy_scm(n, args.seed)
     with threadpool_limits(args.threads):
@@ -676,21 +676,20 @@ def profile_ccgm(n: int, args) -> dict:
             return wrapper
 
         def loss_key(a, k):
-            if k.get("linear"):
-                return "losses: pretrain fwd (linear)"
             return "losses: train fwd" if torch.is_grad_enabled() else \
                 "losses: validation fwd (no grad)"
 
+        # the exact fit's components (``_training.train_exact``)
         patches = [
-            (CCGMNet, "losses", timed(loss_key, CCGMNet.losses)),
+            (training, "_objective", timed(loss_key, training._objective)),
+            (CCGMNet, "label_loss", timed("losses: pretrain fwd (linear)",
+                                          CCGMNet.label_loss)),
             (MonotoneMap, "inverse", timed("  decoder.inverse (inside fwd/init)",
                                            MonotoneMap.inverse)),
             (torch.Tensor, "backward", timed("backward", torch.Tensor.backward)),
-            (torch.optim.Adam, "step", timed("Adam.step", torch.optim.Adam.step)),
-            (torch.nn.utils, "clip_grad_norm_", timed("clip_grad_norm_",
-                                                      torch.nn.utils.clip_grad_norm_)),
-            (training.copy, "deepcopy", timed("deepcopy(state_dict) (best checkpoint)",
-                                              training.copy.deepcopy)),
+            (training.Adam, "step", timed("Adam.step", training.Adam.step)),
+            (training._Snapshot, "save", timed("parameter snapshots (best / live)",
+                                               training._Snapshot.save)),
         ]
         saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
         for obj, name, new in patches:
@@ -728,9 +727,9 @@ def profile_ccgm(n: int, args) -> dict:
                   f"{100 * s / fit_s:5.1f}%")
         print(f"  {'other (python loop, batching, tqdm, ...)':<44} {fit_s - tot_known:8.2f}")
         step_ms = 1e3 * sum(acc.get(k, [0, 0])[0] for k in (
-            "losses: train fwd", "backward", "Adam.step", "clip_grad_norm_")) / max(
-            acc.get("Adam.step", [0, 1])[1], 1)
-        print(f"  per optimizer step (fwd+bwd+clip+Adam, full + pretrain): {step_ms:.1f} ms")
+            "losses: train fwd", "losses: pretrain fwd (linear)", "backward", "Adam.step")) / \
+            max(acc.get("Adam.step", [0, 1])[1], 1)
+        print(f"  per optimizer step (fwd+bwd+Adam, full + pretrain): {step_ms:.1f} ms")
         s = io.StringIO()
         pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(15)
         print("  cProfile of the fit, top 15 by own time:")
@@ -740,32 +739,6 @@ def profile_ccgm(n: int, args) -> dict:
                          "within_0.3pct_epoch": within[0.003],
                          "steps_per_epoch": steps_per_epoch, "step_ms": step_ms,
                          "components": {k: {"s": v[0], "calls": v[1]} for k, v in acc.items()}}
-
-        # --- what-if: Adam variants (fixed 8 epochs, no early stopping); the wrapper
-        # forces the keywords whatever the core passes
-        print("  what-if, Adam implementation of the full-model optimizer (8 epochs, "
-              "patience 0, same seed):")
-        adam = torch.optim.Adam
-        report["adam_whatif"] = {}
-        for label, force in (("for-loop (foreach=False)", {"foreach": False}),
-                             ("foreach=True", {"foreach": True}),
-                             ("fused=True", {"foreach": False, "fused": True})):
-            def patched(params, *a, _force=force, **kw):
-                kw.update(_force)
-                return adam(params, *a, **kw)
-            torch.optim.Adam = patched
-            try:
-                t0 = time.perf_counter()
-                CCGMGenerator(TOY_GRAPH, random_state=args.seed, progress_bar=False, epochs=8,
-                              patience=0).fit(data)
-                dt = time.perf_counter() - t0
-            except Exception as exc:  # noqa: BLE001 - report and go on
-                dt = float("nan")
-                print(f"    {label}: failed ({exc})")
-            finally:
-                torch.optim.Adam = adam
-            report["adam_whatif"][label] = dt
-            print(f"    {label:<26} {dt:6.2f} s")
 
         # --- what-if: public parameters that cut the number of optimizer steps
         print("  what-if, public fit parameters (fit time, epochs, max |err| of the 3 "
@@ -786,7 +759,7 @@ def profile_ccgm(n: int, args) -> dict:
                 report["param_whatif"][f"{label} seed={seed}"] = {
                     "fit_s": dt, "epochs": g2.history_["epochs"], "max_abs_err": err}
                 print(f"    {label:<30} seed {seed}: fit {dt:6.1f} s, "
-                      f"{g2.history_['epochs']:3d} epochs, max |err| {err:.4f}", flush=True)
+                      f"{g2.history_['epochs']:5.1f} passes, max |err| {err:.4f}", flush=True)
 
         # --- sampling: where sample(m) goes (noise, generation in row chunks, DataFrame)
         m = args.sample_rows
@@ -928,21 +901,23 @@ def memtrace(args) -> int:
         return None
 
     def loss_label(a, k):
-        if not torch.is_grad_enabled() and not k.get("linear"):
+        if not torch.is_grad_enabled():
             state["val"] += 1
             if state["val"] in (1, 2):
-                return f"validation pass #{state['val']} ({a[1].shape[0]:,} rows)"
-        elif not k.get("linear"):
+                return f"validation chunk #{state['val']} ({a[1].shape[0]:,} rows)"
+        else:
             state["train"] += 1
             if state["train"] == 1:
                 return "first training step"
         return None
-    saved = [(Schema, "to_arrays", tap(Schema, "to_arrays",
-                                       lambda a, k: "Schema.to_arrays (DataFrame -> float32)")),
+    import dowhy_ccgm._training as training
+    saved = [(Schema, "standardize_into", tap(
+                 Schema, "standardize_into",
+                 lambda a, k: "Schema.standardize_into (DataFrame -> float32 state rows)")),
              (MonotoneMap, "inverse", tap(MonotoneMap, "inverse", inv_label)),
-             (CCGMNet, "losses", tap(CCGMNet, "losses", loss_label)),
-             (gen_mod, "train_ccgm", tap(gen_mod, "train_ccgm",
-                                         lambda a, k: "train_ccgm returned (whole training)"))]
+             (training, "_objective", tap(training, "_objective", loss_label)),
+             (gen_mod, "train_exact", tap(gen_mod, "train_exact",
+                                          lambda a, k: "train_exact returned (whole training)"))]
     try:
         CCGMGenerator(TOY_GRAPH, random_state=args.seed, progress_bar=False).fit(data)
     finally:

@@ -25,9 +25,9 @@ Accuracy, against the simulator's own ground truth, both in units of the outcome
 Memory: the peak resident set of the worker process at the end of the fit (imports, the
 data and the fit; the ground truth is simulated afterwards), and the fit's own share, the
 peak minus the resident set before the fit. "Whole process" includes simulating the data
-and the truth. Every process limits itself to ``--threads`` (default 1) threads. Ratios CCGM/DoWhy are
-printed for the fit time and the memory; targets of issue 8: the 50-node fit no slower
-than DoWhy GOOD, with peak memory below 1 GB.
+and the truth. Every process limits itself to ``--threads`` (default 1) threads. Ratios
+CCGM/DoWhy are printed for the fit time and the memory; targets of issue 8: the 50-node
+fit no slower than DoWhy GOOD, with peak memory below 1 GB.
 
 Run::
 
