@@ -16,6 +16,8 @@ from .nn import AugmentedLagrangian, CCGMNet
 MIN_STEPS_PER_EPOCH = 16
 MAX_STEPS_PER_EPOCH = 64
 MAX_VALIDATION_ROWS = 20_000
+#: smallest |A_ji| of an allowed edge when the exact fit starts (see ``_open_gates``)
+GATE_FLOOR = 0.5
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -200,7 +202,7 @@ class Adam:
                  lr_scale=None):
         params = list(params)
         scales = [1.0] * len(params) if lr_scale is None else [float(x) for x in lr_scale]
-        keep = [k for k, p in enumerate(params) if p.requires_grad]
+        keep = [k for k, p in enumerate(params) if p.requires_grad or p.grad is not None]
         self.params = [params[k] for k in keep]
         self.scales = [scales[k] for k in keep]
         self.lr = float(lr)
@@ -235,6 +237,46 @@ class Adam:
             torch._foreach_div_(denom, math.sqrt(bc2))
             torch._foreach_add_(denom, self.eps)
             torch._foreach_addcdiv_(ps, ms, denom, value=-self.lr * sc / bc1)
+
+
+class _FlatParams:
+    """Parameters as views of ONE flat buffer, and their gradients as views of a second.
+
+    The exact fit updates a dozen small tensors per step; with them laid out
+    contiguously, Adam, the Polyak average and the best/live snapshots are a few ops on
+    whole buffers instead of a few per tensor (the same arithmetic, element by element).
+    Backward accumulates into the gradient views in place (autograd adds into an
+    existing ``.grad``), so zeroing is one fill. Tensors are laid out in ``groups``
+    order, so each group is one contiguous ``segments[k]`` slice (with its ``.grad``).
+    :meth:`release` gives every parameter its own storage again.
+    """
+
+    def __init__(self, groups):
+        self.params = [p for group in groups for p in group]
+        self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.grad = torch.zeros_like(self.flat)
+        off = 0
+        for p in self.params:
+            k = p.numel()
+            p.data = self.flat[off:off + k].view_as(p)
+            p.grad = self.grad[off:off + k].view_as(p)
+            off += k
+        self.segments = []
+        off = 0
+        for group in groups:
+            k = sum(p.numel() for p in group)
+            seg = self.flat[off:off + k]
+            seg.grad = self.grad[off:off + k]
+            self.segments.append(seg)
+            off += k
+
+    def zero_grad(self):
+        self.grad.zero_()
+
+    def release(self):
+        for p in self.params:
+            p.data = p.data.clone()
+            p.grad = None
 
 
 class _Snapshot:
@@ -350,7 +392,23 @@ def pretrain_linear(net: CCGMNet, train: _RowView, *, epochs: int, batch_size: i
             opt.step()
             tot += loss.detach()
         trace.append(float(tot) / steps)
+    opt.zero_grad()                # no gradients left on the fitted model
     return trace
+
+
+def _open_gates(net: CCGMNet) -> None:
+    """Start every allowed edge's gate at ``|A_ji| >= GATE_FLOOR`` (keeping its sign).
+
+    Linear pre-training sets ``A`` to the linear regression weights, so a parent whose
+    effect is nonlinear but uncorrelated with the child (``x2 -> 0.5 x2^2``) starts with
+    a gate near 0; the mask then sees that parent scaled by ~0 and its effective
+    first-layer weights move ``|A_ji|`` times slower, so such a parent is learned late or
+    not at all. Measured on the toy SCM (3 seeds) and the triangle SCM (3 seeds): lower
+    interventional errors and counterfactual RMSE (benchmarks/RESULTS.md)."""
+    with torch.no_grad():
+        sign = torch.where(net.W >= 0, 1.0, -1.0)
+        net.W.copy_(torch.where(net.mask > 0, sign * net.W.abs().clamp(min=GATE_FLOOR),
+                                net.W))
 
 
 def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
@@ -392,22 +450,24 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
                "checks": 0, "steps": 0}
     history["pretrain_label"] = pretrain_linear(net, train, epochs=pretrain_epochs,
                                                 batch_size=bs, lr=lr, generator=generator)
+    if epochs > 0:      # (epochs=0 keeps the pre-trained linear weights in A)
+        _open_gates(net)
 
-    named = [(name, p) for name, p in net.named_parameters()
+    named = [(name.split(".")[0], p) for name, p in net.named_parameters()
              if name.split(".")[0] in ("W", "g", "decoder", "log_tau")]
-    params = [p for _, p in named]
-    dec_scale = decoder_lr_scale(n_tr)
-    opt = Adam(params, lr=lr, lr_scale=[dec_scale if name.split(".")[0] in (
-        "decoder", "log_tau") else 1.0 for name, _ in named])
+    # two learning rates: the mechanisms (W and the masks) and the decoders
+    flat = _FlatParams([[p for top, p in named if top in ("W", "g")],
+                        [p for top, p in named if top in ("decoder", "log_tau")]])
+    opt = Adam(flat.segments, lr=lr, lr_scale=[1.0, decoder_lr_scale(n_tr)])
     steps_per_pass = max(n_tr // bs, 1)
     per_check = min(steps_per_pass, MAX_STEPS_PER_CHECK)
     max_steps = int(epochs) * steps_per_pass
     n_checks = -(-max_steps // per_check) if max_steps else 0
     # Polyak (exponential) average of the parameters over ~AVERAGE_CHECKS checks
     decay = 1.0 - 1.0 / max(5.0, AVERAGE_CHECKS * per_check)
-    average = _Snapshot(params)
-    live = _Snapshot(params)
-    best_state = _Snapshot(params)
+    average = _Snapshot([flat.flat])
+    live = _Snapshot([flat.flat])
+    best_state = _Snapshot([flat.flat])
     # warm starts of the decoders' inversion, one per row
     z_tr = _inverse_chunks(net, lambda pos: train.rows(pos)[1], n_tr)
     z_va = _inverse_chunks(net, lambda pos: u_va[pos], n_va)
@@ -415,57 +475,59 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     best, bad, lr_bad, step = math.inf, 0, 0, 0
     bar = tqdm(total=n_checks, desc=desc, disable=not progress, leave=False,
                mininterval=1.0)
-    for check in range(n_checks):
-        net.train()
-        tot = torch.zeros((), device=dev)
-        k_steps = min(per_check, max_steps - step)
-        for k in range(k_steps):
-            pos = next(batches)
-            S_b, u_b, c_b = train.rows(pos)
-            z0 = None if z_tr is None else z_tr[pos]
-            loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():   # (a plain mean over the first steps: no lag behind
-                # the initial values, as a bias-corrected average)
-                torch._foreach_lerp_(average.saved, [p.detach() for p in params],
-                                     max(1.0 - decay, 1.0 / (step + k + 1)))
-            tot += loss.detach()
-        step += k_steps
-        net.eval()
-        with torch.no_grad():
-            live.save()
-            average.restore()                     # validate the averaged parameters
-            val = _chunked_objective(net, S_va, u_va, c_va, z_va, latent_weight) \
-                if n_va else float(tot) / k_steps
-            if val < best:
-                best_state.save()
-            live.restore()
-        history["train"].append(float(tot) / k_steps)
-        history["val"].append(val)
-        history["checks"] = check + 1
-        history["steps"] = step
-        history["epochs"] = step / steps_per_pass
-        bar.update(1)
-        bar.set_postfix(val=f"{val:.3f}", refresh=False)
-        if not np.isfinite(val):
-            bar.close()
-            raise FloatingPointError(
-                f"training diverged at pass {step / steps_per_pass:.1f} (validation NLL "
-                f"{val}); lower learning_rate or check the data scale")
-        improved = val < best - tol
-        best = min(best, val)
-        bad = 0 if improved else bad + 1
-        lr_bad = 0 if improved else lr_bad + 1
-        if lr_bad >= LR_PATIENCE:
-            opt.lr *= 0.5
-            lr_bad = 0
-        if patience and bad >= patience:
-            break
-    bar.close()
-    if history["checks"]:
-        best_state.restore()
+    try:
+        for check in range(n_checks):
+            net.train()
+            tot = torch.zeros((), device=dev)
+            k_steps = min(per_check, max_steps - step)
+            for k in range(k_steps):
+                pos = next(batches)
+                S_b, u_b, c_b = train.rows(pos)
+                z0 = None if z_tr is None else z_tr[pos]
+                loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos)
+                flat.zero_grad()
+                loss.backward()
+                opt.step()
+                with torch.no_grad():   # (a plain mean over the first steps: no lag behind
+                    # the initial values, as a bias-corrected average)
+                    average.saved[0].lerp_(flat.flat, max(1.0 - decay, 1.0 / (step + k + 1)))
+                tot += loss.detach()
+            step += k_steps
+            net.eval()
+            with torch.no_grad():
+                live.save()
+                average.restore()                     # validate the averaged parameters
+                val = _chunked_objective(net, S_va, u_va, c_va, z_va, latent_weight) \
+                    if n_va else float(tot) / k_steps
+                if val < best:
+                    best_state.save()
+                live.restore()
+            history["train"].append(float(tot) / k_steps)
+            history["val"].append(val)
+            history["checks"] = check + 1
+            history["steps"] = step
+            history["epochs"] = step / steps_per_pass
+            bar.update(1)
+            bar.set_postfix(val=f"{val:.3f}", refresh=False)
+            if not np.isfinite(val):
+                bar.close()
+                raise FloatingPointError(
+                    f"training diverged at pass {step / steps_per_pass:.1f} (validation NLL "
+                    f"{val}); lower learning_rate or check the data scale")
+            improved = val < best - tol
+            best = min(best, val)
+            bad = 0 if improved else bad + 1
+            lr_bad = 0 if improved else lr_bad + 1
+            if lr_bad >= LR_PATIENCE:
+                opt.lr *= 0.5
+                lr_bad = 0
+            if patience and bad >= patience:
+                break
+        bar.close()
+        if history["checks"]:
+            best_state.restore()
+    finally:
+        flat.release()
     history["best_val"] = best
     history["converged"] = bool(patience and bad >= patience)
     return history
