@@ -249,7 +249,6 @@ def worker(args) -> int:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     t_imp0 = time.perf_counter()
-    import numpy as np
     from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
     common_import_s = time.perf_counter() - t_imp0
     res = {"system": args.worker, "n": args.n, "mode": args.mode, "threads": args.threads,
@@ -631,7 +630,7 @@ def profile_ccgm(n: int, args) -> dict:
     import torch
     from threadpoolctl import threadpool_limits
 
-    import dowhy_ccgm._generator as gen_mod
+    import dowhy_ccgm._fitted as fitted_mod
     import dowhy_ccgm._training as training
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm._utils import torch_generator, torch_threads
@@ -769,7 +768,7 @@ def profile_ccgm(n: int, args) -> dict:
             t0 = time.perf_counter()
             noise = net.sample_noise(m, torch_generator(1))
             t_noise = time.perf_counter() - t0
-            chunk = getattr(gen_mod, "_CHUNK_ROWS", m)
+            chunk = getattr(fitted_mod, "CHUNK_ROWS", m)
             pr = cProfile.Profile()
             t0 = time.perf_counter()
             pr.enable()
@@ -781,7 +780,7 @@ def profile_ccgm(n: int, args) -> dict:
             t_gen = time.perf_counter() - t0
             del parts
             t0 = time.perf_counter()
-            frame = gen._frame(S)
+            frame = gen.model_.frame(S)
             t_frame = time.perf_counter() - t0
         t0 = time.perf_counter()
         gen.sample(m, random_state=1)
@@ -789,7 +788,7 @@ def profile_ccgm(n: int, args) -> dict:
         print(f"\nsample({m:,}) {t_total:.2f} s = {m / t_total / 1e6:.2f}M rows/s "
               f"(torch threads {gen.n_threads or 1}, chunks of {chunk:,} rows): sample_noise "
               f"{t_noise:.2f} s, net.generate over the chunks {t_gen:.2f} s, DataFrame "
-              f"building (_frame) {t_frame:.2f} s, rest {t_total - t_noise - t_gen - t_frame:.2f} s")
+              f"building (FittedCCGM.frame) {t_frame:.2f} s, rest {t_total - t_noise - t_gen - t_frame:.2f} s")
         s = io.StringIO()
         pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(10)
         print("  cProfile of the generation, top by own time:")
@@ -850,11 +849,10 @@ def memtrace(args) -> int:
 
     import torch
     torch.set_num_threads(args.threads)
-    import dowhy_ccgm._generator as gen_mod
+    import dowhy_ccgm._fit as fit_mod
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm._schema import Schema
     from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
-    from dowhy_ccgm.nn import CCGMNet
     from dowhy_ccgm.nn._layers import MonotoneMap
 
     n = args.memtrace
@@ -916,7 +914,7 @@ def memtrace(args) -> int:
                  lambda a, k: "Schema.standardize_into (DataFrame -> float32 state rows)")),
              (MonotoneMap, "inverse", tap(MonotoneMap, "inverse", inv_label)),
              (training, "_objective", tap(training, "_objective", loss_label)),
-             (gen_mod, "train_exact", tap(gen_mod, "train_exact",
+             (fit_mod, "train_exact", tap(fit_mod, "train_exact",
                                           lambda a, k: "train_exact returned (whole training)"))]
     try:
         CCGMGenerator(TOY_GRAPH, random_state=args.seed, progress_bar=False).fit(data)

@@ -36,7 +36,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 def run(system: str, n: int, seed: int) -> dict:
     import networkx as nx
-    import numpy as np
     import torch
     from dowhy import gcm
     from dowhy.gcm.util.general import set_random_seed

@@ -16,8 +16,6 @@ from .nn import AugmentedLagrangian, CCGMNet
 MIN_STEPS_PER_EPOCH = 16
 MAX_STEPS_PER_EPOCH = 64
 MAX_VALIDATION_ROWS = 20_000
-#: smallest |A_ji| of an allowed edge when the exact fit starts (see ``_open_gates``)
-GATE_FLOOR = 0.5
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -396,21 +394,6 @@ def pretrain_linear(net: CCGMNet, train: _RowView, *, epochs: int, batch_size: i
     return trace
 
 
-def _open_gates(net: CCGMNet) -> None:
-    """Start every allowed edge's gate at ``|A_ji| >= GATE_FLOOR`` (keeping its sign).
-
-    Linear pre-training sets ``A`` to the linear regression weights, so a parent whose
-    effect is nonlinear but uncorrelated with the child (``x2 -> 0.5 x2^2``) starts with
-    a gate near 0; the mask then sees that parent scaled by ~0 and its effective
-    first-layer weights move ``|A_ji|`` times slower, so such a parent is learned late or
-    not at all. Measured on the toy SCM (3 seeds) and the triangle SCM (3 seeds): lower
-    interventional errors and counterfactual RMSE (benchmarks/RESULTS.md)."""
-    with torch.no_grad():
-        sign = torch.where(net.W >= 0, 1.0, -1.0)
-        net.W.copy_(torch.where(net.mask > 0, sign * net.W.abs().clamp(min=GATE_FLOOR),
-                                net.W))
-
-
 def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
                 pretrain_epochs: int, batch_size: int, lr: float, patience: int,
                 validation_fraction: float, generator: torch.Generator, progress: bool,
@@ -450,8 +433,6 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
                "checks": 0, "steps": 0}
     history["pretrain_label"] = pretrain_linear(net, train, epochs=pretrain_epochs,
                                                 batch_size=bs, lr=lr, generator=generator)
-    if epochs > 0:      # (epochs=0 keeps the pre-trained linear weights in A)
-        _open_gates(net)
 
     named = [(name.split(".")[0], p) for name, p in net.named_parameters()
              if name.split(".")[0] in ("W", "g", "decoder", "log_tau")]

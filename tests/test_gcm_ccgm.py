@@ -424,7 +424,7 @@ def test_to_gcm_is_fitted_and_matches_generator(generator):
 
 def test_to_gcm_exports_removed_edges(generator):
     gen, _ = generator
-    fair = gen.remove_edge("C", "Y", how="mean")
+    fair = gen.remove_edge("C", "Y", how="marginal", random_state=0)
     scm = to_gcm(fair)
     assert not scm.graph.has_edge("C", "Y") and scm.graph.has_edge("X", "Y")
     assert scm.graph.nodes["Y"][PARENTS_DURING_FIT] == ["X"]
@@ -438,3 +438,25 @@ def test_to_gcm_exports_removed_edges(generator):
     a = gcm.interventional_samples(scm, {"C": lambda c: "hi"}, num_samples_to_draw=n)
     b = gcm.interventional_samples(scm, {"C": lambda c: "lo"}, num_samples_to_draw=n)
     assert abs(a["Y"].mean() - b["Y"].mean()) < tol
+
+
+def test_one_edge_removal_policy_for_generator_and_export(generator):
+    """After a "marginal" removal both APIs give the SAME unit-level counterfactuals: the
+    removed parent is fed its reference value (here C's most frequent category) in
+    abduction and prediction, so a no-op counterfactual returns the observed units."""
+    gen, data = generator
+    fair = gen.remove_edge("C", "Y", random_state=0)        # the default how: "marginal"
+    units = data.head(200)
+    same = fair.counterfactual(units, {})
+    np.testing.assert_allclose(same["Y"].to_numpy(), units["Y"].to_numpy(), atol=1e-4)
+    ref = fair.counterfactual(units, {"X": 1.0})
+    cf = gcm.counterfactual_samples(to_gcm(fair), {"X": lambda x: 1.0}, observed_data=units)
+    np.testing.assert_allclose(cf["Y"].to_numpy(), ref["Y"].to_numpy(), atol=1e-3)
+    # Y no longer listens to C at unit level either
+    a = fair.counterfactual(units, {"C": "hi"})["Y"].to_numpy()
+    b = fair.counterfactual(units, {"C": "lo"})["Y"].to_numpy()
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    # how="mean" on a categorical parent is refused, naming the parent and the options
+    with pytest.raises(ValueError, match="parent 'C' is categorical.*how='marginal'"):
+        gen.remove_edge("C", "Y", how="mean")
+

@@ -80,7 +80,7 @@ def test_cli_quick_run(tmp_path, capsys):
     methods = [r["method"] for r in rows]
     for m in ["CCGM (paper)", "paper: de-bias SE", "paper: de-bias both", "paper: de-bias SM",
               "CCGM (improved)", "improved: de-bias D (marginal)",
-              "improved: de-bias D (mean)", "AIPW", "IPW", "Naive"]:
+              "improved: de-bias D (typical)", "AIPW", "IPW", "Naive"]:
         assert m in methods
     for r in rows:
         assert {"method", "mean", "sd", "q025", "q975"} <= set(r)

@@ -19,9 +19,10 @@ Improved CCGM (source ``"improved CCGM"``)
     D binary (Bernoulli likelihood), SE categorical (it is an ordinal 1..7 item), the
     paper's DAG plus the edge D -> Y, ``variant="ccgm_noise"``, ``objective="exact"``.
     Rows ``"CCGM (improved)"`` (should reproduce the data's naive ATE),
-    ``"improved: de-bias D (marginal)"`` / ``"improved: de-bias D (mean)"`` (the
+    ``"improved: de-bias D (marginal)"`` / ``"improved: de-bias D (typical)"`` (the
     confounding edges SE -> D and SM -> D removed, the mechanism of D fed an independent
-    draw from the parents' marginals / their means) and ``"improved: de-bias Y
+    draw from the parents' marginals / fixed typical values: SM's mean and SE's most
+    frequent category) and ``"improved: de-bias Y
     (marginal)"`` (SE -> Y and SM -> Y removed instead). In every de-biased data set D is
     independent of the confounders, so the naive difference of means equals the model's
     g-formula (back-door adjusted) ATE, the quantity AIPW estimates.
@@ -168,9 +169,22 @@ def remove_edges(gen, edges, how="mean", random_state=0):
     return out
 
 
+def typical_values(gen, random_state=0, n: int = 20_000) -> dict:
+    """The confounders' reference values under the model (the edge-removal policy's unit-level
+    values, :mod:`dowhy_ccgm._removal`): SM's mean, SE's most frequent category."""
+    s = gen.sample(n, random_state=random_state)
+    return {SM: float(s[SM].mean()), SE: s[SE].value_counts().idxmax()}
+
+
 def debias_treatment(gen, how="marginal", random_state=0):
-    """Remove the confounding edges into the treatment (SE -> D, SM -> D)."""
-    return remove_edges(gen, [(SE, D), (SM, D)], how=how, random_state=random_state)
+    """Remove the confounding edges into the treatment (SE -> D, SM -> D). ``how="typical"``
+    feeds D's mechanism fixed typical confounders (:func:`typical_values`): SE is
+    categorical, and ``how="mean"`` is refused for a categorical parent (its mean is a state
+    D's mechanism never saw)."""
+    if how != "typical":
+        return remove_edges(gen, [(SE, D), (SM, D)], how=how, random_state=random_state)
+    values = typical_values(gen, random_state)
+    return gen.remove_edge(SE, D, how=values[SE]).remove_edge(SM, D, how=values[SM])
 
 
 def paper_generated(gen, n: int, random_state=0) -> dict:
@@ -199,11 +213,11 @@ def paper_generated(gen, n: int, random_state=0) -> dict:
 def improved_generated(gen, n: int, random_state=0) -> dict:
     """Generated data sets of the improved model: {row name: DataFrame} (common random
     numbers across rows)."""
-    rs = _seeds(random_state, ["sample", "d_marginal", "d_mean", "y_marginal"])
+    rs = _seeds(random_state, ["sample", "d_marginal", "d_typical", "y_marginal"])
     models = {
         "CCGM (improved)": gen,
         "improved: de-bias D (marginal)": debias_treatment(gen, "marginal", rs["d_marginal"]),
-        "improved: de-bias D (mean)": debias_treatment(gen, "mean", rs["d_mean"]),
+        "improved: de-bias D (typical)": debias_treatment(gen, "typical", rs["d_typical"]),
         "improved: de-bias Y (marginal)": remove_edges(gen, [(SE, Y), (SM, Y)], "marginal",
                                                        rs["y_marginal"]),
     }
@@ -460,10 +474,10 @@ def plot_figures(table: pd.DataFrame, artefacts: dict, directory) -> list:
     a1.legend(frameon=False, fontsize=8, loc="upper left")
     a1.set_ylim(0, a1.get_ylim()[1] * 1.15)
     names = ["real data", "paper\n(top 30%)", "improved", "improved\nde-bias D\n(marginal)",
-             "improved\nde-bias D\n(mean)"]
+             "improved\nde-bias D\n(typical)"]
     shares = [data[D].mean(), gen["CCGM (paper)"][D].mean(), gen["CCGM (improved)"][D].mean(),
               gen["improved: de-bias D (marginal)"][D].mean(),
-              gen["improved: de-bias D (mean)"][D].mean()]
+              gen["improved: de-bias D (typical)"][D].mean()]
     a2.bar(range(len(names)), shares, color=["grey", "C3", "C0", "C2", "C1"])
     for k, s in enumerate(shares):
         a2.text(k, s + 0.005, f"{s:.3f}", ha="center", fontsize=8)

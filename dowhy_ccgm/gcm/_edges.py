@@ -12,8 +12,12 @@ original position and calls the original fitted mechanism. The inserted column i
   (``data[parent]`` if ``data`` is given, otherwise 10,000 samples drawn from the original model).
   Draws use numpy's global random state, so ``gcm.util.general.set_random_seed`` carries through.
   This is how ``gcm.arrow_strength`` removes an edge.
-* ``how="mean"``: the parent's mean (numeric parents only; a categorical parent raises a
-  ``ValueError``: use ``"marginal"`` or an explicit category instead).
+* ``how="mean"``: the parent's mean (continuous parents only; a binary (0/1, bool) or
+  categorical parent raises a ``ValueError``: its mean is a value its child never saw; use
+  ``"marginal"`` or an explicit category instead).
+
+This is the package's one edge-removal policy (:mod:`dowhy_ccgm._removal`): the same default
+``how``, pool size and unit-level meaning as ``CCGMGenerator.remove_edge`` and ``to_gcm``.
 * ``how=<value>``: that fixed number or category.
 
 Unit-level (noise) semantics under ``how="marginal"``
@@ -71,6 +75,9 @@ from dowhy.gcm.causal_models import (
 from dowhy.gcm.util.general import shape_into_2d
 from dowhy.graph import get_ordered_predecessors
 
+from .._removal import DEFAULT_HOW, POOL_SIZE, check_mean_allowed
+from .._removal import parse_how as _parse_how
+
 __all__ = [
     "remove_edge",
     "EdgeRemovedMechanism",
@@ -79,8 +86,9 @@ __all__ = [
     "EdgeRemovedRootMechanism",
 ]
 
-#: Number of samples of the parent drawn from the original model when ``data`` is not given.
-NUM_MARGINAL_SAMPLES = 10_000
+#: Number of samples of the parent drawn from the original model when ``data`` is not given
+#: (the package's one pool size, :data:`dowhy_ccgm._removal.POOL_SIZE`).
+NUM_MARGINAL_SAMPLES = POOL_SIZE
 #: Maximum number of support points used to average probabilities over the marginal.
 _MAX_SUPPORT_POINTS = 64
 #: Rows per call to the wrapped mechanism when averaging probabilities over the marginal.
@@ -359,7 +367,7 @@ def remove_edge(
     causal_model: ProbabilisticCausalModel,
     parent: Any,
     child: Any,
-    how: Any = "marginal",
+    how: Any = DEFAULT_HOW,
     *,
     data: Optional[pd.DataFrame] = None,
     random_state: Optional[int] = None,
@@ -376,8 +384,9 @@ def remove_edge(
         ``InvertibleStructuralCausalModel``.
     :param parent: Source node of the edge to remove.
     :param child: Target node of the edge to remove.
-    :param how: ``"marginal"`` (independent draws from the parent's marginal), ``"mean"`` (the
-        parent's mean; numeric parents only) or a fixed value (number or category) of the parent.
+    :param how: ``"marginal"`` (the default: independent draws from the parent's marginal),
+        ``"mean"`` (the parent's mean; continuous parents only) or a fixed value (number or
+        category) of the parent.
     :param data: Optional data frame with a column ``parent``; its non-missing values define the
         parent's marginal / mean. Otherwise ``NUM_MARGINAL_SAMPLES`` samples are drawn from the
         original model (only when needed).
@@ -462,19 +471,6 @@ def _check_fitted(causal_model: ProbabilisticCausalModel) -> None:
             )
 
 
-def _parse_how(how: Any) -> str:
-    if isinstance(how, str):
-        return how if how in _MODES else "value"
-    if isinstance(how, (bool, np.bool_)) or isinstance(how, numbers.Number):
-        if isinstance(how, numbers.Real) and not np.isfinite(float(how)):
-            raise ValueError("how=%r is not a usable value for the removed parent." % (how,))
-        return "value"
-    raise ValueError(
-        "how must be 'marginal', 'mean' or a fixed value (number or category) of the parent, "
-        "got %r." % (how,)
-    )
-
-
 def _clean(values: np.ndarray, parent: Any, source: str) -> np.ndarray:
     values = np.asarray(values)
     values = values[~pd.isna(values)]
@@ -516,11 +512,9 @@ def _make_insertion(mode: str, how: Any, parent: Any, values: Optional[np.ndarra
         return _Insertion("marginal", values, None, reference)
     if mode == "mean":
         if not _is_numeric(values):
-            raise ValueError(
-                "how='mean' needs a numeric parent, but parent %r is categorical (dtype %s). Use "
-                "how='marginal' or pass one of its categories as how=<value>."
-                % (parent, values.dtype)
-            )
+            check_mean_allowed(parent, "categorical", pd.unique(pd.Series(values)))
+        if np.isin(values, (0, 1)).all():   # a 0/1 parent is binary (the package's rule)
+            check_mean_allowed(parent, "binary", [0, 1])
         mean = float(np.mean(values))
         return _Insertion("mean", None, mean, mean)
     # fixed value

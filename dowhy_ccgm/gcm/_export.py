@@ -15,8 +15,12 @@ the exported model), evaluated node by node with the generator's mask, so no ref
 Edges removed with ``CCGMGenerator.remove_edge`` are absent from the exported graph; the
 child's net is fed what the generator feeds it (a constant, or, for ``how="marginal"``, a
 random draw from the stored pool of the parent when sampling). At unit level
-(``estimate_noise``/``evaluate``, hence ``gcm.counterfactual_samples``) a pool input is its
-mean state, so that abduction and prediction agree exactly.
+(``estimate_noise``/``evaluate``, hence ``gcm.counterfactual_samples``) it is fed the removed
+parent's reference value, as in ``CCGMGenerator.counterfactual`` (the package's one
+edge-removal policy, :mod:`dowhy_ccgm._removal`), so both give the same counterfactuals.
+
+The exported mechanisms share the generator's net (it is never trained again; a CUDA net
+is copied to the CPU).
 
 ``clone()`` of an exported mechanism is an unfitted per-node CCGM with the generator's
 settings (what ``gcm.evaluate_causal_model`` refits); ``fit`` on an exported mechanism trains
@@ -60,8 +64,8 @@ def to_gcm(generator) -> InvertibleStructuralCausalModel:
     dowhy.gcm.InvertibleStructuralCausalModel
         Fitted: ``gcm.draw_samples``, ``gcm.interventional_samples``,
         ``gcm.counterfactual_samples``, ``gcm.arrow_strength``, ``gcm.evaluate_causal_model``
-        and friends run on it directly. The generator is not modified and later changes to
-        it do not reach the exported model.
+        and friends run on it directly. The generator is not modified, and refitting it
+        later does not reach the exported model (a fit makes a new net).
 
     Examples
     --------
@@ -78,24 +82,28 @@ def to_gcm(generator) -> InvertibleStructuralCausalModel:
     (5, 2)
     """
     generator._check_fitted()
-    net = copy.deepcopy(generator.net_).cpu().eval()
-    nodes = list(generator.nodes_)
+    model = generator.model_
+    net = model.net
+    if net.mask.device.type != "cpu":     # (DoWhy works in numpy: a CPU copy)
+        net = copy.deepcopy(net).cpu()
+    nodes = list(model.nodes)
     idx = {c: k for k, c in enumerate(nodes)}
-    specs = generator.schema_.by_name
+    specs = model.schema.by_name
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
-    graph.add_edges_from(generator.graph_.edges)
+    graph.add_edges_from(model.edges())
     fixed = {}
-    for (p, c), ov in generator._edge_overrides.items():
-        tensor = generator._override_tensors[(p, c)].detach().cpu().clone()
-        fixed.setdefault(c, {})[idx[p]] = (ov["mode"], tensor)
+    for r in model.removed:
+        fixed.setdefault(r.child, {})[idx[r.parent]] = (r.mode, r.state.cpu(),
+                                                         r.reference.cpu())
     params = _mechanism_params(generator)
     scm = InvertibleStructuralCausalModel(graph)
     for node in nodes:
         parents = get_ordered_predecessors(graph, node)
-        model = NodeModel(net, idx[node], specs[node], [(idx[p], specs[p]) for p in parents],
-                          fixed=fixed.get(node), n_threads=generator.n_threads)
+        node_model = NodeModel(net, idx[node], specs[node],
+                               [(idx[p], specs[p]) for p in parents],
+                               fixed=fixed.get(node), n_threads=generator.n_threads)
         cls = CCGMMechanism if parents else CCGMRootModel
-        scm.set_causal_mechanism(node, cls._from_model(model, params))
+        scm.set_causal_mechanism(node, cls._from_model(node_model, params))
         scm.graph.nodes[node][PARENTS_DURING_FIT] = parents
     return scm

@@ -37,7 +37,8 @@ from dowhy.gcm.stochastic_models import EmpiricalDistribution
 from dowhy.graph import is_root_node
 from sklearn.exceptions import NotFittedError
 
-from .._generator import CCGMGenerator
+from .._fit import fit_model, warn_if_not_converged
+from .._params import DEFAULTS, check_parameters
 from .._schema import COLUMN_KINDS, infer_column_spec
 from .._utils import seed_from
 from ._node import NodeModel, as_2d, as_column
@@ -49,8 +50,7 @@ __all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMClassifierView", "CCGM
 _RESERVED = ("graph", "exogenous", "variant", "column_types", "learn_structure",
              "edge_threshold", "extra_columns")
 _OWN = ("kind", "hidden", "epochs", "random_state", "progress_bar")
-_ALLOWED = tuple(p for p in CCGMGenerator().get_params(deep=False)
-                 if p not in _RESERVED and p not in _OWN)
+_ALLOWED = tuple(p for p in DEFAULTS if p not in _RESERVED and p not in _OWN)
 _DEFAULT_EPOCHS = 300
 _TARGET = "target"
 
@@ -147,7 +147,7 @@ class _CCGMModelBase:
                                  "(gcm.fit(causal_model, data) does) first")
 
     def _fit_star(self, parents, target) -> NodeModel:
-        """Train a CCGMGenerator on ``parents -> target`` and return the target's node view."""
+        """Train a CCGM on ``parents -> target`` and return the target's node view."""
         columns, kinds = {}, {}
         for k, col in enumerate(parents):
             name = _parent_name(k)
@@ -161,19 +161,23 @@ class _CCGMModelBase:
         graph = nx.DiGraph()
         graph.add_node(_TARGET)
         graph.add_edges_from((name, _TARGET) for name in columns if name != _TARGET)
-        params = dict(self.ccgm_params)
-        params.setdefault("device", "cpu")
-        gen = CCGMGenerator(graph, variant="ccgm_noise", column_types=kinds, hidden=self.hidden,
-                            epochs=self.epochs, random_state=seed_from(self.random_state),
-                            progress_bar=self.progress_bar, **params)
-        gen.fit(pd.DataFrame(columns))
-        idx = {c: k for k, c in enumerate(gen.nodes_)}
-        specs = gen.schema_.by_name
-        self.generator_ = gen
+        params = {**DEFAULTS, "device": "cpu", **self.ccgm_params,
+                  "graph": graph, "variant": "ccgm_noise", "column_types": kinds,
+                  "hidden": self.hidden, "epochs": self.epochs,
+                  "random_state": seed_from(self.random_state),
+                  "progress_bar": self.progress_bar}
+        check_parameters(params, type(self).__name__)
+        res = fit_model(params, pd.DataFrame(columns))
+        warn_if_not_converged(res.history, params, type(self).__name__, stacklevel=4)
+        model = res.model
+        idx = {c: k for k, c in enumerate(model.nodes)}
+        specs = model.schema.by_name
+        self.fitted_ = model
+        self.history_ = res.history
         self.kind_ = specs[_TARGET].kind
-        return NodeModel(gen.net_, idx[_TARGET], specs[_TARGET],
+        return NodeModel(model.net, idx[_TARGET], specs[_TARGET],
                          [(idx[_parent_name(k)], specs[_parent_name(k)])
-                          for k in range(len(parents))], n_threads=params.get("n_threads"))
+                          for k in range(len(parents))], n_threads=params["n_threads"])
 
     @classmethod
     def _from_model(cls, model: NodeModel, params: dict):
@@ -223,9 +227,11 @@ class CCGMMechanism(_CCGMModelBase, InvertibleFunctionalCausalModel):
     ----------
     kind_ : str
         The fitted node's kind.
-    generator_ : CCGMGenerator
-        The trained star-graph model (``generator_.history_`` holds the losses). Absent
-        for mechanisms exported by ``to_gcm``.
+    fitted_ : FittedCCGM
+        The trained star-graph model ``parents -> node``. Absent for mechanisms exported
+        by ``to_gcm``.
+    history_ : dict
+        Its training history (losses per check, passes, whether it converged).
 
     Notes
     -----

@@ -84,11 +84,13 @@ class NodeModel:
         The node's column spec (kind, categories, standardization).
     parents : list of (int, ColumnSpec)
         Parents in the column order of the ``parent_samples`` arrays (DoWhy's order).
-    fixed : dict {int: (str, Tensor)}, optional
+    fixed : dict {int: (str, Tensor, Tensor)}, optional
         Net inputs not among ``parents`` (edges removed from a generator):
-        ``("const", state (w,))`` or ``("pool", states (P, w))``. When sampling, a pool
-        input is a random draw per row; at unit level (``evaluate``/``estimate_noise``) it
-        is the pool's mean state, so that abduction and prediction agree exactly.
+        ``("const", state (w,), reference (w,))`` or ``("pool", states (P, w), reference
+        (w,))``. When sampling, a pool input is a random draw per row; at unit level
+        (``evaluate``/``estimate_noise``) every fixed input is its reference state (the
+        package's edge-removal policy, :mod:`dowhy_ccgm._removal`), so abduction and
+        prediction agree exactly and match ``CCGMGenerator.counterfactual``.
     n_threads : int, optional
         Torch threads for inference (default 1).
     """
@@ -152,15 +154,14 @@ class NodeModel:
         S = torch.zeros(n, net.width, device=self._device())
         for c, (j, spec) in enumerate(self.parents):
             S[:, net.block(j)] = self._parent_state(j, spec, X[:, c])
-        for j, (mode, val) in self.fixed.items():
-            val = val.to(S.device)
-            if mode == "const":
-                S[:, net.block(j)] = val
-            elif sampling:
+        for j, (mode, val, reference) in self.fixed.items():
+            if mode == "pool" and sampling:
                 idx = torch.as_tensor(np.random.randint(0, val.shape[0], size=n))
-                S[:, net.block(j)] = val[idx]
+                S[:, net.block(j)] = val.to(S.device)[idx]
+            elif mode == "const" and sampling:
+                S[:, net.block(j)] = val.to(S.device)
             else:
-                S[:, net.block(j)] = val.mean(0)
+                S[:, net.block(j)] = reference.to(S.device)
         return S
 
     def state_of_values(self, values) -> torch.Tensor:

@@ -585,11 +585,15 @@ class CCGMNet(nn.Module):
     # ------------------------------------------------------------------ abduction
     @torch.no_grad()
     def abduct(self, u_cont, codes, *, method: str = "exact",
-               generator: torch.Generator | None = None) -> dict:
+               generator: torch.Generator | None = None, overrides: dict | None = None
+               ) -> dict:
         """Noise that reproduces the observed rows (the abduction step).
 
         ``"exact"`` inverts the decoder and the masks; ``"encoder"`` takes the
-        encoder's posterior mean (what CausalVAE does).
+        encoder's posterior mean (what CausalVAE does). ``overrides``
+        ``{(parent, child): ("const", state (w,))}``: the child's mechanism sees that
+        state in place of the parent (a removed edge at unit level), so that generating
+        from the returned noise with the same overrides reproduces the rows.
         """
         S_obs = self.encode_states(u_cont, codes)
         nc = len(self.cont)
@@ -602,6 +606,18 @@ class CCGMNet(nn.Module):
             z = self.latent_of_value(u_cont) if nc else u_cont
             eps = torch.zeros(B, len(self.noisy), device=S_obs.device)
         gout = self.g(S_obs, self.G)
+        if overrides:
+            by_child = {}
+            for (j, i), (mode, val) in overrides.items():
+                if mode != "const":
+                    raise ValueError("abduction needs constant edge overrides (a removed "
+                                     "edge's reference state)")
+                by_child.setdefault(i, []).append((j, val))
+            for i, items in by_child.items():
+                S_in = S_obs.clone()
+                for j, val in items:
+                    S_in[:, self.block(j)] = val.to(S_in.device)
+                gout[:, i] = self.g.forward_node(i, S_in, self.G)
         if method == "exact":
             for i in self.noisy:
                 out_i = gout[:, i]

@@ -1,0 +1,171 @@
+"""Fitting: validated parameters + a DataFrame -> a :class:`~dowhy_ccgm._fitted.FittedCCGM`.
+
+:func:`fit_model` is what ``CCGMGenerator.fit`` and the per-node ``dowhy.gcm`` mechanisms
+run (the mechanisms do not go through the estimator, so the package has no import circle).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import warnings
+
+import networkx as nx
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from ._fitted import FittedCCGM
+from ._params import resolve_objective, schedule
+from ._schema import Schema, infer_column_spec
+from ._training import train_ccgm, train_encoder, train_exact
+from ._utils import resolve_device, seed_from, show_progress, torch_generator, torch_threads
+from ._validation import check_frame, check_graph, check_node
+from .nn import CCGMNet
+
+__all__ = ["FitResult", "fit_model", "uses_exact_fit", "warn_if_not_converged"]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: FittedCCGM
+    history: dict
+    columns: tuple           # the data's node columns, in the data's order
+    encoder_fitted: bool
+    seed: int
+
+
+def uses_exact_fit(params: dict) -> bool:
+    """The fast exact-likelihood fit applies: exact objective, graph given."""
+    return (resolve_objective(params["variant"], params["objective"]) == "exact"
+            and not params["learn_structure"])
+
+
+def _exogenous(params: dict, graph: nx.DiGraph) -> list:
+    if params["exogenous"] is None:
+        return [v for v in graph.nodes if graph.in_degree(v) == 0]
+    exo = list(params["exogenous"])
+    for e in exo:
+        check_node(e, graph.nodes, "exogenous node")
+        if graph.in_degree(e) > 0 and not params["learn_structure"]:
+            raise ValueError(f"exogenous node {e!r} has parents {list(graph.predecessors(e))} "
+                             "in the graph; exogenous nodes must be roots")
+    return exo
+
+
+def _learned_mask(net: CCGMNet, edge_threshold: float) -> None:
+    """Keep the learned DAG: edges with ``|G| > edge_threshold``, strongest first, skipping
+    those that would close a cycle; the net's mask and order follow."""
+    G = net.G.detach().cpu().numpy()
+    n = G.shape[0]
+    D = nx.DiGraph()
+    D.add_nodes_from(range(n))
+    edges = sorted(((abs(G[j, i]), j, i) for j in range(n) for i in range(n)
+                    if abs(G[j, i]) > edge_threshold), reverse=True)
+    for _, j, i in edges:
+        if not nx.has_path(D, i, j):
+            D.add_edge(j, i)
+    mask = torch.zeros(n, n)
+    for j, i in D.edges:
+        mask[j, i] = 1.0
+    net.mask.copy_(mask.to(net.mask.device))
+    net.order = list(nx.topological_sort(D))
+
+
+def fit_model(params: dict, X) -> FitResult:
+    """Fit a CCGM with the estimator's (already validated) ``params`` on the frame ``X``."""
+    graph = check_graph(params["graph"])
+    min_rows = 10 if params["validation_fraction"] > 0 else 2
+    Xg = check_frame(X, graph, extra_columns=params["extra_columns"], min_rows=min_rows)
+    column_types = dict(params["column_types"] or {})
+    unknown = [c for c in column_types if c not in graph.nodes]
+    if unknown:
+        raise KeyError(f"column_types names unknown columns {unknown}")
+    exo = _exogenous(params, graph)
+    order = list(nx.topological_sort(graph))
+    specs = [infer_column_spec(c, Xg[c], column_types.get(c)) for c in order]
+    schema = Schema(specs, [c for c in Xg.columns])
+    idx = {c: k for k, c in enumerate(order)}
+    n = len(order)
+    mask = np.zeros((n, n), dtype=bool)
+    if params["learn_structure"]:
+        for i, c in enumerate(order):
+            if c not in exo:
+                mask[:, i] = True
+                mask[i, i] = False
+    else:
+        for a, b in graph.edges:
+            mask[idx[a], idx[b]] = True
+    seed = seed_from(params["random_state"])
+    dev = resolve_device(params["device"])
+    objective = resolve_objective(params["variant"], params["objective"])
+    exact_fit = uses_exact_fit(params)
+    epochs, latent_weight = int(params["epochs"]), float(params["latent_weight"])
+    vf = float(params["validation_fraction"])
+    with torch_threads(params["n_threads"]), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = CCGMNet([s.kind for s in specs],
+                      [len(s.categories) if s.kind != "continuous" else 0 for s in specs],
+                      [c in exo for c in order], torch.as_tensor(mask),
+                      list(range(n)), variant=params["variant"], hidden=params["hidden"],
+                      n_layers=params["n_layers"], encoder_hidden=params["encoder_hidden"],
+                      prior=params["prior"], objective=objective).to(dev)
+        gen = torch_generator(seed)
+        progress = show_progress(params["progress_bar"])
+        if exact_fit:
+            sch = schedule(params, True, len(Xg))
+            # the state rows straight from the frame: the one copy of the data
+            S = torch.zeros(len(Xg), net.width)
+            schema.standardize_into(Xg, S.numpy(), [net.offsets[i] for i in net.cont])
+            codes = torch.as_tensor(schema.codes_array(Xg))
+            net.encode_states(None, codes, out=S)
+            history = train_exact(
+                net, S, codes, epochs=epochs, pretrain_epochs=int(params["pretrain_epochs"]),
+                batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
+                patience=int(sch["patience"]), validation_fraction=vf, generator=gen,
+                progress=progress, latent_weight=latent_weight)
+            if params["fit_encoder"]:
+                history["encoder"] = train_encoder(
+                    net, S, codes, epochs=epochs, batch_size=int(sch["batch_size"]),
+                    lr=float(sch["learning_rate"]), generator=gen)
+        else:
+            u, codes = (torch.as_tensor(a) for a in schema.to_arrays(Xg))
+            sch = schedule(params, False, len(Xg))
+            train_kw = dict(
+                batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
+                kl_weight=float(params["kl_weight"]), label_weight=float(params["label_weight"]),
+                latent_weight=latent_weight, patience=int(sch["patience"]),
+                validation_fraction=vf, generator=gen, progress=progress)
+            history = train_ccgm(net, u, codes, epochs=epochs,
+                                 pretrain_epochs=int(params["pretrain_epochs"]), **train_kw)
+        if params["learn_structure"]:
+            # keep the learned DAG, then refit the masks on exactly that structure
+            _learned_mask(net, float(params["edge_threshold"]))
+            if objective == "exact":
+                refit = schedule(params, True, len(Xg))
+                history["refit"] = train_exact(
+                    net, net.encode_states(u.to(dev), codes.to(dev)), codes,
+                    epochs=epochs, pretrain_epochs=0, batch_size=int(refit["batch_size"]),
+                    lr=float(refit["learning_rate"]), patience=int(refit["patience"]),
+                    validation_fraction=vf, generator=gen, progress=progress,
+                    latent_weight=latent_weight, desc="CCGM refit on learned DAG")
+            else:
+                history["refit"] = train_ccgm(
+                    net, u, codes, epochs=epochs, pretrain_epochs=0,
+                    desc="CCGM refit on learned DAG", **train_kw)
+    net.eval()
+    model = FittedCCGM(net, schema, tuple(order), tuple(c for c in order if c in exo),
+                       n_threads=params["n_threads"])
+    return FitResult(model, history, tuple(Xg.columns),
+                     bool(objective == "elbo" or not exact_fit or params["fit_encoder"]),
+                     seed)
+
+
+def warn_if_not_converged(history: dict, params: dict, caller: str, stacklevel: int = 3):
+    """A ``ConvergenceWarning`` when training ended on the epoch limit (with early stopping
+    on, ``patience > 0``) before the validation objective stopped improving."""
+    if history.get("converged") is False and int(params["epochs"]) > 0:
+        if int(schedule(params, uses_exact_fit(params), 0)["patience"]) > 0:
+            warnings.warn(
+                f"{caller}: training ended on the epoch limit (epochs={params['epochs']}) "
+                f"before its validation objective stopped improving; raise epochs for a "
+                f"converged model", ConvergenceWarning, stacklevel=stacklevel + 1)

@@ -1,0 +1,340 @@
+"""The fitted model as an immutable value: what ``CCGMGenerator.fit`` produces.
+
+:class:`FittedCCGM` holds the trained net, the column schema, the node order, the exogenous
+nodes and the removed edges (:class:`RemovedEdge`, small frozen records). Everything that
+turns data into states and back, compiles interventions, generates in chunks and removes
+edges lives here, behind public methods; the estimator, the ``dowhy.gcm`` export and the
+experiments use it through them. A removed edge gives a NEW value that shares the net
+(weights are never copied and never changed after the fit).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from numbers import Number
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import torch
+
+from ._removal import POOL_SIZE, check_mean_allowed, parse_how
+from ._schema import Schema
+from ._utils import torch_threads
+from ._validation import check_frame, check_node
+from .nn import CCGMNet
+
+__all__ = ["FittedCCGM", "RemovedEdge", "CHUNK_ROWS", "MAX_STANDARDIZED", "MAX_SAMPLES"]
+
+#: rows generated per chunk (bounded memory; noise is drawn per chunk)
+CHUNK_ROWS = 65_536
+#: |standardized value| beyond which an intervention or a removed edge's value is refused
+#: (float32 arithmetic through the masks would overflow to inf / NaN)
+MAX_STANDARDIZED = 1e6
+#: the most rows one call may generate (a frame of that size is already ~8 GB per
+#: column of float64; larger requests are refused before anything is allocated)
+MAX_SAMPLES = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RemovedEdge:
+    """``parent -> child`` cut: the child sees ``state`` in place of the parent.
+
+    ``mode`` is ``"const"`` (``state`` (w,)) or ``"pool"`` (``state`` (P, w), one row drawn
+    per generated row); ``reference`` (w,) is what the child sees at unit level (see
+    :mod:`dowhy_ccgm._removal`). ``how`` is what the user asked for (kept for saving)."""
+    parent: Any
+    child: Any
+    how: Any
+    mode: str
+    state: torch.Tensor
+    reference: torch.Tensor
+
+
+class _RowSlice:
+    """Per-unit intervention states, sliced along with the noise chunks."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def rows(self, rows: slice):
+        return self.state[rows]
+
+
+@dataclass(frozen=True)
+class FittedCCGM:
+    """A trained CCGM: ``net`` (eval mode, never trained again), ``schema``, ``nodes`` (the
+    model's node order), ``exogenous`` and the ``removed`` edges."""
+    net: CCGMNet
+    schema: Schema
+    nodes: tuple
+    exogenous: tuple
+    removed: tuple = ()
+    n_threads: int | None = None
+
+    # ------------------------------------------------------------------ lookups
+    def index(self, node) -> int:
+        check_node(node, self.nodes)
+        return self.nodes.index(node)
+
+    def spec(self, node):
+        return self.schema.specs[self.index(node)]
+
+    @property
+    def device(self):
+        return self.net.mask.device
+
+    def removed_pairs(self) -> list:
+        return [(r.parent, r.child) for r in self.removed]
+
+    def edges(self) -> list:
+        """The model's edges (the mask's, less the removed ones), in node order."""
+        mask = self.net.mask.detach().cpu().numpy()
+        cut = set(self.removed_pairs())
+        return [(p, c) for j, p in enumerate(self.nodes) for i, c in enumerate(self.nodes)
+                if mask[j, i] and (p, c) not in cut]
+
+    def adjacency(self) -> pd.DataFrame:
+        """``A = G + B`` with removed edges at 0."""
+        A = self.net.A.detach().cpu().numpy().copy()
+        for p, c in self.removed_pairs():
+            A[self.nodes.index(p), self.nodes.index(c)] = 0.0
+        return pd.DataFrame(A, index=list(self.nodes), columns=list(self.nodes))
+
+    def graph(self) -> nx.DiGraph:
+        """The model's graph with ``weight`` (the entry of ``A``) on every edge."""
+        A = self.adjacency().to_numpy()
+        g = nx.DiGraph()
+        g.add_nodes_from(self.nodes)
+        for p, c in self.edges():    # (positions: .loc would read a tuple name as a path)
+            g.add_edge(p, c, weight=float(A[self.nodes.index(p), self.nodes.index(c)]))
+        return g
+
+    def overrides(self, unit_level: bool = False) -> dict:
+        """``{(parent index, child index): (mode, state)}`` for the net; at unit level
+        every removed edge feeds its reference state."""
+        out = {}
+        for r in self.removed:
+            key = (self.nodes.index(r.parent), self.nodes.index(r.child))
+            out[key] = ("const", r.reference) if unit_level else (r.mode, r.state)
+        return out
+
+    # ------------------------------------------------------------------ the value codec
+    @torch.no_grad()
+    def values_of_state(self, i: int, state: torch.Tensor) -> np.ndarray:
+        """Node ``i``'s state rows -> its values (what the output frame shows)."""
+        spec = self.schema.specs[i]
+        if spec.kind == "continuous":
+            return spec.unstandardize(state[:, 0].cpu().numpy())
+        code = self.codes_of_state(i, state)
+        return np.asarray([spec.categories[int(c)] for c in code], dtype=object)
+
+    def codes_of_state(self, i: int, state: torch.Tensor) -> np.ndarray:
+        if self.net.kinds[i] == "binary":
+            return (state[:, 0] > 0).long().cpu().numpy()
+        return state.argmax(-1).cpu().numpy()
+
+    @torch.no_grad()
+    def state_of_values(self, i: int, values, n_rows: int | None = None,
+                        integer_only: bool = True, what: str = "intervention") -> torch.Tensor:
+        """Values of node ``i`` -> its state rows, validated in the dtype the model computes
+        in. ``integer_only``: an integer column's value must be an integer (an
+        intervention's value is what the output shows and the children see); a removed
+        edge's constant is never shown, so it may be any number."""
+        spec = self.schema.specs[i]
+        if spec.kind == "continuous":
+            try:
+                arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+            except (TypeError, ValueError):
+                raise ValueError(f"{what} on {spec.name!r}: the column is continuous but got "
+                                 f"non-numeric values {values!r}") from None
+        else:
+            arr = np.atleast_1d(np.asarray(values, dtype=object))
+        if arr.ndim != 1:
+            raise ValueError(f"{what} on {spec.name!r}: expected a scalar or one value per "
+                             f"unit, got an array of shape {arr.shape}")
+        if n_rows is not None and arr.shape[0] not in (1, n_rows):
+            raise ValueError(f"{what} on {spec.name!r}: got {arr.shape[0]} values for "
+                             f"{n_rows} units")
+        if spec.kind == "continuous":
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{what} value for {spec.name!r} must be finite")
+            if integer_only and spec.integer and np.any(arr != np.rint(arr)):
+                bad = arr[np.argmax(arr != np.rint(arr))]
+                raise ValueError(
+                    f"column {spec.name!r} holds integers and its children were trained on "
+                    f"its integer values; got the non-integer value {bad!r}: pass an integer "
+                    f"(or declare the column float)")
+            st = spec.standardize(arr)
+            if np.any(np.abs(st) > MAX_STANDARDIZED):
+                bad = arr[np.argmax(np.abs(st))]
+                raise ValueError(
+                    f"{what} value {bad!r} for {spec.name!r} is "
+                    f"{float(np.max(np.abs(st))):.3g} standard deviations from its training "
+                    f"mean; the model computes in float32 and cannot represent values beyond "
+                    f"{MAX_STANDARDIZED:.0e} standard deviations")
+            return torch.as_tensor(st, dtype=torch.float32, device=self.device).unsqueeze(-1)
+        codes = torch.as_tensor(spec.codes(arr), device=self.device)
+        return self.net.disc_state(i, codes)
+
+    @torch.no_grad()
+    def frame(self, S: torch.Tensor, index=None) -> pd.DataFrame:
+        """State rows -> a frame with the training columns and dtypes."""
+        net = self.net
+        u = S[:, [net.offsets[i] for i in net.cont]].cpu().numpy()
+        codes = net.states_to_codes(S).cpu().numpy()
+        return self.schema.to_frame(u, codes, index=index)
+
+    def observed(self, X, extra_columns: str = "raise"):
+        """Observed rows -> ``(u, codes, X restricted to the nodes)`` on the model's device."""
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.nodes)
+        Xg = check_frame(X, graph, extra_columns=extra_columns, min_rows=1)
+        u, codes = self.schema.to_arrays(Xg)
+        return (torch.as_tensor(u, device=self.device),
+                torch.as_tensor(codes, device=self.device), Xg)
+
+    # ------------------------------------------------------------------ interventions
+    def compile_interventions(self, interventions, n_rows: int):
+        """Interventions -> ``({node index: state or callable}, {column: exact values})``.
+
+        The exact values are written into the output so that ``do(x=3)`` gives
+        exactly 3 (states are float32 inside the model). A callable follows dowhy.gcm's
+        convention (natural values -> new values, elementwise); its values are collected
+        chunk by chunk, so the result does not depend on the chunking."""
+        if not isinstance(interventions, dict) or not interventions:
+            raise ValueError("interventions must be a non-empty dict {node: value or callable}")
+        specs, exact = {}, {}
+        for node, v in interventions.items():
+            i = self.index(node)
+            if callable(v):
+                exact[node] = []
+
+                def fn(natural, i=i, v=v, node=node):
+                    new = np.asarray(v(self.values_of_state(i, natural)))
+                    try:
+                        new = np.broadcast_to(new, (natural.shape[0],))
+                    except ValueError:
+                        raise ValueError(
+                            f"the intervention callable for {node!r} returned shape "
+                            f"{new.shape} for {natural.shape[0]} values; it must return one "
+                            f"value per input value (or a scalar)") from None
+                    state = self.state_of_values(i, new, natural.shape[0])
+                    exact[node].append(new)
+                    return state
+                specs[i] = fn
+            else:
+                state = self.state_of_values(i, v, n_rows)
+                specs[i] = _RowSlice(state) if state.shape[0] > 1 else state
+                exact[node] = np.broadcast_to(np.asarray(v), (n_rows,))
+        return specs, exact
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, n_rows: int, noise_of, interventions=None, generator=None,
+                 index=None, unit_level: bool = False) -> pd.DataFrame:
+        """Generate ``n_rows`` rows in chunks of :data:`CHUNK_ROWS`: ``noise_of(rows)`` gives
+        the noise of a chunk (drawn per chunk: memory stays bounded whatever ``n_rows``)."""
+        specs, exact = interventions if interventions else (None, {})
+        overrides = self.overrides(unit_level)
+        parts = []
+        with torch.no_grad(), torch_threads(self.n_threads):
+            for start in range(0, max(n_rows, 1), CHUNK_ROWS):
+                rows = slice(start, min(start + CHUNK_ROWS, n_rows))
+                cspecs = None if specs is None else {
+                    i: (sp.rows(rows) if isinstance(sp, _RowSlice) else sp)
+                    for i, sp in specs.items()}
+                parts.append(self.net.generate(noise_of(rows), cspecs, overrides,
+                                               generator=generator))
+        S = torch.cat(parts) if len(parts) > 1 else parts[0]
+        out = self.frame(S, index)
+        for col, values in exact.items():
+            if isinstance(values, list):
+                values = np.concatenate(values) if values else values
+            if self.schema.by_name[col].kind == "continuous":
+                out[col] = np.asarray(values, dtype=np.float64).astype(out[col].dtype)
+        return out
+
+    def sample(self, n_samples: int, generator, interventions=None) -> pd.DataFrame:
+        """``n_samples`` new units (under ``interventions``, a dict as in ``intervene``)."""
+        specs = self.compile_interventions(interventions, n_samples) if interventions \
+            else None
+        return self.generate(n_samples, lambda rows: self.net.sample_noise(
+            rows.stop - rows.start, generator), specs, generator)
+
+    def counterfactual(self, X, interventions, generator, abduction: str = "exact",
+                       extra_columns: str = "raise") -> pd.DataFrame:
+        """Unit-level counterfactuals of the rows of ``X`` (removed edges at their
+        reference values, in abduction and prediction: see :mod:`dowhy_ccgm._removal`)."""
+        u, codes, Xg = self.observed(X, extra_columns)
+        specs = self.compile_interventions(interventions, len(Xg)) if interventions else None
+        with torch_threads(self.n_threads):
+            noise = self.net.abduct(u, codes, method=abduction, generator=generator,
+                                    overrides=self.overrides(unit_level=True))
+        return self.generate(len(Xg), lambda rows: {k: v[rows] for k, v in noise.items()},
+                             specs, generator, index=Xg.index, unit_level=True)
+
+    def latents(self, X, abduction: str, extra_columns: str = "raise") -> pd.DataFrame:
+        """``z_<node>`` / ``eps_<node>`` of observed rows (``transform``)."""
+        u, codes, Xg = self.observed(X, extra_columns)
+        with torch.no_grad(), torch_threads(self.n_threads):
+            if abduction == "exact":
+                ab = self.net.abduct(u, codes, generator=torch.Generator().manual_seed(0),
+                                     overrides=self.overrides(unit_level=True))
+                mu = torch.cat([ab["z"], ab["eps"]], -1).cpu().numpy()
+            else:
+                mu = self.net.encode(u, codes).cpu().numpy()
+        return pd.DataFrame(mu, columns=self.latent_names(), index=Xg.index)
+
+    def latent_names(self) -> list:
+        return [f"z_{self.nodes[i]}" for i in self.net.cont] + \
+            [f"eps_{self.nodes[i]}" for i in self.net.noisy]
+
+    # ------------------------------------------------------------------ edge removal
+    def without_edge(self, parent, child, how, generator) -> "FittedCCGM":
+        """A new value whose ``child`` no longer depends on ``parent`` (the net is shared).
+        ``generator`` draws the marginal pool (a model sample of :data:`POOL_SIZE` rows)."""
+        j = self.index(parent)
+        self.index(child)
+        if (parent, child) in self.removed_pairs():
+            raise ValueError(f"the model has no edge {parent!r} -> {child!r}: it was removed "
+                             "already")
+        if (parent, child) not in self.edges():
+            into = sorted((p for p, c in self.edges() if c == child), key=str)
+            raise ValueError(f"the model has no edge {parent!r} -> {child!r}; its edges into "
+                             f"{child!r} are {into}")
+        spec = self.schema.specs[j]
+        mode_of_how = parse_how(how)
+        if mode_of_how == "value" and isinstance(how, str) and spec.kind == "continuous":
+            raise ValueError(f"how must be 'marginal', 'mean' or a value, got {how!r}")
+        if mode_of_how == "mean":
+            check_mean_allowed(parent, spec.kind, spec.categories or None)
+        if mode_of_how in ("marginal", "mean"):
+            with torch.no_grad():
+                S = self.net.generate(self.net.sample_noise(POOL_SIZE, generator), None,
+                                      self.overrides(), generator=generator)
+            pool = S[:, self.net.block(j)].clone()
+            reference = self._reference_state(j, pool)
+            if mode_of_how == "marginal":
+                mode, state = "pool", pool
+            else:
+                mode, state = "const", reference
+        else:
+            mode = "const"
+            state = self.state_of_values(j, [how], integer_only=False,
+                                         what=f"how for the removed edge {parent!r} -> "
+                                              f"{child!r}")[0]
+            reference = state
+        rec = RemovedEdge(parent, child, how if isinstance(how, (str, Number)) else str(how),
+                          mode, state.detach(), reference.detach())
+        return dataclasses.replace(self, removed=self.removed + (rec,))
+
+    def _reference_state(self, j: int, pool: torch.Tensor) -> torch.Tensor:
+        """The unit-level value of a removed parent: its mean (continuous) or its most
+        frequent category (discrete), from the pool."""
+        if self.schema.specs[j].kind == "continuous":
+            mean_value = float(np.mean(self.values_of_state(j, pool)))
+            return self.state_of_values(j, [mean_value], integer_only=False)[0]
+        codes = self.codes_of_state(j, pool)
+        top = int(np.bincount(codes).argmax())
+        return self.net.disc_state(j, torch.tensor([top], device=self.device))[0]
