@@ -44,7 +44,8 @@ from typing import Callable, Iterable, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-__all__ = ["naive_ate", "ipw_ate", "aipw_ate", "bootstrap_ate", "estimate_ate", "ESTIMATORS"]
+__all__ = ["naive_ate", "ipw_ate", "aipw_ate", "bootstrap_ate", "estimate_ate", "ESTIMATORS",
+           "BootstrapError"]
 
 
 # --------------------------------------------------------------------------- validation
@@ -338,8 +339,28 @@ def _accepts_random_state(fn: Callable) -> bool:
         return False
 
 
+class BootstrapError(RuntimeError):
+    """A bootstrap resample failed; the message names the resample and why."""
+
+
 def _one_resample(data: pd.DataFrame, fn: Callable, kwargs: dict, seed: np.random.SeedSequence,
-                  groups: Union[list, None], pass_seed: bool) -> float:
+                  groups: Union[list, None], pass_seed: bool, index: int = 0,
+                  total: int = 1) -> float:
+    try:
+        value = _resample_estimate(data, fn, kwargs, seed, groups, pass_seed)
+    except Exception as exc:
+        raise BootstrapError(
+            f"bootstrap_ate: resample {index} of {total} (seed spawn key {seed.spawn_key}) "
+            f"failed: {type(exc).__name__}: {exc}") from exc
+    if not np.isfinite(value):
+        raise BootstrapError(
+            f"bootstrap_ate: resample {index} of {total} (seed spawn key {seed.spawn_key}) "
+            f"gave a non-finite estimate ({value}); the resample may lack treated or "
+            "control units, or the estimator failed silently")
+    return value
+
+
+def _resample_estimate(data, fn, kwargs, seed, groups, pass_seed) -> float:
     rng = np.random.default_rng(seed)
     n = len(data)
     if groups is None:
@@ -448,7 +469,8 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
 
         progress_bar = bool(gcm_config.show_progress_bars)
 
-    tasks = (delayed(_one_resample)(data, fn, kwargs, s, groups, pass_seed) for s in seeds)
+    tasks = (delayed(_one_resample)(data, fn, kwargs, s, groups, pass_seed, k,
+                                    int(n_bootstrap)) for k, s in enumerate(seeds))
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     estimates = np.fromiter(
         tqdm(results, total=int(n_bootstrap), disable=not progress_bar,

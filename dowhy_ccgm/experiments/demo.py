@@ -25,10 +25,13 @@ TOY_GRAPH = nx.DiGraph([("x1", "x3"), ("x2", "x3"), ("x3", "x4"), ("x1", "x4")])
 
 
 def add_arguments(p):
-    p.add_argument("--n", type=int, default=5000, help="rows of training data")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=200, help="maximum training epochs")
-    p.add_argument("--json", metavar="PATH", help="write the comparison as JSON")
+    from ._args import non_negative_int, output_file, positive_int, seed
+    p.add_argument("--n", type=positive_int, default=5000, help="rows of training data")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--epochs", type=non_negative_int, default=200,
+                   help="maximum training epochs")
+    p.add_argument("--json", metavar="PATH", type=output_file,
+                   help="write the comparison as JSON")
 
 
 def run(args) -> int:

@@ -513,16 +513,19 @@ def plot_figures(table: pd.DataFrame, artefacts: dict, directory) -> list:
 
 # ============================================================================ CLI
 def add_arguments(p):
+    from ._args import n_jobs, output_dir, output_file, positive_int, seed
     p.add_argument("--quick", action="store_true",
                    help="smoke run: few epochs and 10 bootstrap resamples (tens of seconds)")
-    p.add_argument("--json", metavar="PATH", help="write the table rows as JSON")
-    p.add_argument("--figures", metavar="DIR", help="write PNG figures into DIR")
-    p.add_argument("--seed", type=int, default=0, help="seed of every step (default 0)")
-    p.add_argument("--n-bootstrap", type=int, default=100, dest="n_bootstrap",
+    p.add_argument("--json", metavar="PATH", type=output_file,
+                   help="write the table rows as JSON")
+    p.add_argument("--figures", metavar="DIR", type=output_dir,
+                   help="write PNG figures into DIR")
+    p.add_argument("--seed", type=seed, default=0, help="seed of every step (default 0)")
+    p.add_argument("--n-bootstrap", type=positive_int, default=100, dest="n_bootstrap",
                    help="bootstrap resamples per row (default 100)")
-    p.add_argument("--n-jobs", type=int, default=1, dest="n_jobs",
+    p.add_argument("--n-jobs", type=n_jobs, default=1, dest="n_jobs",
                    help="parallel workers for the model fits and the real-data bootstraps "
-                        "(default 1; results do not depend on it)")
+                        "(default 1; -1: all cores, as in joblib; results do not depend on it)")
     p.add_argument("--no-validation", action="store_false", dest="validate",
                    help="skip the ground-truth validation on simulate_mindset")
     p.add_argument("--no-progress", action="store_false", dest="progress",
@@ -530,10 +533,11 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from ._args import resolve_n_jobs
     table, art = mindset_table(n_bootstrap=args.n_bootstrap, quick=args.quick,
                                random_state=args.seed,
                                progress_bar=None if getattr(args, "progress", True) else False,
-                               n_jobs=getattr(args, "n_jobs", 1),
+                               n_jobs=resolve_n_jobs(getattr(args, "n_jobs", 1)),
                                validate=getattr(args, "validate", True))
     print(f"Learning Mindsets ATE (paper Table II); B = {art['settings']['n_bootstrap']} "
           f"bootstrap resamples of one data set of {len(art['data'])} rows; seed {args.seed}"

@@ -556,10 +556,13 @@ def _run_experiment(cfg, out_dir, verbose):
 def add_arguments(p):
     p.add_argument("--quick", action="store_true",
                    help="smoke run: tiny models, 32x32 images (under 2 minutes)")
-    p.add_argument("--json", metavar="PATH", help="write the measurements (model, metric, value)")
-    p.add_argument("--out", metavar="DIR", help="write PNG image grids (paper Figs. 5-11) here")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=None,
+    from ._args import output_dir, output_file, positive_int, seed
+    p.add_argument("--json", metavar="PATH", type=output_file,
+                   help="write the measurements (model, metric, value)")
+    p.add_argument("--out", metavar="DIR", type=output_dir,
+                   help="write PNG image grids (paper Figs. 5-11) here")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--size", type=positive_int, default=None,
                    help="image side: 16, 32, 64 or 128 (default 64; 32 with --quick)")
 
 

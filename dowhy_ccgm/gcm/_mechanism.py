@@ -41,6 +41,7 @@ from .._fit import fit_model, warn_if_not_converged
 from .._params import DEFAULTS, check_parameters
 from .._schema import COLUMN_KINDS, infer_column_spec
 from .._utils import seed_from
+from .._validation import check_frame, check_graph
 from ._node import NodeModel, as_2d, as_column
 
 __all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMClassifierView", "CCGMRootModel",
@@ -60,6 +61,28 @@ def _parent_name(k: int) -> str:
 
 
 # ---------------------------------------------------------------------------- kinds
+def _check_values(values, what: str) -> None:
+    """Missing or infinite values are refused, naming ``what`` (before kinds are inferred:
+    a column of NaN would otherwise look constant)."""
+    a = np.asarray(values).reshape(-1)
+    if a.shape[0] == 0:
+        raise ValueError(f"{what}: no values")
+    if a.dtype.kind in "biuf":
+        bad = ~np.isfinite(a.astype(np.float64))
+    else:
+        bad = pd.isna(a)
+        try:
+            num = np.asarray(a[~bad], dtype=np.float64)
+            inf = np.isinf(num)
+        except (TypeError, ValueError):
+            inf = None
+        if inf is not None and inf.any():
+            raise ValueError(f"{what} has {int(inf.sum())} infinite value(s)")
+    if bad.any():
+        raise ValueError(f"{what} has {int(bad.sum())} missing or infinite value(s) (e.g. "
+                         f"at row {int(np.argmax(bad))}); impute or drop those rows first")
+
+
 def _prepared(values, name: str) -> tuple[pd.Series, str | None]:
     """A column as a Series with a dtype the schema understands, plus the kind that
     ``CCGMGenerator`` would detect (None: numeric, let the schema decide)."""
@@ -129,8 +152,11 @@ class _CCGMModelBase:
 
     def clone(self):
         """An unfitted copy with the same settings."""
-        return CCGMRootModel(**self.get_params()) if isinstance(self, CCGMRootModel) \
+        new = CCGMRootModel(**self.get_params()) if isinstance(self, CCGMRootModel) \
             else CCGMMechanism(**self.get_params())
+        if hasattr(self, "node_name_"):
+            new.node_name_ = self.node_name_
+        return new
 
     def __repr__(self) -> str:
         shown = {"kind": getattr(self, "kind_", None) or self.kind, "hidden": self.hidden,
@@ -148,6 +174,12 @@ class _CCGMModelBase:
 
     def _fit_star(self, parents, target) -> NodeModel:
         """Train a CCGM on ``parents -> target`` and return the target's node view."""
+        node = getattr(self, "node_name_", None)
+        where = f" of node {node!r}" if node is not None else ""
+        for k, col in enumerate(parents):
+            _check_values(col, f"parent column {k} (DoWhy's sorted-predecessor order)"
+                               f"{where}")
+        _check_values(target, f"the target values{where}")
         columns, kinds = {}, {}
         for k, col in enumerate(parents):
             name = _parent_name(k)
@@ -419,12 +451,16 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     graph = causal_model.graph
-    if not nx.is_directed_acyclic_graph(graph):
-        raise ValueError("the causal graph must be a directed acyclic graph")
+    try:
+        check_graph(graph)
+    except ValueError as exc:
+        raise ValueError(f"the causal graph must be a directed acyclic graph: {exc}") from None
     missing = [v for v in graph.nodes if v not in data.columns]
     if missing:
         raise ValueError(f"graph nodes missing from the data: {missing}; there should be a "
                          "column of samples for every node")
+    # missing and infinite values are named per column BEFORE any kind is inferred
+    check_frame(data, graph, extra_columns="drop", min_rows=1)
     column_types = dict(column_types or {})
     unknown = [c for c in column_types if c not in graph.nodes]
     if unknown:
@@ -447,6 +483,7 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
                 mech = root_model.clone()
         else:
             mech = CCGMMechanism(kind=kind, **ccgm_params)
+            mech.node_name_ = node      # (named in the errors of its fit)
         causal_model.set_causal_mechanism(node, mech)
         assigned[node] = mech
     return assigned
