@@ -27,8 +27,14 @@ def check_frame(X, graph: nx.DiGraph, *, extra_columns: str = "raise",
                 min_rows: int = 2) -> pd.DataFrame:
     """Graph/data agreement, finiteness and size; returns the frame restricted to graph nodes."""
     if not isinstance(X, pd.DataFrame):
+        if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+            raise TypeError("X is a sparse matrix: sparse input is not supported; pass a "
+                            "dense pandas DataFrame whose columns are the graph's nodes")
+        hint = (f"; wrap it as pd.DataFrame(X, columns={list(graph.nodes)!r})"
+                if isinstance(X, np.ndarray) and X.ndim == 2
+                and X.shape[1] == graph.number_of_nodes() else "")
         raise TypeError(f"X must be a pandas DataFrame whose columns are the graph's nodes, "
-                        f"got {type(X).__name__}")
+                        f"got {type(X).__name__}{hint}")
     if extra_columns not in ("raise", "drop"):
         raise ValueError(f"extra_columns must be 'raise' or 'drop', got {extra_columns!r}")
     nodes = list(graph.nodes)

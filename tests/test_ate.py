@@ -66,9 +66,14 @@ def test_load_mindset_shape_and_dtypes(mindset):
     assert not mindset.isna().any().any()
 
 
-def test_load_mindset_checksum_and_fresh_copies():
-    a = load_mindset(verify_checksum=True)
-    assert MINDSET_SHA256.startswith("00e904b1")
+def test_load_mindset_checksum_and_fresh_copies(monkeypatch):
+    import dowhy_ccgm.datasets._mindset as mindset_module
+    a = load_mindset(verify_checksum=True)      # the packaged file matches its sha256
+    # and the check can fail: a different recorded digest is refused, naming both
+    monkeypatch.setattr(mindset_module, "MINDSET_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match=f"has sha256 {MINDSET_SHA256}, expected 0000"):
+        load_mindset(verify_checksum=True)
+    monkeypatch.undo()
     a.loc[0, Y] = 99.0  # the caller owns its frame: a new load is unaffected
     assert load_mindset().loc[0, Y] != 99.0
 

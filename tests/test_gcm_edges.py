@@ -295,7 +295,8 @@ def test_wrapper_pickles_and_clones(mediated):
     clone = mechanism.clone()
     assert type(clone) is type(mechanism) and clone.removed_parent == "X"
     assert clone.mechanism is not mechanism.mechanism
-    with pytest.raises(Exception):  # unfitted: the cloned regressor has no coefficients
+    # unfitted: the cloned mechanism's noise model is not fitted (DoWhy's RuntimeError)
+    with pytest.raises(RuntimeError, match="has not been fitted"):
         clone.draw_samples(data[["Z"]].to_numpy())
     refit = new.clone()  # unfitted model of the reduced graph; gcm.fit refits it
     gcm.fit(refit, data)
