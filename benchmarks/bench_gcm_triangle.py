@@ -38,6 +38,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
+from _metrics import mmd2
 from dowhy import gcm
 from dowhy.gcm.util.general import set_random_seed
 
@@ -67,29 +68,6 @@ def true_counterfactual(units: pd.DataFrame, shift: float) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- MMD
-def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    return np.maximum(d, 0.0)
-
-
-def mmd2(x: np.ndarray, y: np.ndarray, scale: np.ndarray, rng: np.random.Generator) -> float:
-    """Unbiased MMD^2 with an RBF kernel; columns divided by ``scale``; bandwidth = median
-    pairwise distance of the pooled sample (median heuristic)."""
-    x = np.asarray(x, dtype=float) / scale
-    y = np.asarray(y, dtype=float) / scale
-    pooled = np.vstack([x, y])
-    sub = pooled[rng.choice(len(pooled), size=min(len(pooled), 1000), replace=False)]
-    d = np.sqrt(_sq_dists(sub, sub))
-    h = float(np.median(d[np.triu_indices_from(d, k=1)]))
-    gamma = 1.0 / (2.0 * h * h)
-    kxx = np.exp(-gamma * _sq_dists(x, x))
-    kyy = np.exp(-gamma * _sq_dists(y, y))
-    kxy = np.exp(-gamma * _sq_dists(x, y))
-    m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2.0 * kxy.mean())
-
-
 # ---------------------------------------------------------------------------- methods
 def fit_ccgm(data: pd.DataFrame, epochs=None):
     scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph(EDGES))

@@ -48,6 +48,7 @@ import tempfile
 import time
 
 import numpy as np
+from _metrics import mmd2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -211,27 +212,10 @@ def worker(args) -> int:
 
 
 # ============================================================================ metrics
-def mmd2(x: np.ndarray, y: np.ndarray, scale: np.ndarray, rng, n_max: int = 3000) -> float:
-    """Unbiased MMD^2, RBF kernel, columns divided by ``scale``, median-heuristic bandwidth."""
-    x = x[rng.choice(len(x), min(n_max, len(x)), replace=False)] / scale
-    y = y[rng.choice(len(y), min(n_max, len(y)), replace=False)] / scale
-
-    def sq(a, b):
-        return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0)
-    pooled = np.vstack([x, y])
-    sub = pooled[rng.choice(len(pooled), min(2000, len(pooled)), replace=False)]
-    d = sq(sub, sub)
-    bw2 = np.median(d[np.triu_indices_from(d, k=1)])
-    kxx, kyy, kxy = (np.exp(-sq(a, b) / bw2) for a, b in ((x, x), (y, y), (x, y)))
-    m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean())
-
-
 def observational_metrics(gen: np.ndarray, truth: np.ndarray, rng) -> dict:
     sd = truth.std(0)
     return {
-        "mmd2": mmd2(gen, truth, sd, rng),
+        "mmd2": mmd2(gen, truth, sd, rng, n_max=3000),
         "mean_err_sd": float(np.max(np.abs(gen.mean(0) - truth.mean(0)) / sd)),
         "sd_rel_err": float(np.max(np.abs(gen.std(0) / sd - 1))),
         "corr_err": float(np.max(np.abs(np.corrcoef(gen.T) - np.corrcoef(truth.T)))),

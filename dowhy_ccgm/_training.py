@@ -1,6 +1,8 @@
-"""The one training loop: linear pre-training of A on the labels, then the full
-CCGM objective with the augmented-Lagrangian DAG schedule, minibatches, Adam and
-early stopping on a validation split."""
+"""The training loops: the exact-likelihood fit given the graph (:func:`train_exact`, the
+default), the paper's ELBO loop with linear pre-training and the augmented-Lagrangian DAG
+schedule (:func:`train_ccgm`), and the optional encoder regression (:func:`train_encoder`).
+They share the validation split (:func:`_split`) and the minibatch iterator
+(:func:`_passes`)."""
 from __future__ import annotations
 
 import copy
@@ -18,18 +20,16 @@ MAX_STEPS_PER_EPOCH = 64
 MAX_VALIDATION_ROWS = 20_000
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator):
-    """Shuffled minibatch indices for one epoch of between 16 and 64 steps.
+def _epoch_batches(stream, n: int, batch_size: int):
+    """One epoch of the ELBO loop: between 16 and 64 minibatches taken from ``stream``
+    (the shuffled passes of :func:`_passes`, the one minibatch iterator of both loops).
 
     A small data set is passed over more than once per epoch (so "epochs" mean a
     similar amount of optimisation whatever n is), a large one is subsampled (so the
     cost of an epoch, and memory, do not grow with n)."""
     n_steps = min(max(-(-n // batch_size), MIN_STEPS_PER_EPOCH), MAX_STEPS_PER_EPOCH)
-    need = n_steps * batch_size
-    perms = [torch.randperm(n, generator=generator) for _ in range(-(-need // n))]
-    idx = torch.cat(perms)
-    for k in range(n_steps):
-        yield idx[k * batch_size:(k + 1) * batch_size]
+    for _ in range(n_steps):
+        yield next(stream)
 
 
 def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: int,
@@ -43,15 +43,12 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     """
     n = u.shape[0] if u.numel() else codes.shape[0]
     dev = net.mask.device
-    perm = torch.randperm(n, generator=generator)
-    n_val = int(round(validation_fraction * n)) if validation_fraction > 0 else 0
-    n_val = min(max(n_val, 1), n - 1) if validation_fraction > 0 else 0
-    val_idx, tr_idx = perm[:n_val], perm[n_val:]
-    val_idx = val_idx[:MAX_VALIDATION_ROWS]
+    val_idx, tr_idx = _split(n, validation_fraction, generator)
     u_tr, c_tr = u[tr_idx].to(dev), codes[tr_idx].to(dev)
     u_va, c_va = u[val_idx].to(dev), codes[val_idx].to(dev)
     n_tr = len(tr_idx)
     bs = int(min(batch_size, n_tr))
+    stream = _passes(n_tr, bs, generator, "cpu")
     al = AugmentedLagrangian()
     history = {"pretrain_label": [], "train": [], "val": [], "h": [], "epochs": 0}
 
@@ -62,7 +59,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     for _ in range(pretrain_epochs):
         tot, seen = 0.0, 0
-        for b in _batches(n_tr, bs, generator):
+        for b in _epoch_batches(stream, n_tr, bs):
             out = net.losses(u_tr[b], c_tr[b], linear=True)
             loss = out["label"] + al.penalty(out["dag"])
             opt.zero_grad()
@@ -91,7 +88,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     for epoch in range(epochs):
         net.train()
         tot, seen = 0.0, 0
-        for b in _batches(n_tr, bs, generator):
+        for b in _epoch_batches(stream, n_tr, bs):
             out = net.losses(u_tr[b], c_tr[b],
                              z_init=None if z_cache is None else z_cache[b])
             if z_cache is not None:
@@ -108,7 +105,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
         with torch.no_grad():
             h = float(out["dag"])
             al.step(h)
-            if n_val:
+            if len(val_idx):
                 vo = net.losses(u_va, c_va, sample=False)
                 val = float(vo["recon"] + vo["kl"] + latent_weight * vo["latent"])
             else:
