@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 
+import networkx as nx
+
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from . import _persist
@@ -25,6 +27,14 @@ from ._utils import seed_from, torch_generator, torch_threads
 __all__ = ["CCGMGenerator"]
 
 
+def _graph_repr(graph, max_edges: int = 6) -> str:
+    edges = [f"{a!r}->{b!r}" for a, b in list(graph.edges)[:max_edges]]
+    more = graph.number_of_edges() - len(edges)
+    shown = ", ".join(edges) + (f", ... {more} more" if more > 0 else "")
+    return (f"DiGraph({graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges: "
+            f"{shown})")
+
+
 def _check_n_samples(n_samples) -> int:
     if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, (int, np.integer)) \
             or n_samples < 1:
@@ -35,7 +45,7 @@ def _check_n_samples(n_samples) -> int:
     return int(n_samples)
 
 
-class CCGMGenerator(BaseEstimator):
+class CCGMGenerator(TransformerMixin, BaseEstimator):
     """Causal Counterfactual Generative Model (Bhat et al.) as a scikit-learn estimator.
 
     A VAE whose latent passes through a causal layer ``z_i = g_i(A_i ∘ z)`` with
@@ -179,6 +189,27 @@ class CCGMGenerator(BaseEstimator):
         self.device = device
 
     _parameter_constraints: dict = PARAMETER_CONSTRAINTS
+
+    def __sklearn_tags__(self):
+        """What the estimator takes (scikit-learn's tags tell the truth): a DataFrame whose
+        columns are the graph's nodes, with string and categorical columns; no plain 2-D
+        arrays, no sparse input; unsupervised (``y`` is ignored)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = False
+        tags.requires_fit = True
+        return tags
+
+    def __repr__(self, N_CHAR_MAX=700):
+        """scikit-learn's repr with the graph shown compactly (its nodes and edges)."""
+        text = super().__repr__(N_CHAR_MAX)
+        if isinstance(self.graph, nx.DiGraph):
+            text = text.replace(repr(self.graph), _graph_repr(self.graph))
+        return text
 
     # ================================================================== fit
     def _check_params(self):
@@ -388,6 +419,11 @@ class CCGMGenerator(BaseEstimator):
         With ``objective="exact"`` this is the exact log-likelihood (change of
         variables through the decoders and masks); with ``objective="elbo"`` it is the
         ELBO (one Monte-Carlo draw with a fixed seed, so it is reproducible).
+
+        Scores are comparable across settings that share the objective (``hidden``,
+        ``epochs``, ...). An ELBO is only a LOWER bound of the log-likelihood, so an exact
+        score and an ELBO score are not comparable: do not let a search (e.g.
+        ``GridSearchCV`` over ``variant`` or ``objective``) choose between them by score.
         """
         self._check_fitted()
         u, codes, _ = self.model_.observed(X, self.extra_columns)

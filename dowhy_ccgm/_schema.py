@@ -89,7 +89,8 @@ def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> Colum
       values {0, 1}: binary;
     * ``category`` with 3+ levels: categorical;
     * other numeric columns: continuous (integer columns are rounded back on output);
-    * object/string columns must be declared ``"categorical"`` or ``"binary"``.
+    * object/string columns: labels, binary with two distinct values, categorical otherwise
+      (the same rule as ``assign_ccgm_mechanisms``).
     """
     if kind is not None and kind not in COLUMN_KINDS:
         raise ValueError(f"column_types[{name!r}] must be one of {COLUMN_KINDS}, got {kind!r}")
@@ -111,10 +112,8 @@ def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> Colum
                 kind = "binary"
             else:
                 kind = "continuous"
-        else:
-            raise ValueError(
-                f"column {name!r} has non-numeric dtype {s.dtype}; declare it with "
-                f"column_types={{{name!r}: 'categorical'}} (or 'binary')")
+        else:   # strings / objects: labels (the rule of the dowhy.gcm path as well)
+            kind = "binary" if len(pd.unique(s.dropna())) == 2 else "categorical"
     spec = ColumnSpec(name=name, kind=kind, dtype=str(s.dtype), is_category_dtype=is_cat,
                       ordered=bool(is_cat and s.cat.ordered))
     if kind == "continuous":

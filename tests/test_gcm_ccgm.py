@@ -460,3 +460,22 @@ def test_one_edge_removal_policy_for_generator_and_export(generator):
     with pytest.raises(ValueError, match="parent 'C' is categorical.*how='marginal'"):
         gen.remove_edge("C", "Y", how="mean")
 
+
+
+def test_both_apis_keep_the_dtypes_of_the_data():
+    """A binary int64 node comes back as int64 from the gcm path as from the generator."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    b = (x + rng.normal(size=500) > 0).astype(np.int64)
+    df = pd.DataFrame({"x": x, "b": b, "y": x + b + 0.3 * rng.normal(size=500)})
+    graph = nx.DiGraph([("x", "b"), ("b", "y"), ("x", "y")])
+    scm = gcm.InvertibleStructuralCausalModel(graph)
+    assign_ccgm_mechanisms(scm, df, epochs=3, progress_bar=False)
+    gcm.fit(scm, df)
+    gen = CCGMGenerator(graph, epochs=3, progress_bar=False).fit(df)
+    for out in (gcm.draw_samples(scm, 50),
+                gcm.interventional_samples(scm, {"x": lambda v: 1.0}, num_samples_to_draw=50),
+                gcm.counterfactual_samples(scm, {"x": lambda v: v + 1}, observed_data=df[:9]),
+                gen.sample(50, random_state=0)):
+        assert out.dtypes.to_dict() == df.dtypes.to_dict()
+        assert set(out["b"]) <= {0, 1}

@@ -60,11 +60,19 @@ def test_nan_and_inf_are_refused_naming_the_column(data, bad, msg):
         CCGMGenerator(TOY_GRAPH, **FAST).fit(d)
 
 
-def test_undeclared_strings_and_constant_columns(data):
+def test_undeclared_strings_are_labels_and_constant_columns_are_refused(data):
+    """One rule in both APIs: a string column is binary with two labels, categorical with
+    more (assign_ccgm_mechanisms detects the same kinds)."""
+    from dowhy_ccgm.gcm._mechanism import detect_kind
     d = data.copy()
-    d["x2"] = np.where(d["x2"] > 0, "hi", "lo")
-    with pytest.raises(ValueError, match="column 'x2' has non-numeric dtype"):
-        CCGMGenerator(TOY_GRAPH, **FAST).fit(d.assign(x2=d["x2"].astype(object)))
+    two = np.where(d["x2"] > 0, "hi", "lo").astype(object)
+    three = np.select([d["x2"] < -0.5, d["x2"] < 0.5], ["lo", "mid"], "hi").astype(object)
+    for labels, kind in ((two, "binary"), (three, "categorical")):
+        train = d.assign(x2=labels)
+        g = CCGMGenerator(TOY_GRAPH, **FAST).fit(train)
+        assert g.schema_.by_name["x2"].kind == kind == detect_kind(labels)
+        s = g.sample(500, random_state=0)["x2"]
+        assert set(s) <= set(labels) and s.dtype == train["x2"].dtype
     d2 = data.assign(x2=3.0)
     with pytest.raises(ValueError, match="column 'x2' is constant"):
         CCGMGenerator(TOY_GRAPH, **FAST).fit(d2)

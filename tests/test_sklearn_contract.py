@@ -29,3 +29,34 @@ def test_the_parameter_table_is_the_constructor():
     """One table of parameters: the defaults the gcm mechanisms use are the estimator's."""
     assert CCGMGenerator().get_params(deep=False) == DEFAULTS
     assert set(CCGMGenerator._parameter_constraints) == set(DEFAULTS)
+
+
+def test_pipeline_set_output_fit_transform_and_grid_search():
+    import numpy as np
+    import pandas as pd
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from dowhy_ccgm.experiments.demo import toy_scm
+    data = toy_scm(400, random_state=0)
+    gen = CCGMGenerator(TOY_GRAPH, epochs=2, hidden=8, random_state=0, progress_bar=False)
+    pipe = Pipeline([("scale", StandardScaler()), ("ccgm", gen)]).set_output(transform="pandas")
+    z = pipe.fit_transform(data)
+    assert isinstance(z, pd.DataFrame) and list(z.columns[:2]) == ["z_x1", "z_x2"]
+    assert z.shape == (400, 6) and np.isfinite(z.to_numpy()).all()
+    # the exact latent of a root is the decoder's inverse of its value: strictly increasing
+    order = np.argsort(data["x1"].to_numpy())
+    assert (np.diff(z["z_x1"].to_numpy()[order]) > 0).all()
+    search = GridSearchCV(pipe, {"ccgm__hidden": [4, 8]}, cv=2).fit(data)
+    assert search.best_params_["ccgm__hidden"] in (4, 8)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_repr_shows_the_graph_and_tags_tell_the_truth():
+    from sklearn.utils import get_tags
+    text = repr(CCGMGenerator(TOY_GRAPH, epochs=3))
+    assert "DiGraph(4 nodes, 4 edges: 'x1'->'x3'" in text and "object at 0x" not in text
+    tags = get_tags(CCGMGenerator(TOY_GRAPH))
+    assert not tags.input_tags.two_d_array and not tags.input_tags.sparse
+    assert tags.input_tags.string and tags.transformer_tags is not None

@@ -194,6 +194,9 @@ class NodeModel:
         cats = self.spec.categories
         if all(isinstance(c, (bool, np.bool_)) for c in cats):
             return np.asarray(cats, dtype=bool)
+        if all(isinstance(c, numbers.Integral) for c in cats) \
+                and self.spec.dtype.lower().startswith(("int", "uint")):
+            return np.asarray(cats, dtype=np.int64)      # an int column stays int
         if all(isinstance(c, numbers.Number) for c in cats):
             return np.asarray(cats, dtype=np.float64)
         lookup = np.empty(len(cats), dtype=object)
