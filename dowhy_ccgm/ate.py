@@ -472,12 +472,12 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
     tasks = (delayed(_one_resample)(data, fn, kwargs, s, groups, pass_seed, k,
                                     int(n_bootstrap)) for k, s in enumerate(seeds))
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    estimates = np.fromiter(
-        tqdm(results, total=int(n_bootstrap), disable=not progress_bar,
-             desc=f"Bootstrapping ATE ({key or getattr(fn, '__name__', 'estimator')})"),
-        dtype=np.float64,
-        count=int(n_bootstrap),
-    )
+    # (a list, not np.fromiter(count=n): that stops before the iterator is exhausted, so
+    # the bar never reaches n/n)
+    estimates = np.asarray(list(
+        tqdm(results, total=int(n_bootstrap), disable=not progress_bar, mininterval=1.0,
+             desc=f"Bootstrapping ATE ({key or getattr(fn, '__name__', 'estimator')})")),
+        dtype=np.float64)
     return {
         "mean": float(estimates.mean()),
         "sd": float(estimates.std(ddof=1)),

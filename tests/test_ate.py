@@ -322,3 +322,19 @@ def test_bad_bootstrap_arguments(toy):
             bootstrap_ate(toy, "naive", n_bootstrap=n, treatment="t", outcome="y")
     with pytest.raises(ValueError, match="needs treatment=... and outcome="):
         bootstrap_ate(toy, "naive", n_bootstrap=2, treatment="t")
+
+
+def test_bootstrap_progress_bar_reaches_the_end(capsys):
+    df = pd.DataFrame({"t": [0, 1] * 20, "y": np.arange(40.0)})
+    bootstrap_ate(df, "naive", n_bootstrap=5, random_state=0, progress_bar=True,
+                  treatment="t", outcome="y")
+    assert "5/5" in capsys.readouterr().err
+
+
+def test_mindset_table_prints_no_negative_zero_and_a_legend():
+    from dowhy_ccgm.experiments.mindset import format_table
+    table = pd.DataFrame([{"method": "x", "source": "real data", "mean": -0.0004, "sd": 0.0,
+                           "q025": -0.0001, "q975": 0.0002, "paper_mean": np.nan,
+                           "paper_sd": np.nan, "paper_q025": np.nan, "paper_q975": np.nan}])
+    text = format_table(table)
+    assert "-0.000" not in text and "0.000" in text and "Legend:" in text

@@ -406,7 +406,10 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
 def format_table(table: pd.DataFrame) -> str:
     """The table as text: our columns and the paper's side by side."""
     def f(v):
-        return "" if pd.isna(v) else f"{v:.3f}"
+        if pd.isna(v):
+            return ""
+        text = f"{v:.3f}"
+        return "0.000" if text == "-0.000" else text     # no negative zeros
     head = (f"{'method':<32} {'mean':>6} {'sd':>6} {'q025':>6} {'q975':>6} | "
             f"{'paper':>6} {'sd':>6} {'q025':>6} {'q975':>6}")
     lines = [head, "-" * len(head)]
@@ -418,7 +421,18 @@ def format_table(table: pd.DataFrame) -> str:
         lines.append(f"{r.method:<32} {f(r.mean):>6} {f(r.sd):>6} {f(r.q025):>6} "
                      f"{f(r.q975):>6} | {f(r.paper_mean):>6} {f(r.paper_sd):>6} "
                      f"{f(r.paper_q025):>6} {f(r.paper_q975):>6}")
+    lines += ["", LEGEND]
     return "\n".join(lines)
+
+
+#: printed under the table: what each group of rows is, and where the explanation lives
+LEGEND = """Legend: ATE = difference of mean achievement, treated minus control; mean, sd and 2.5% /
+97.5% quantiles over bootstrap resamples; 'paper' columns: the paper's Table II.
+  [paper-faithful CCGM]  the paper's model; 'de-bias X' rows: edge X -> Y removed.
+  [improved CCGM]        binary D, categorical SE, exact likelihood; 'de-bias D' rows: the
+                         confounding edges into D removed (marginal draws / typical values).
+  [real data]            the data's own estimators with covariates SM and SE.
+Explanation and figures: docs/mindset.md."""
 
 
 def table_records(table: pd.DataFrame) -> list:
