@@ -25,7 +25,8 @@ from ._utils import torch_threads
 from ._validation import check_frame, check_node
 from .nn import CCGMNet
 
-__all__ = ["FittedCCGM", "RemovedEdge", "CHUNK_ROWS", "MAX_STANDARDIZED", "MAX_SAMPLES"]
+__all__ = ["FittedCCGM", "RemovedEdge", "CHUNK_ROWS", "MAX_STANDARDIZED", "MAX_SAMPLES",
+           "ROOT_POOL_ROWS", "root_pool"]
 
 #: rows generated per chunk (bounded memory; noise is drawn per chunk)
 CHUNK_ROWS = 65_536
@@ -35,6 +36,39 @@ MAX_STANDARDIZED = 1e6
 #: the most rows one call may generate (a frame of that size is already ~8 GB per
 #: column of float64; larger requests are refused before anything is allocated)
 MAX_SAMPLES = 1_000_000_000
+
+
+#: the most training rows whose root noise is kept for ``root_sampling="empirical"``
+ROOT_POOL_ROWS = 200_000
+
+
+@torch.no_grad()
+def root_pool(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor,
+              generator: torch.Generator) -> dict:
+    """The abducted noise of the graph's root nodes (no parents in the mask) for up to
+    :data:`ROOT_POOL_ROWS` rows of ``S`` (state rows of the training data; a random subset
+    beyond that), for :meth:`FittedCCGM.draw_noise`."""
+    mask = net.mask.detach().cpu().numpy()
+    roots = [i for i in range(net.n) if not mask[:, i].any()]
+    n = S.shape[0]
+    keep = None
+    if n > ROOT_POOL_ROWS:
+        keep = torch.randperm(n, generator=generator)[:ROOT_POOL_ROWS].to(S.device)
+    parts = {"z": [], "eps": [], "unif": []}
+    idx = {"z": [net.cont_pos[i] for i in roots if i in net.cont_pos],
+           "eps": [net.noisy_pos[i] for i in roots if i in net.noisy_pos],
+           "unif": [net.disc_pos[i] for i in roots if i in net.disc_pos]}
+    m = n if keep is None else len(keep)
+    for k in range(0, m, 65_536):
+        rows = slice(k, min(k + 65_536, m))
+        Sb = S[rows] if keep is None else S[keep[rows]]
+        cb = codes[rows] if keep is None else codes[keep[rows]]
+        ab = net.abduct(Sb[:, net.cont_offset], cb.to(S.device), generator=generator)
+        for key in parts:
+            parts[key].append(ab[key][:, idx[key]].cpu())
+    out = {key: torch.cat(v) if v else torch.zeros(0, 0) for key, v in parts.items()}
+    out.update({f"{key}_idx": idx[key] for key in idx})
+    return out
 
 
 @dataclass(frozen=True)
@@ -72,6 +106,11 @@ class FittedCCGM:
     exogenous: tuple
     removed: tuple = ()
     n_threads: int | None = None
+    #: ``root_sampling="empirical"``: the abducted noise of the root nodes for up to
+    #: :data:`ROOT_POOL_ROWS` training rows, ``{"rows": (P,) or None, "z": (P, k_z),
+    #: "z_idx", "eps": (P, k_e), "eps_idx", "unif": (P, k_u), "unif_idx"}``; None: every root
+    #: is drawn from its own trained marginal
+    root_pool: dict | None = None
 
     # ------------------------------------------------------------------ lookups
     def index(self, node) -> int:
@@ -255,11 +294,26 @@ class FittedCCGM:
                 out[col] = np.asarray(values, dtype=np.float64).astype(out[col].dtype)
         return out
 
+    def draw_noise(self, n: int, generator) -> dict:
+        """The exogenous noise of ``n`` new units: the net's prior draws, with the roots'
+        noise taken jointly from one stored training row per unit under
+        ``root_sampling="empirical"`` (the roots then have exactly the data's joint law)."""
+        noise = self.net.sample_noise(n, generator)
+        pool = self.root_pool
+        if pool is not None and n:
+            P = pool["z"].shape[0] if pool["z"].numel() else (
+                pool["unif"].shape[0] if pool["unif"].numel() else pool["eps"].shape[0])
+            rows = torch.randint(P, (n,), generator=generator).to(self.device)
+            for key in ("z", "eps", "unif"):
+                if pool[f"{key}_idx"]:
+                    noise[key][:, pool[f"{key}_idx"]] = pool[key].to(self.device)[rows]
+        return noise
+
     def sample(self, n_samples: int, generator, interventions=None) -> pd.DataFrame:
         """``n_samples`` new units (under ``interventions``, a dict as in ``intervene``)."""
         specs = self.compile_interventions(interventions, n_samples) if interventions \
             else None
-        return self.generate(n_samples, lambda rows: self.net.sample_noise(
+        return self.generate(n_samples, lambda rows: self.draw_noise(
             rows.stop - rows.start, generator), specs, generator)
 
     def counterfactual(self, X, interventions, generator, abduction: str = "exact",
@@ -311,7 +365,7 @@ class FittedCCGM:
             check_mean_allowed(parent, spec.kind, spec.categories or None)
         if mode_of_how in ("marginal", "mean"):
             with torch.no_grad():
-                S = self.net.generate(self.net.sample_noise(POOL_SIZE, generator), None,
+                S = self.net.generate(self.draw_noise(POOL_SIZE, generator), None,
                                       self.overrides(), generator=generator)
             pool = S[:, self.net.block(j)].clone()
             reference = self._reference_state(j, pool)

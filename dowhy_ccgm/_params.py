@@ -38,6 +38,7 @@ DEFAULTS: dict = {
     "latent_weight": 1.0, "prior": "standard", "learn_structure": False,
     "edge_threshold": 0.1, "validation_fraction": 0.1, "patience": None,
     "extra_columns": "raise", "objective": None, "fit_encoder": False,
+    "root_sampling": "empirical",
     "progress_bar": None, "n_threads": None, "random_state": None, "device": "auto",
 }
 
@@ -65,6 +66,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "extra_columns": [StrOptions({"raise", "drop"})],
     "objective": [StrOptions({"exact", "elbo"}), None],
     "fit_encoder": ["boolean"],
+    "root_sampling": [StrOptions({"empirical", "independent"})],
     "progress_bar": ["boolean", None],
     "n_threads": [_POSITIVE_INT, None],
     "random_state": ["random_state"],

@@ -120,6 +120,9 @@ def save(gen, path) -> None:
         "state": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
         "overrides": [r.state.cpu() for r in model.removed],
         "references": [r.reference.cpu() for r in model.removed],
+        "root_pool": None if model.root_pool is None else {
+            k: (v.cpu() if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=torch.long))
+            for k, v in model.root_pool.items()},
         "rng": gen._rng.get_state(),
     }
     try:
@@ -252,6 +255,9 @@ def load(cls, path, device="cpu"):
     if isinstance(ct, dict) and set(ct) == {"pairs"}:
         params["column_types"] = {dec_name(k): v for k, v in ct["pairs"]}
     params["device"] = device
+    pool = payload.get("root_pool")
+    if pool is None:           # files before root_sampling: roots were independent
+        params["root_sampling"] = "independent"
     if params.get("variant") == "causalvae" and params.get("objective") == "exact":
         params["objective"] = None   # files of 0.1.0: the objective was switched silently
     try:
@@ -296,8 +302,15 @@ def load(cls, path, device="cpu"):
         else:
             ref = t
         removed.append(RemovedEdge(p, c, how, mode, t, ref))
+    if pool is not None:
+        try:
+            pool = {k: (pool[k] if k in ("z", "eps", "unif") else
+                        [int(i) for i in pool[k].tolist()])
+                    for k in ("z", "eps", "unif", "z_idx", "eps_idx", "unif_idx")}
+        except (KeyError, TypeError, AttributeError):
+            raise _damaged(path, "root_pool", "is not a root sample") from None
     model = FittedCCGM(net, schema, tuple(nodes), tuple(exo), tuple(removed),
-                       n_threads=gen.n_threads)
+                       n_threads=gen.n_threads, root_pool=pool)
     history = dict(meta.get("history", {}))
     history["lagrangian"] = meta.get("lagrangian")
     rng = torch.Generator()

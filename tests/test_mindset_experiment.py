@@ -57,9 +57,9 @@ def test_improved_model_on_real_data():
     data = load_mindset()
     gen = M.fit_improved_model(data, random_state=1, progress_bar=False,
                                **M.SETTINGS["full"]["improved"])
-    naive_gen = naive_ate(gen.sample(50_000, random_state=2), D, Y)
+    naive_gen = naive_ate(gen.sample(200_000, random_state=2), D, Y)
     cut = M.debias_treatment(gen, "marginal", random_state=3)
-    debiased = naive_ate(cut.sample(50_000, random_state=2), D, Y)
+    debiased = naive_ate(cut.sample(200_000, random_state=2), D, Y)
     assert abs(naive_gen - naive_ate(data, D, Y)) < 0.03
     assert 0.364 <= debiased <= 0.441
     assert naive_gen - debiased > 0.03              # the confounding bias is removed
