@@ -5,7 +5,9 @@ scikit-learn ecosystem.
 
 Submodules: ``dowhy_ccgm.nn`` (torch core), ``dowhy_ccgm.gcm`` (DoWhy mechanisms,
 edge removal on fitted SCMs), ``dowhy_ccgm.ate`` (naive/IPW/AIPW and bootstrap),
-``dowhy_ccgm.datasets`` (mindset data, pendulum scenes), ``dowhy_ccgm.experiments``.
+``dowhy_ccgm.effects`` (ATE, effect on the treated and subgroup effects from a fitted
+generator), ``dowhy_ccgm.datasets`` (mindset data, pendulum scenes),
+``dowhy_ccgm.experiments``.
 Torch is imported lazily, so ``dowhy_ccgm.ate`` and ``dowhy_ccgm.datasets`` stay light
 (joblib workers start fast).
 """
