@@ -109,6 +109,8 @@ def fit_model(params: dict, X) -> FitResult:
                       list(range(n)), variant=params["variant"], hidden=params["hidden"],
                       n_layers=params["n_layers"], encoder_hidden=params["encoder_hidden"],
                       prior=params["prior"], objective=objective).to(dev)
+        net.set_lattice([(float(s.integer), s.mean, s.sd, s.vmin, s.vmax)
+                         for s in (specs[i] for i in net.cont)])
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])
         if exact_fit:

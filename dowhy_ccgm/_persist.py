@@ -279,6 +279,8 @@ def load(cls, path, device="cpu"):
     for name in ("agg_mu", "agg_sd"):
         if name in state:
             setattr(net, name, torch.zeros_like(state[name]))
+    if "lattice" not in state:     # files before integer columns were snapped
+        state = {**state, "lattice": net.lattice.clone()}
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

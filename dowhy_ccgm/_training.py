@@ -423,6 +423,11 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     tr_idx, val_idx = tr_idx.to(dev), val_idx.to(dev)
     S_va, c_va = S[val_idx], codes[val_idx]
     u_va = S_va[:, net.cont_offset]
+    # integer columns: uniform dequantization of the node's own value (its parents' view
+    # stays the integer): fresh noise every step, one fixed draw for the validation rows
+    step_width = net.lattice_step().to(dev) if net.has_lattice else None
+    if step_width is not None:
+        u_va = u_va + (torch.rand(u_va.shape, generator=generator).to(dev) - 0.5) * step_width
     n_tr, n_va = len(tr_idx), len(val_idx)
     bs = int(min(batch_size, n_tr))
     train = _RowView(S, codes, net.cont_offset, tr_idx)
@@ -461,6 +466,9 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
             for k in range(k_steps):
                 pos = next(batches)
                 S_b, u_b, c_b = train.rows(pos)
+                if step_width is not None:
+                    u_b = u_b + (torch.rand(u_b.shape, generator=generator).to(dev)
+                                 - 0.5) * step_width
                 z0 = None if z_tr is None else z_tr[pos]
                 loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos)
                 flat.zero_grad()

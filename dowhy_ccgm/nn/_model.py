@@ -123,6 +123,9 @@ class CCGMNet(nn.Module):
             nn.Linear(encoder_hidden, encoder_hidden), nn.SiLU(),
             nn.Linear(encoder_hidden, 2 * L))
         self.n_out = n_out
+        # integer (lattice) continuous columns: [is_integer, mean, sd, vmin, vmax] per
+        # continuous column (``set_lattice``); generation snaps them to their integers
+        self.register_buffer("lattice", torch.zeros(max(len(self.cont), 1), 5))
         self._register_index_buffers()
         # aggregate posterior of exogenous latents (used by the conditional prior)
         self.register_buffer("agg_mu", torch.zeros(0, len(self.cont)))
@@ -225,6 +228,32 @@ class CCGMNet(nn.Module):
         if self.kinds[i] == "binary":
             return torch.stack([torch.zeros_like(out_i[:, 0]), out_i[:, 0]], dim=-1)
         return out_i[:, : self.n_categories[i]]
+
+    def set_lattice(self, rows) -> None:
+        """``rows``: per continuous column ``(is_integer, mean, sd, vmin, vmax)`` of its
+        values (standardization and range)."""
+        with torch.no_grad():
+            self.lattice[: len(rows)] = torch.as_tensor(rows, dtype=torch.float32)
+
+    @property
+    def has_lattice(self) -> bool:
+        return bool(self.cont) and bool(self.lattice[: len(self.cont), 0].any())
+
+    def lattice_step(self) -> torch.Tensor:
+        """(n_cont,) the standardized width of one integer step (0 for float columns):
+        the exact fit dequantizes integer columns with uniform noise of that width."""
+        L = self.lattice[: len(self.cont)]
+        return torch.where(L[:, 0] > 0, 1.0 / L[:, 2].clamp(min=1e-12), torch.zeros_like(L[:, 0]))
+
+    def snap(self, k: int, u: torch.Tensor) -> torch.Tensor:
+        """Continuous column ``k``'s standardized values on its integers (clipped to the
+        training range) when it is an integer column: children then see exactly the value
+        the output shows."""
+        row = self.lattice[k]
+        if not bool(row[0] > 0):
+            return u
+        x = torch.round(u * row[2] + row[1]).clamp(row[3], row[4])
+        return (x - row[1]) / row[2]
 
     def scale(self, out_i: torch.Tensor) -> torch.Tensor:
         return F.softplus(out_i[:, 1]) + 1e-3
@@ -486,7 +515,8 @@ class CCGMNet(nn.Module):
         if self.kinds[i] == "continuous":
             eps = noise_i if kind == "normal" else None
             z_hat = self._continuous_output(i, out_i, noise_i, None, sample_noise=eps)
-            return self.decoder.forward_column(self.cont_pos[i], z_hat).unsqueeze(-1)
+            k = self.cont_pos[i]
+            return self.snap(k, self.decoder.forward_column(k, z_hat)).unsqueeze(-1)
         logits = self.disc_logits(i, out_i)
         cdf = torch.cumsum(torch.softmax(logits, -1), -1)
         code = (noise_i.unsqueeze(-1) > cdf[:, :-1]).sum(-1)

@@ -1,0 +1,57 @@
+"""Integer and count columns (issue 10, item 3): uniform dequantization in the exact fit and
+generation on the integers, so the generated marginals fit lattice data and children see
+exactly the value the output shows."""
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from dowhy_ccgm import CCGMGenerator
+
+
+@pytest.fixture(scope="module")
+def counts():
+    rng = np.random.default_rng(0)
+    n = 5000
+    x = rng.normal(size=n)
+    k = rng.poisson(np.exp(0.3 + 0.5 * x)).astype(np.int64)                 # a count
+    r = np.clip(np.round(5.5 + 1.5 * np.tanh(2 * x) + 0.7 * rng.normal(size=n)), 1, 7)
+    y = 0.5 * k + 0.3 * rng.normal(size=n)
+    df = pd.DataFrame({"x": x, "k": k, "r": r.astype(np.int64), "y": y})
+    g = nx.DiGraph([("x", "k"), ("x", "r"), ("k", "y")])
+    return CCGMGenerator(g, random_state=0, progress_bar=False).fit(df), df
+
+
+def test_lattice_marginals_are_fitted(counts):
+    gen, df = counts
+    s = gen.sample(200_000, random_state=1)
+    for col in ("k", "r"):
+        p_data = df[col].value_counts(normalize=True)
+        p_gen = s[col].value_counts(normalize=True)
+        # measured 0.010 (count) and 0.019 (1-7 item); without dequantization 0.22 and 0.14
+        assert p_data.sub(p_gen, fill_value=0).abs().max() < 0.04, col
+        assert s[col].dtype == np.int64 and set(s[col]) <= set(range(df[col].min(),
+                                                                     df[col].max() + 1))
+    assert gen.history_["converged"]
+
+
+def test_children_see_the_integer_the_output_shows(counts):
+    gen, df = counts
+    s = gen.sample(200_000, random_state=2)
+    by_k = s.groupby("k")["y"].mean()
+    common = by_k.index[s["k"].value_counts().reindex(by_k.index) > 2000]
+    np.testing.assert_allclose(by_k[common], 0.5 * common.to_numpy(), atol=0.03)
+    # unit level: a no-op counterfactual returns the integers, do(k) moves y by 0.5 per step
+    units = df.head(300)
+    same = gen.counterfactual(units, {})
+    assert (same["k"].to_numpy() == units["k"].to_numpy()).all()
+    up = gen.counterfactual(units, {"k": units["k"].to_numpy() + 1})
+    assert abs((up["y"] - units["y"]).mean() - 0.5) < 0.05
+
+
+def test_the_lattice_survives_save_and_load(counts, tmp_path):
+    gen, _ = counts
+    gen.save(tmp_path / "m.ccgm")
+    back = CCGMGenerator.load(tmp_path / "m.ccgm")
+    pd.testing.assert_frame_equal(back.sample(2000, random_state=3),
+                                  gen.sample(2000, random_state=3))
