@@ -146,6 +146,20 @@ def _names(meta, field, path) -> list:
         raise _damaged(path, field, str(exc)) from None
 
 
+def _rows(meta, field, width: int, what: str, path) -> list:
+    """A list of ``width``-long lists (e.g. edges), else the field is damaged."""
+    v = meta.get(field)
+    if not isinstance(v, list) or not all(isinstance(r, list) and len(r) == width for r in v):
+        raise _damaged(path, field, f"must be a list of {what}")
+    return v
+
+
+def _same_names(names, nodes, field, path) -> list:
+    if set(map(repr, names)) != set(map(repr, nodes)):
+        raise _damaged(path, field, "must hold the same names as 'nodes'")
+    return names
+
+
 def _check_meta(meta: dict, path) -> dict:
     """Every field ``load`` reads, decoded and checked."""
     out = {}
@@ -153,13 +167,9 @@ def _check_meta(meta: dict, path) -> dict:
     n = len(out["nodes"])
     if n == 0 or len(set(map(repr, out["nodes"]))) != n:
         raise _damaged(path, "nodes", "must be a non-empty list of distinct names")
-    out["graph_nodes"] = _names(meta, "graph_nodes", path)
-    if set(map(repr, out["graph_nodes"])) != set(map(repr, out["nodes"])):
-        raise _damaged(path, "graph_nodes", "must hold the same nodes as 'nodes'")
-    edges = meta.get("graph_edges")
-    if not isinstance(edges, list) or not all(isinstance(e, list) and len(e) == 2
-                                              for e in edges):
-        raise _damaged(path, "graph_edges", "must be a list of [parent, child] pairs")
+    out["graph_nodes"] = _same_names(_names(meta, "graph_nodes", path), out["nodes"],
+                                     "graph_nodes", path)
+    edges = _rows(meta, "graph_edges", 2, "[parent, child] pairs", path)
     try:
         out["graph_edges"] = [(dec_name(a), dec_name(b)) for a, b in edges]
     except (ValueError, TypeError) as exc:
@@ -192,13 +202,9 @@ def _check_meta(meta: dict, path) -> dict:
         raise _damaged(path, "schema", f"is unreadable ({exc!r})") from None
     if [s.name for s in out["schema"].specs] != out["nodes"]:
         raise _damaged(path, "schema", "lists other columns than 'nodes'")
-    out["feature_names_in"] = _names(meta, "feature_names_in", path)
-    if set(map(repr, out["feature_names_in"])) != set(map(repr, out["nodes"])):
-        raise _damaged(path, "feature_names_in", "must hold the same names as 'nodes'")
-    removed = meta.get("edge_overrides")
-    if not isinstance(removed, list) or not all(isinstance(r, list) and len(r) == 4
-                                                for r in removed):
-        raise _damaged(path, "edge_overrides", "must be a list of [parent, child, mode, how]")
+    out["feature_names_in"] = _same_names(_names(meta, "feature_names_in", path),
+                                          out["nodes"], "feature_names_in", path)
+    removed = _rows(meta, "edge_overrides", 4, "[parent, child, mode, how]", path)
     out["edge_overrides"] = []
     for p, c, mode, how in removed:
         try:

@@ -413,3 +413,31 @@ def test_errors(mediated):
     changed.graph.add_edge("X", "Y")  # graph edited after fitting
     with pytest.raises(RuntimeError, match="node 'Y' is not fitted"):
         remove_edge(changed, "Z", "Y")
+
+
+def test_average_causal_effect_after_removing_the_only_path(mediated):
+    """DoWhy's average_causal_effect raises once the treatment is no longer an ancestor of
+    the target; ours returns the graph's exact answer, 0, and DoWhy's value otherwise."""
+    from dowhy.gcm.util.general import set_random_seed
+
+    from dowhy_ccgm.gcm import average_causal_effect
+    scm, data = mediated
+    parents = list(scm.graph.predecessors("Y"))
+    cut = scm
+    for p in parents:
+        cut = remove_edge(cut, p, "Y", data=data)
+    x = parents[0]
+    with pytest.raises(ValueError, match="can not be found"):
+        gcm.average_causal_effect(cut, "Y", {x: lambda v: 1.0}, {x: lambda v: 0.0},
+                                  num_samples_to_draw=500)
+    assert average_causal_effect(cut, "Y", {x: lambda v: 1.0}, {x: lambda v: 0.0},
+                                 num_samples_to_draw=500) == 0.0
+    set_random_seed(5)
+    ours = average_causal_effect(scm, "Y", {x: lambda v: 1.0}, {x: lambda v: 0.0},
+                                 num_samples_to_draw=2000)
+    set_random_seed(5)
+    theirs = gcm.average_causal_effect(scm, "Y", {x: lambda v: 1.0}, {x: lambda v: 0.0},
+                                       num_samples_to_draw=2000)
+    assert ours == theirs and abs(ours) > 0.1
+    with pytest.raises(ValueError, match="Unknown node"):
+        average_causal_effect(scm, "Q", {x: lambda v: 1.0}, {x: lambda v: 0.0})

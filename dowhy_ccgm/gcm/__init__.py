@@ -6,10 +6,10 @@
 ``remove_edge`` works on any fitted DoWhy SCM and needs no torch; the CCGM names import
 torch on first use.
 """
-from ._edges import remove_edge
+from ._edges import average_causal_effect, remove_edge
 
 __all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMRootModel", "assign_ccgm_mechanisms",
-           "remove_edge", "to_gcm"]
+           "remove_edge", "average_causal_effect", "to_gcm"]
 
 _LAZY = {"CCGMMechanism": "._mechanism", "CCGMDiscreteMechanism": "._mechanism",
          "CCGMRootModel": "._mechanism", "assign_ccgm_mechanisms": "._mechanism",

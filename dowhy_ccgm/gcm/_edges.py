@@ -80,6 +80,7 @@ from .._removal import parse_how as _parse_how
 
 __all__ = [
     "remove_edge",
+    "average_causal_effect",
     "EdgeRemovedMechanism",
     "EdgeRemovedFunctionalMechanism",
     "EdgeRemovedInvertibleMechanism",
@@ -537,3 +538,30 @@ def _make_insertion(mode: str, how: Any, parent: Any, values: Optional[np.ndarra
     if isinstance(value, numbers.Number) and not isinstance(value, bool):
         value = float(value)
     return _Insertion("value", None, value, value)
+
+
+def average_causal_effect(causal_model: ProbabilisticCausalModel, target_node: Any,
+                          interventions_alternative: dict, interventions_reference: dict,
+                          num_samples_to_draw: Optional[int] = None,
+                          observed_data: Optional[pd.DataFrame] = None) -> float:
+    """``dowhy.gcm.average_causal_effect`` that also works after an edge removal.
+
+    DoWhy's function raises "Node ... can not be found" when no intervened node is an
+    ancestor of ``target_node`` any more (e.g. after ``remove_edge(scm, "B", "C")``, the
+    effect of ``B`` on ``C``): it samples only the target's ancestors. The effect is then
+    exactly 0 by the graph, and this function returns 0.0; otherwise it calls DoWhy's
+    function with the same arguments. Unknown nodes are refused, naming them."""
+    from dowhy.gcm import average_causal_effect as _dowhy_ace
+
+    graph = causal_model.graph
+    nodes = set(interventions_alternative) | set(interventions_reference)
+    unknown = [v for v in [target_node, *sorted(nodes, key=str)] if v not in graph.nodes]
+    if unknown:
+        raise ValueError("Unknown node(s) %r: not in the causal graph." % (unknown,))
+    upstream = nx.ancestors(graph, target_node) | {target_node}
+    if not nodes & upstream:
+        return 0.0
+    return _dowhy_ace(causal_model, target_node, interventions_alternative,
+                      interventions_reference, num_samples_to_draw=num_samples_to_draw,
+                      observed_data=observed_data)
+
