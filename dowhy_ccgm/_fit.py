@@ -159,7 +159,7 @@ def fit_model(params: dict, X) -> FitResult:
     if params["root_sampling"] == "empirical":
         with torch_threads(params["n_threads"]):
             S_all = S if exact_fit else net.encode_states(u.to(dev), codes.to(dev))
-            pool = root_pool(net, S_all.to(dev), codes, gen)
+            pool = root_pool(net, S_all.to(dev), gen)
     model = FittedCCGM(net, schema, tuple(order), tuple(c for c in order if c in exo),
                        n_threads=params["n_threads"], root_pool=pool)
     return FitResult(model, history, tuple(Xg.columns),

@@ -43,31 +43,35 @@ ROOT_POOL_ROWS = 200_000
 
 
 @torch.no_grad()
-def root_pool(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor,
-              generator: torch.Generator) -> dict:
+def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator) -> dict:
     """The abducted noise of the graph's root nodes (no parents in the mask) for up to
     :data:`ROOT_POOL_ROWS` rows of ``S`` (state rows of the training data; a random subset
-    beyond that), for :meth:`FittedCCGM.draw_noise`."""
+    beyond that), for :meth:`FittedCCGM.draw_noise`. Each root is abducted on its own
+    (``CCGMNet.abduct_node``), in row chunks: memory stays a few MB whatever the data."""
     mask = net.mask.detach().cpu().numpy()
-    roots = [i for i in range(net.n) if not mask[:, i].any()]
+    key_of = {"latent": ("z", net.cont_pos), "normal": ("eps", net.noisy_pos),
+              "uniform": ("unif", net.disc_pos)}
+    roots = [(i, key_of[net.noise_kind(i)]) for i in range(net.n)
+             if not mask[:, i].any() and net.noise_kind(i) in key_of]
     n = S.shape[0]
     keep = None
     if n > ROOT_POOL_ROWS:
-        keep = torch.randperm(n, generator=generator)[:ROOT_POOL_ROWS].to(S.device)
-    parts = {"z": [], "eps": [], "unif": []}
-    idx = {"z": [net.cont_pos[i] for i in roots if i in net.cont_pos],
-           "eps": [net.noisy_pos[i] for i in roots if i in net.noisy_pos],
-           "unif": [net.disc_pos[i] for i in roots if i in net.disc_pos]}
+        keep = torch.randperm(n, generator=generator, dtype=torch.int32)[
+            :ROOT_POOL_ROWS].to(S.device)
     m = n if keep is None else len(keep)
-    for k in range(0, m, 65_536):
-        rows = slice(k, min(k + 65_536, m))
-        Sb = S[rows] if keep is None else S[keep[rows]]
-        cb = codes[rows] if keep is None else codes[keep[rows]]
-        ab = net.abduct(Sb[:, net.cont_offset], cb.to(S.device), generator=generator)
-        for key in parts:
-            parts[key].append(ab[key][:, idx[key]].cpu())
-    out = {key: torch.cat(v) if v else torch.zeros(0, 0) for key, v in parts.items()}
-    out.update({f"{key}_idx": idx[key] for key in idx})
+    cols = {key: [] for key in ("z", "eps", "unif")}
+    out = {f"{key}_idx": [] for key in cols}
+    for i, (key, pos) in roots:
+        out[f"{key}_idx"].append(pos[i])
+        parts = []
+        for k in range(0, m, 16_384):
+            rows = slice(k, min(k + 16_384, m))
+            Sb = S[rows] if keep is None else S[keep[rows]]
+            parts.append(net.abduct_node(i, Sb, Sb[:, net.block(i)],
+                                         generator=generator).cpu())
+        cols[key].append(torch.cat(parts))
+    for key, v in cols.items():
+        out[key] = torch.stack(v, -1) if v else torch.zeros(m, 0)
     return out
 
 

@@ -232,6 +232,9 @@ class CCGMNet(nn.Module):
     def set_lattice(self, rows) -> None:
         """``rows``: per continuous column ``(is_integer, mean, sd, vmin, vmax)`` of its
         values (standardization and range)."""
+        rows = list(rows)
+        if not rows:
+            return
         with torch.no_grad():
             self.lattice[: len(rows)] = torch.as_tensor(rows, dtype=torch.float32)
 
@@ -635,7 +638,7 @@ class CCGMNet(nn.Module):
         else:
             z = self.latent_of_value(u_cont) if nc else u_cont
             eps = torch.zeros(B, len(self.noisy), device=S_obs.device)
-        gout = self.g(S_obs, self.G)
+        gout = self.g(S_obs, self.G, self.input_index())     # (only the parents' columns)
         if overrides:
             by_child = {}
             for (j, i), (mode, val) in overrides.items():
