@@ -11,7 +11,8 @@ benchmark run on the code before the fast fit, commit 27b3d86):
 * ``triangle.json`` / ``triangle_before.json``: ``bench_gcm_triangle.py``;
 * ``mindset_seeds.json`` / ``mindset_seeds_before.json``: ``bench_mindset_seeds.py``;
 * ``mindset_run.json`` / ``mindset_run_before.json``: ``{"wall_s": ...}`` of a full
-  ``ccgm mindset`` from a fresh process.
+  ``ccgm mindset`` from a fresh process;
+* ``root_sampling.json``: ``bench_root_sampling.py``.
 
 Run::
 
@@ -219,6 +220,22 @@ def rewrite_between(path, start, end, lines):
         fh.write("\n".join(text) + "\n")
 
 
+def roots_section(out):
+    r = _load("root_sampling.json")
+    if not r:
+        return
+    out.append("## Root sampling, empirical against independent (`bench_root_sampling.py`)\n")
+    out.append("Correlated roots: 4 roots with correlations up to 0.7, 10k rows; toy: "
+               "bench_core's SCM (independent roots), 10k rows, worst error of its 3 queries, "
+               f"mean of {len(r['toy']['empirical']['max_err_by_seed'])} seeds.\n")
+    out.append("| root_sampling | correlation matrix error | do(a=1) error | toy worst error |")
+    out.append("|---|---|---|---|")
+    for mode in ("independent", "empirical"):
+        c, t = r["correlated"][mode], r["toy"][mode]
+        out.append(f"| {mode} | {c['corr_err']:.3f} | {c['do_err']:.3f} | {t['mean']:.4f} |")
+    out.append("")
+
+
 def main() -> int:
     import argparse
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -238,7 +255,7 @@ def main() -> int:
            "(each written by the benchmark named in its section, on this project's 2-core "
            "machine). Do not edit by hand.", ""]
     for section in (core_section, scale_section, calls_section, triangle_section,
-                    mindset_section):
+                    mindset_section, roots_section):
         section(out)
     path = os.path.join(HERE, "RESULTS.md")
     with open(path, "w") as fh:

@@ -112,9 +112,10 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         training row drawn at random (their joint law, correlations included, is the
         data's; no root combination outside the data is produced); ``"independent"``: each
         root from its own trained marginal (the paper; new combinations, but correlated
-        roots come out independent). Chosen by measurement (``tests/test_roots.py``: four
-        roots with correlations up to 0.7 give a generated correlation error below 0.05
-        against above 0.5, and an unbiased ``do()`` effect against one off by over 0.15).
+        roots come out independent). Chosen by measurement (``benchmarks/RESULTS.md``,
+        ``tests/test_roots.py``: four roots with correlations up to 0.7 give a generated
+        correlation error below 0.05 against above 0.5, and an unbiased ``do()`` effect
+        against one off by over 0.15; on independent roots both are equally accurate).
         Interventions on a root leave the other roots' joint law unchanged;
         counterfactuals keep the units' own roots; ``to_gcm`` exports independent roots
         (a DoWhy SCM has one mechanism per node).
