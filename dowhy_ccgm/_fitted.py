@@ -59,19 +59,23 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator) -> dict
         keep = torch.randperm(n, generator=generator, dtype=torch.int32)[
             :ROOT_POOL_ROWS].to(S.device)
     m = n if keep is None else len(keep)
-    cols = {key: [] for key in ("z", "eps", "unif")}
-    out = {f"{key}_idx": [] for key in cols}
-    for i, (key, pos) in roots:
-        out[f"{key}_idx"].append(pos[i])
-        parts = []
-        for k in range(0, m, 16_384):
-            rows = slice(k, min(k + 16_384, m))
-            Sb = S[rows] if keep is None else S[keep[rows]]
-            parts.append(net.abduct_node(i, Sb, Sb[:, net.block(i)],
-                                         generator=generator).cpu())
-        cols[key].append(torch.cat(parts))
-    for key, v in cols.items():
-        out[key] = torch.stack(v, -1) if v else torch.zeros(m, 0)
+    out = {f"{key}_idx": [pos[i] for i, (k2, pos) in roots if k2 == key]
+           for key in ("z", "eps", "unif")}
+    parts = {key: [] for key in ("z", "eps", "unif")}
+    latent = [i for i, (key, _) in roots if key == "z"]
+    for k in range(0, m, 16_384):
+        rows = slice(k, min(k + 16_384, m))
+        Sb = S[rows] if keep is None else S[keep[rows]]
+        if latent:      # an exogenous root's noise is its latent: one inversion for all
+            z = net.latent_of_value(Sb[:, net.cont_offset])
+            parts["z"].append(z[:, out["z_idx"]].cpu())
+        for key in ("eps", "unif"):
+            cols = [net.abduct_node(i, Sb, Sb[:, net.block(i)], generator=generator)
+                    for i, (k2, _) in roots if k2 == key]
+            if cols:
+                parts[key].append(torch.stack(cols, -1).cpu())
+    for key, v in parts.items():
+        out[key] = torch.cat(v) if v else torch.zeros(m, 0)
     return out
 
 
