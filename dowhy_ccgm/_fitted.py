@@ -46,8 +46,10 @@ ROOT_POOL_ROWS = 200_000
 def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator) -> dict:
     """The abducted noise of the graph's root nodes (no parents in the mask) for up to
     :data:`ROOT_POOL_ROWS` rows of ``S`` (state rows of the training data; a random subset
-    beyond that), for :meth:`FittedCCGM.draw_noise`. Each root is abducted on its own
-    (``CCGMNet.abduct_node``), in row chunks: memory stays a few MB whatever the data."""
+    beyond that), for :meth:`FittedCCGM.draw_noise`: the exogenous roots' latents by one
+    decoder inversion, the other roots one by one (``CCGMNet.abduct_node``), in row chunks,
+    so memory stays a few MB whatever the data. Every entry has ``P`` rows (``(P, 0)`` when
+    no root has that kind of noise)."""
     mask = net.mask.detach().cpu().numpy()
     key_of = {"latent": ("z", net.cont_pos), "normal": ("eps", net.noisy_pos),
               "uniform": ("unif", net.disc_pos)}
@@ -115,18 +117,15 @@ class FittedCCGM:
     removed: tuple = ()
     n_threads: int | None = None
     #: ``root_sampling="empirical"``: the abducted noise of the root nodes for up to
-    #: :data:`ROOT_POOL_ROWS` training rows, ``{"rows": (P,) or None, "z": (P, k_z),
-    #: "z_idx", "eps": (P, k_e), "eps_idx", "unif": (P, k_u), "unif_idx"}``; None: every root
-    #: is drawn from its own trained marginal
+    #: :data:`ROOT_POOL_ROWS` training rows (:func:`root_pool`: ``{"z": (P, k_z), "z_idx",
+    #: "eps": (P, k_e), "eps_idx", "unif": (P, k_u), "unif_idx"}``); None: every root is
+    #: drawn from its own trained marginal
     root_pool: dict | None = None
 
     # ------------------------------------------------------------------ lookups
     def index(self, node) -> int:
         check_node(node, self.nodes)
         return self.nodes.index(node)
-
-    def spec(self, node):
-        return self.schema.specs[self.index(node)]
 
     @property
     def device(self):
@@ -178,9 +177,7 @@ class FittedCCGM:
         return np.asarray([spec.categories[int(c)] for c in code], dtype=object)
 
     def codes_of_state(self, i: int, state: torch.Tensor) -> np.ndarray:
-        if self.net.kinds[i] == "binary":
-            return (state[:, 0] > 0).long().cpu().numpy()
-        return state.argmax(-1).cpu().numpy()
+        return self.net.node_codes(i, state).cpu().numpy()
 
     @torch.no_grad()
     def state_of_values(self, i: int, values, n_rows: int | None = None,
@@ -309,8 +306,7 @@ class FittedCCGM:
         noise = self.net.sample_noise(n, generator)
         pool = self.root_pool
         if pool is not None and n:
-            P = pool["z"].shape[0] if pool["z"].numel() else (
-                pool["unif"].shape[0] if pool["unif"].numel() else pool["eps"].shape[0])
+            P = max(pool[key].shape[0] for key in ("z", "eps", "unif"))
             rows = torch.randint(P, (n,), generator=generator).to(self.device)
             for key in ("z", "eps", "unif"):
                 if pool[f"{key}_idx"]:

@@ -18,9 +18,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from . import _persist
-from ._fit import fit_model, uses_exact_fit, warn_if_not_converged
+from ._fit import fit_model, warn_if_not_converged
 from ._fitted import MAX_SAMPLES, FittedCCGM
-from ._params import PARAMETER_CONSTRAINTS, check_parameters, resolve_objective, schedule
+from ._params import PARAMETER_CONSTRAINTS, check_parameters
 from ._removal import DEFAULT_HOW
 from ._utils import seed_from, torch_generator, torch_threads
 
@@ -228,18 +228,6 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
     # ================================================================== fit
     def _check_params(self):
         check_parameters(self.get_params(deep=False), type(self).__name__)
-
-    def _objective(self) -> str:
-        """The objective trained: ``objective``, or its default for the variant."""
-        return resolve_objective(self.variant, self.objective)
-
-    def _uses_exact_fit(self) -> bool:
-        """The fast exact-likelihood fit applies: exact objective, graph given."""
-        return uses_exact_fit(self.get_params(deep=False))
-
-    def _schedule(self, exact_fit: bool, n_rows: int) -> dict:
-        """``batch_size``, ``learning_rate`` and ``patience`` with ``None`` resolved."""
-        return schedule(self.get_params(deep=False), exact_fit, n_rows)
 
     def fit(self, X, y=None):
         """Fit the model on a DataFrame whose columns are the graph's nodes.

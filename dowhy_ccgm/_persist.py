@@ -6,6 +6,7 @@ written as tagged JSON that decodes to an equal value of the same type.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -317,8 +318,7 @@ def load(cls, path, device="cpu"):
                     for k in ("z", "eps", "unif", "z_idx", "eps_idx", "unif_idx")}
         except (KeyError, TypeError, AttributeError):
             raise _damaged(path, "root_pool", "is not a root sample") from None
-    model = FittedCCGM(net, schema, tuple(nodes), tuple(exo), tuple(removed),
-                       n_threads=gen.n_threads, root_pool=pool)
+    model = dataclasses.replace(model, removed=tuple(removed), root_pool=pool)
     history = dict(meta.get("history", {}))
     history["lagrangian"] = meta.get("lagrangian")
     rng = torch.Generator()

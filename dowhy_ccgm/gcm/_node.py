@@ -182,11 +182,7 @@ class NodeModel:
             if spec.integer:
                 x = np.clip(np.rint(x), spec.vmin, spec.vmax)
             return x.astype(np.float64)
-        if spec.kind == "binary":
-            codes = (state[:, 0] > 0).long().cpu().numpy()
-        else:
-            codes = state.argmax(-1).cpu().numpy()
-        return self.labels()[codes]
+        return self.labels()[self.net.node_codes(self.node, state).cpu().numpy()]
 
     def labels(self) -> np.ndarray:
         """A discrete node's categories as returned values: float for numbers, bool for

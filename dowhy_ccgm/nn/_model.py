@@ -487,19 +487,9 @@ class CCGMNet(nn.Module):
         dev = self.mask.device
         S = torch.zeros(n_rows, self.width, device=dev)
         G = self.G
-        by_child = {}
-        for (j, i), ov in overrides.items():
-            by_child.setdefault(i, []).append((j, ov))
+        by_child = self._overrides_by_child(overrides)
         for i in self.order:
-            S_in = S
-            if i in by_child:
-                S_in = S.clone()
-                for j, (mode, val) in by_child[i]:
-                    if mode == "const":
-                        S_in[:, self.block(j)] = val.to(dev)
-                    else:
-                        idx = torch.randint(val.shape[0], (n_rows,), generator=generator)
-                        S_in[:, self.block(j)] = val[idx].to(dev)
+            S_in = self._fed(S, by_child[i], generator) if i in by_child else S
             natural = self._natural_state(i, S_in, G, noise)
             if i in interventions:
                 spec = interventions[i]
@@ -508,6 +498,27 @@ class CCGMNet(nn.Module):
                 state = natural
             S[:, self.block(i)] = state
         return S
+
+    @staticmethod
+    def _overrides_by_child(overrides: dict) -> dict:
+        """``{(parent, child): override}`` -> ``{child: [(parent, override), ...]}``."""
+        by_child = {}
+        for (j, i), ov in overrides.items():
+            by_child.setdefault(i, []).append((j, ov))
+        return by_child
+
+    def _fed(self, S: torch.Tensor, items, generator: torch.Generator | None = None):
+        """A copy of the state rows ``S`` in which each removed parent's block holds what
+        the child is fed instead: ``("const", state)``, or ``("pool", states)`` (one pool
+        row drawn per row with ``generator``)."""
+        S_in = S.clone()
+        for j, (mode, val) in items:
+            if mode == "const":
+                S_in[:, self.block(j)] = val.to(S.device)
+            else:
+                idx = torch.randint(val.shape[0], (S.shape[0],), generator=generator)
+                S_in[:, self.block(j)] = val[idx].to(S.device)
+        return S_in
 
     def _natural_state(self, i, S_in, G, noise):
         return self._node_state(i, S_in, G, self.node_noise(i, noise))
@@ -584,10 +595,7 @@ class CCGMNet(nn.Module):
         if kind == "uniform":
             probs = torch.softmax(self.disc_logits(i, self.g.forward_node(i, S, self.G)), -1)
             cdf = torch.cumsum(probs, -1)
-            if self.kinds[i] == "binary":
-                c = (state_i[:, 0] > 0).long()
-            else:
-                c = state_i.argmax(-1)
+            c = self.node_codes(i, state_i)
             hi = cdf.gather(1, c.unsqueeze(-1)).squeeze(-1)
             lo = hi - probs.gather(1, c.unsqueeze(-1)).squeeze(-1)
             if uniform is None:
@@ -603,14 +611,15 @@ class CCGMNet(nn.Module):
         resid = z - out_i[:, 0]
         return resid / self.scale(out_i) if self.variant == "ccgm_noise" else resid
 
+    def node_codes(self, i: int, state: torch.Tensor) -> torch.Tensor:
+        """A discrete node's state block (batch, w) -> its category codes (batch,): the one
+        decoding of a binary (sign) or categorical (one-hot) state."""
+        if self.kinds[i] == "binary":
+            return (state[:, 0] > 0).long()
+        return state.argmax(-1)
+
     def states_to_codes(self, S: torch.Tensor) -> torch.Tensor:
-        codes = []
-        for i in self.disc:
-            blk = S[:, self.block(i)]
-            if self.kinds[i] == "binary":
-                codes.append((blk[:, 0] > 0).long())
-            else:
-                codes.append(blk.argmax(-1))
+        codes = [self.node_codes(i, S[:, self.block(i)]) for i in self.disc]
         if not codes:
             return torch.zeros(S.shape[0], 0, dtype=torch.long, device=S.device)
         return torch.stack(codes, -1)
@@ -640,17 +649,11 @@ class CCGMNet(nn.Module):
             eps = torch.zeros(B, len(self.noisy), device=S_obs.device)
         gout = self.g(S_obs, self.G, self.input_index())     # (only the parents' columns)
         if overrides:
-            by_child = {}
-            for (j, i), (mode, val) in overrides.items():
-                if mode != "const":
-                    raise ValueError("abduction needs constant edge overrides (a removed "
-                                     "edge's reference state)")
-                by_child.setdefault(i, []).append((j, val))
-            for i, items in by_child.items():
-                S_in = S_obs.clone()
-                for j, val in items:
-                    S_in[:, self.block(j)] = val.to(S_in.device)
-                gout[:, i] = self.g.forward_node(i, S_in, self.G)
+            if any(mode != "const" for mode, _ in overrides.values()):
+                raise ValueError("abduction needs constant edge overrides (a removed "
+                                 "edge's reference state)")
+            for i, items in self._overrides_by_child(overrides).items():
+                gout[:, i] = self.g.forward_node(i, self._fed(S_obs, items), self.G)
         if method == "exact":
             for i in self.noisy:
                 out_i = gout[:, i]
