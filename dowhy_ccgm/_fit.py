@@ -71,11 +71,20 @@ def _learned_mask(net: CCGMNet, edge_threshold: float) -> None:
     net.order = list(nx.topological_sort(D))
 
 
-def fit_model(params: dict, X) -> FitResult:
-    """Fit a CCGM with the estimator's (already validated) ``params`` on the frame ``X``."""
+def fit_model(params: dict, X, groups=None) -> FitResult:
+    """Fit a CCGM with the estimator's (already validated) ``params`` on the frame ``X``.
+
+    ``groups`` (optional, one label per row) keeps rows with equal labels on one side of
+    the validation split: :func:`dowhy_ccgm.bootstrap.bootstrap` passes each resampled
+    row's original row, so no validation row is a duplicate of a training row."""
     graph = check_graph(params["graph"])
     min_rows = 10 if params["validation_fraction"] > 0 else 2
     Xg = check_frame(X, graph, extra_columns=params["extra_columns"], min_rows=min_rows)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (len(Xg),):
+            raise ValueError(f"groups must hold one label per row ({len(Xg)}), "
+                             f"got shape {groups.shape}")
     column_types = dict(params["column_types"] or {})
     unknown = [c for c in column_types if c not in graph.nodes]
     if unknown:
@@ -124,11 +133,11 @@ def fit_model(params: dict, X) -> FitResult:
                 net, S, codes, epochs=epochs, pretrain_epochs=int(params["pretrain_epochs"]),
                 batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                 patience=int(sch["patience"]), validation_fraction=vf, generator=gen,
-                progress=progress, latent_weight=latent_weight)
+                progress=progress, latent_weight=latent_weight, groups=groups)
             if params["fit_encoder"]:
                 history["encoder"] = train_encoder(
                     net, S, codes, epochs=epochs, batch_size=int(sch["batch_size"]),
-                    lr=float(sch["learning_rate"]), generator=gen)
+                    lr=float(sch["learning_rate"]), generator=gen, groups=groups)
         else:
             u, codes = (torch.as_tensor(a) for a in schema.to_arrays(Xg))
             sch = schedule(params, False, len(Xg))
@@ -136,7 +145,7 @@ def fit_model(params: dict, X) -> FitResult:
                 batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                 kl_weight=float(params["kl_weight"]), label_weight=float(params["label_weight"]),
                 latent_weight=latent_weight, patience=int(sch["patience"]),
-                validation_fraction=vf, generator=gen, progress=progress)
+                validation_fraction=vf, generator=gen, progress=progress, groups=groups)
             history = train_ccgm(net, u, codes, epochs=epochs,
                                  pretrain_epochs=int(params["pretrain_epochs"]), **train_kw)
         if params["learn_structure"]:
@@ -149,7 +158,8 @@ def fit_model(params: dict, X) -> FitResult:
                     epochs=epochs, pretrain_epochs=0, batch_size=int(refit["batch_size"]),
                     lr=float(refit["learning_rate"]), patience=int(refit["patience"]),
                     validation_fraction=vf, generator=gen, progress=progress,
-                    latent_weight=latent_weight, desc="CCGM refit on learned DAG")
+                    latent_weight=latent_weight, desc="CCGM refit on learned DAG",
+                    groups=groups)
             else:
                 history["refit"] = train_ccgm(
                     net, u, codes, epochs=epochs, pretrain_epochs=0,

@@ -241,11 +241,17 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         -------
         self
         """
+        self._fit(X)
+        self._warn_if_not_converged()
+        return self
+
+    def _fit(self, X, groups=None):
+        """``fit``, with ``groups`` kept on one side of the validation split (the refit
+        bootstrap's resamples, :func:`dowhy_ccgm.bootstrap.bootstrap`)."""
         self._check_params()
-        res = fit_model(self.get_params(deep=False), X)
+        res = fit_model(self.get_params(deep=False), X, groups)
         self._set_fitted(res.model, res.history, res.columns, res.encoder_fitted,
                          torch_generator(res.seed + 1))
-        self._warn_if_not_converged()
         return self
 
     def _set_fitted(self, model: FittedCCGM, history: dict, columns, encoder_fitted: bool,

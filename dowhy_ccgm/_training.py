@@ -36,14 +36,14 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
                pretrain_epochs: int, batch_size: int, lr: float, kl_weight: float,
                label_weight: float, latent_weight: float, patience: int,
                validation_fraction: float, generator: torch.Generator,
-               progress: bool, desc: str = "CCGM fit") -> dict:
+               progress: bool, desc: str = "CCGM fit", groups=None) -> dict:
     """Fit ``net`` in place on standardized continuous values ``u`` and codes.
 
     Returns a history dict (per-epoch train/validation loss, H(G), Lagrangian state).
     """
     n = u.shape[0] if u.numel() else codes.shape[0]
     dev = net.mask.device
-    val_idx, tr_idx = _split(n, validation_fraction, generator)
+    val_idx, tr_idx = _split(n, validation_fraction, generator, groups)
     u_tr, c_tr = u[tr_idx].to(dev), codes[tr_idx].to(dev)
     u_va, c_va = u[val_idx].to(dev), codes[val_idx].to(dev)
     n_tr = len(tr_idx)
@@ -176,13 +176,30 @@ def decoder_lr_scale(n_train: int) -> float:
                                                  / DECODER_SLOW_ROWS))
 
 
-def _split(n: int, validation_fraction: float, generator: torch.Generator):
-    # int32 row indices (half the memory of int64; the same permutation as int64)
+def _split(n: int, validation_fraction: float, generator: torch.Generator, groups=None):
+    """(validation rows, training rows) as int32 index tensors.
+
+    ``groups`` (one integer label per row, e.g. the original row of a bootstrap resample's
+    duplicates) keeps every group on one side: the validation rows are then rows the
+    training never saw, so early stopping still detects over-fitting on resampled data.
+    Without groups the split is a plain random permutation of the rows."""
+    if groups is None or validation_fraction <= 0:
+        # int32 row indices (half the memory of int64; the same permutation as int64)
+        perm = torch.randperm(n, generator=generator, dtype=torch.int32)
+        if validation_fraction <= 0:
+            return perm[:0], perm
+        n_val = min(max(int(round(validation_fraction * n)), 1), n - 1)
+        return perm[:n_val][:MAX_VALIDATION_ROWS], perm[n_val:]
+    labels = torch.as_tensor(np.unique(np.asarray(groups), return_inverse=True)[1].ravel())
+    n_groups = int(labels.max()) + 1
+    if n_groups < 2:
+        return _split(n, validation_fraction, generator)
+    n_val = min(max(int(round(validation_fraction * n_groups)), 1), n_groups - 1)
+    held_out = torch.zeros(n_groups, dtype=torch.bool)
+    held_out[torch.randperm(n_groups, generator=generator)[:n_val]] = True
     perm = torch.randperm(n, generator=generator, dtype=torch.int32)
-    if validation_fraction <= 0:
-        return perm[:0], perm
-    n_val = min(max(int(round(validation_fraction * n)), 1), n - 1)
-    return perm[:n_val][:MAX_VALIDATION_ROWS], perm[n_val:]
+    val = held_out[labels[perm.long()]]
+    return perm[val][:MAX_VALIDATION_ROWS], perm[~val]
 
 
 class Adam:
@@ -394,7 +411,8 @@ def pretrain_linear(net: CCGMNet, train: _RowView, *, epochs: int, batch_size: i
 def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
                 pretrain_epochs: int, batch_size: int, lr: float, patience: int,
                 validation_fraction: float, generator: torch.Generator, progress: bool,
-                latent_weight: float = 1.0, tol: float = 1e-3, desc: str = "CCGM fit") -> dict:
+                latent_weight: float = 1.0, tol: float = 1e-3, desc: str = "CCGM fit",
+                groups=None) -> dict:
     """Fit the parameters generation uses by the exact likelihood, given the graph.
 
     ``-log p(x) = sum_i -log p(x_i | pa_i)`` is evaluated for all nodes at once
@@ -414,7 +432,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     """
     n = S.shape[0]
     dev = net.mask.device
-    val_idx, tr_idx = _split(n, validation_fraction, generator)
+    val_idx, tr_idx = _split(n, validation_fraction, generator, groups)
     # One copy of the data for training: the state rows S (``net.encode_states``; a
     # continuous node's block IS its standardized value, so minibatches read u back out
     # of S) and the codes; minibatches index the training rows through tr_idx. The
@@ -521,7 +539,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
 
 def train_encoder(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
                   batch_size: int, lr: float, generator: torch.Generator,
-                  patience: int = 6, validation_fraction: float = 0.1) -> dict:
+                  patience: int = 6, validation_fraction: float = 0.1, groups=None) -> dict:
     """Train the encoder as an amortised abduction network after an exact fit: a
     regression of the exact latents (decoder inverses and noise latents, what
     ``abduct(method="exact")`` returns) on the observed state rows ``S`` (as built for
@@ -535,7 +553,7 @@ def train_encoder(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs:
     parts = [net.abduct(S[k:k + 65_536][:, net.cont_offset], codes[k:k + 65_536],
                         generator=generator) for k in range(0, n, 65_536)]
     target = torch.cat([torch.cat([p["z"], p["eps"]], -1) for p in parts])
-    val_idx, tr_idx = _split(n, validation_fraction, generator)
+    val_idx, tr_idx = _split(n, validation_fraction, generator, groups)
     params = list(net.encoder.parameters())
     opt = Adam(params, lr=min(lr, 1e-2))
     best_state = _Snapshot(params)

@@ -360,14 +360,35 @@ def _one_resample(data: pd.DataFrame, fn: Callable, kwargs: dict, seed: np.rando
     return value
 
 
-def _resample_estimate(data, fn, kwargs, seed, groups, pass_seed) -> float:
-    rng = np.random.default_rng(seed)
-    n = len(data)
+def resample_rows(rng: np.random.Generator, n: int, groups: Union[list, None]) -> np.ndarray:
+    """Row positions of one bootstrap resample: ``n`` rows drawn iid, or (``groups``: a list
+    of row-position arrays, one per cluster) as many whole clusters as there are."""
     if groups is None:
-        rows = rng.integers(0, n, size=n)
-    else:
-        picked = rng.integers(0, len(groups), size=len(groups))
-        rows = np.concatenate([groups[g] for g in picked])
+        return rng.integers(0, n, size=n)
+    picked = rng.integers(0, len(groups), size=len(groups))
+    return np.concatenate([groups[g] for g in picked])
+
+
+def cluster_groups(data: pd.DataFrame, cluster, caller: str) -> Union[list, None]:
+    """The row positions of each cluster of ``data[cluster]`` (``None``: no clusters)."""
+    if cluster is None:
+        return None
+    if cluster not in data.columns:
+        raise ValueError(f"{caller}: cluster column {cluster!r} not found in data; available "
+                         f"columns: {list(data.columns)}.")
+    codes, uniques = pd.factorize(data[cluster], use_na_sentinel=True)
+    if (codes < 0).any():
+        raise ValueError(f"{caller}: cluster column {cluster!r} has missing values.")
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1]
+    groups = np.split(order, bounds)
+    if len(groups) < 2:
+        raise ValueError(f"{caller}: cluster column {cluster!r} has fewer than 2 groups.")
+    return groups
+
+
+def _resample_estimate(data, fn, kwargs, seed, groups, pass_seed) -> float:
+    rows = resample_rows(np.random.default_rng(seed), len(data), groups)
     sample = data.iloc[rows].reset_index(drop=True)
     if pass_seed:
         kwargs = {**kwargs, "random_state": int(seed.generate_state(1, dtype=np.uint32)[0])}
@@ -426,8 +447,7 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
         )
     if len(data) == 0:
         raise ValueError("bootstrap_ate: data has no rows.")
-    if cluster is not None and cluster not in data.columns:
-        raise ValueError(f"bootstrap_ate: cluster column {cluster!r} not found in data.")
+    cluster_groups(data, cluster, "bootstrap_ate")     # (checks the column early)
 
     kwargs = dict(estimator_kwargs)
     if key is not None:
@@ -450,16 +470,7 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
             used.append(cluster)
         data = data[used]
 
-    groups = None
-    if cluster is not None:
-        codes, uniques = pd.factorize(data[cluster], use_na_sentinel=True)
-        if (codes < 0).any():
-            raise ValueError(f"bootstrap_ate: cluster column {cluster!r} has missing values.")
-        order = np.argsort(codes, kind="stable")
-        bounds = np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1]
-        groups = np.split(order, bounds)
-        if len(groups) < 2:
-            raise ValueError(f"bootstrap_ate: cluster column {cluster!r} has fewer than 2 groups.")
+    groups = cluster_groups(data, cluster, "bootstrap_ate")
 
     pass_seed = "random_state" not in kwargs and _accepts_random_state(fn)
     seeds = _seed_sequence(random_state).spawn(int(n_bootstrap))
