@@ -75,11 +75,18 @@ class ColumnSpec:
             if self.integer:
                 x = np.clip(np.rint(x), self.vmin, self.vmax)
             return pd.Series(x, index=index, name=self.name).astype(self.dtype)
-        values = [self.categories[int(c)] for c in arr]
+        codes = np.asarray(arr, dtype=np.int64)
         if self.is_category_dtype:
-            cat = pd.Categorical(values, categories=self.categories, ordered=self.ordered)
+            cat = pd.Categorical.from_codes(codes, categories=self.categories,
+                                            ordered=self.ordered)
             return pd.Series(cat, index=index, name=self.name)
-        return pd.Series(values, index=index, name=self.name).astype(self.dtype)
+        labels = np.empty(len(self.categories), dtype=object)
+        labels[:] = self.categories
+        try:      # numeric and bool labels: one typed lookup
+            labels = labels.astype(np.dtype(self.dtype))
+        except TypeError:   # strings, pandas' own dtypes: objects, then the dtype
+            pass
+        return pd.Series(labels[codes], index=index, name=self.name).astype(self.dtype)
 
 
 def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> ColumnSpec:

@@ -61,6 +61,7 @@ __all__ = ["bootstrap", "BootstrapResult", "BootstrapError", "NaiveATE", "DoATE"
 #: to the uncertainty of the fit (the sd of a difference of means on 100k rows is about
 #: 0.3% of the outcome's sd).
 N_SAMPLES = 100_000
+INTERVAL_METHODS = ("percentile", "basic", "normal")
 
 
 # ============================================================================ statistics
@@ -231,16 +232,33 @@ class BootstrapResult:
     confidence_level: float
     cluster: object = None
 
-    def interval(self, name=None, confidence_level=None) -> tuple:
-        """The percentile interval ``(low, high)`` of statistic ``name`` (default: the
-        only one)."""
+    def interval(self, name=None, confidence_level=None, method: str = "percentile"
+                 ) -> tuple:
+        """The interval ``(low, high)`` of statistic ``name`` (default: the only one).
+
+        ``method="percentile"`` (default): the replicates' quantiles. ``"basic"``: the
+        percentile interval reflected about the estimate, ``(2 est - q_high, 2 est -
+        q_low)``, which removes a bias the replicates share with the estimator (an effect
+        shrunk by the fit at small n). ``"normal"``: ``est +- z sd`` (steadier for small
+        ``n_bootstrap``)."""
         name = self._name(name)
-        level = self.confidence_level if confidence_level is None else float(confidence_level)
-        if not 0.0 < level < 1.0:
+        level = self.confidence_level if confidence_level is None else confidence_level
+        if isinstance(level, bool) or not isinstance(level, numbers.Real) \
+                or not 0.0 < float(level) < 1.0:
             raise ValueError(f"confidence_level must be in (0, 1), got {level!r}")
+        if method not in INTERVAL_METHODS:
+            raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
+        level = float(level)
         values = self.replicates[name].to_numpy()
-        lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-        return float(lo), float(hi)
+        est = self.estimate[name]
+        if method == "normal":
+            from scipy.stats import norm
+            half = float(norm.ppf((1 + level) / 2)) * float(values.std(ddof=1))
+            return est - half, est + half
+        lo, hi = (float(v) for v in np.quantile(values, [(1 - level) / 2, (1 + level) / 2]))
+        if method == "basic":
+            return 2 * est - hi, 2 * est - lo
+        return lo, hi
 
     def _name(self, name):
         names = list(self.replicates.columns)
@@ -252,13 +270,14 @@ class BootstrapResult:
             raise KeyError(f"unknown statistic {name!r}; this result holds {names}")
         return name
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self, method: str = "percentile") -> pd.DataFrame:
         """One row per statistic: ``estimate`` (full-data fit), the replicates' ``mean`` and
-        ``sd`` (ddof=1) and the percentile interval ``low``, ``high``."""
+        ``sd`` (ddof=1) and the interval ``low``, ``high`` (:meth:`interval`'s
+        ``method``)."""
         rows = []
         for name in self.replicates.columns:
             v = self.replicates[name].to_numpy()
-            lo, hi = self.interval(name)
+            lo, hi = self.interval(name, method=method)
             rows.append({"statistic": name, "estimate": self.estimate[name],
                          "mean": float(v.mean()), "sd": float(v.std(ddof=1)),
                          "low": lo, "high": hi})

@@ -10,8 +10,9 @@ both from the units' own counterfactuals (exact abduction).
   arm reproduces the unit's observed outcome.
 * :func:`subgroup_effects`: the same unit-level difference averaged within groups.
 
-The estimates are point estimates of the fitted model; their uncertainty needs refitting
-on resamples (the refit bootstrap is not part of this release). A discrete node's
+The estimates are point estimates of the fitted model; their uncertainty, fit included,
+comes from refitting on resamples: :func:`dowhy_ccgm.bootstrap.bootstrap` with
+:class:`~dowhy_ccgm.bootstrap.DoATE` or :class:`~dowhy_ccgm.bootstrap.EffectOnTreated`. A discrete node's
 abducted noise is a draw from its posterior interval: ``n_draws`` averages several.
 """
 from __future__ import annotations

@@ -113,7 +113,7 @@ def sample_to_parquet(generator, path, n_samples: int, *, interventions=None,
     Returns
     -------
     list of str
-        The written files, in partition order.
+        The written files (absolute paths), in partition order.
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
@@ -131,7 +131,8 @@ def sample_to_parquet(generator, path, n_samples: int, *, interventions=None,
                          f"{{node: value}} or None, got {interventions!r}")
     if interventions:   # checked once here, not after the workers start
         generator.intervene(interventions, n_samples=1, random_state=0)
-    path = os.fspath(path)
+    # absolute: a worker process (reused, or on a cluster) has its own working directory
+    path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"sample_to_parquet: path {path!r} exists and is not a directory")
     os.makedirs(path, exist_ok=True)

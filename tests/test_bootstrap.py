@@ -264,3 +264,16 @@ def test_quick_calibration():
     assert 0.5 < ratio < 2.0, (ratio, points, sds)
     assert np.mean(sds) > 0.03
     assert covered >= 3, (covered, points)
+
+
+def test_interval_methods(result):
+    v = result.replicates["do"].to_numpy()
+    est = result.estimate["do"]
+    lo, hi = np.quantile(v, [0.025, 0.975])
+    assert result.interval("do", method="basic") == pytest.approx((2 * est - hi, 2 * est - lo))
+    n_lo, n_hi = result.interval("do", method="normal")
+    assert n_hi - est == pytest.approx(est - n_lo)
+    assert (n_hi - n_lo) / 2 == pytest.approx(1.959964 * v.std(ddof=1), rel=1e-5)
+    assert result.summary("normal").loc["do", "high"] == pytest.approx(n_hi)
+    with pytest.raises(ValueError, match="method must be one of"):
+        result.interval("do", method="bca")

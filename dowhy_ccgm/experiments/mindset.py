@@ -85,6 +85,9 @@ SETTINGS = {
 
 _COLUMNS = ["method", "source", "mean", "sd", "q025", "q975",
             "paper_mean", "paper_sd", "paper_q025", "paper_q975"]
+#: with ``refit_bootstrap``: the improved rows' refit-bootstrap point estimate (the fitted
+#: model, ``n_population`` generated rows), sd and percentile interval
+_REFIT_COLUMNS = ["refit_estimate", "refit_sd", "refit_q025", "refit_q975"]
 
 
 # ============================================================================ helpers
@@ -232,6 +235,48 @@ def gformula_ate(gen, n: int = 200_000, random_state=0) -> float:
     return float(y1 - y0)
 
 
+class DebiasTypicalATE:
+    """Refit-bootstrap statistic of the row ``"improved: de-bias D (typical)"``: the naive
+    ATE of ``n_samples`` rows generated after :func:`debias_treatment` with ``how="typical"``
+    (the typical values are the refitted model's own)."""
+
+    def __init__(self, n_samples: int):
+        self.n_samples = int(n_samples)
+
+    def __call__(self, gen, data, random_state) -> float:
+        from ..ate import naive_ate
+        cut = debias_treatment(gen, "typical", int(random_state))
+        return naive_ate(cut.sample(self.n_samples, random_state=int(random_state)), D, Y)
+
+
+def refit_statistics(n_samples: int = 100_000) -> dict:
+    """The improved rows as refit-bootstrap statistics (:mod:`dowhy_ccgm.bootstrap`)."""
+    from ..bootstrap import DoATE, NaiveATE
+    into_d = [(SE, D, "marginal"), (SM, D, "marginal")]
+    into_y = [(SE, Y, "marginal"), (SM, Y, "marginal")]
+    return {
+        "CCGM (improved)": NaiveATE(D, Y, n_samples=n_samples),
+        "improved: de-bias D (marginal)": NaiveATE(D, Y, remove_edges=into_d,
+                                                   n_samples=n_samples),
+        "improved: de-bias D (typical)": DebiasTypicalATE(n_samples),
+        "improved: de-bias Y (marginal)": NaiveATE(D, Y, remove_edges=into_y,
+                                                   n_samples=n_samples),
+        "improved: E[Y|do(D=1)] - E[Y|do(D=0)]": DoATE(D, Y, n_samples=n_samples),
+    }
+
+
+def refit_intervals(gen, data, n_bootstrap: int, *, cluster=None, random_state=0,
+                    n_jobs=1, progress_bar=None, n_samples: int = 100_000):
+    """The refit bootstrap of the improved rows: ``n_bootstrap`` refits of the improved
+    CCGM on resamples of ``data`` (rows iid, or whole ``cluster`` groups such as
+    ``"schoolid"``); the fitted ``gen`` gives the point estimates
+    (:func:`dowhy_ccgm.bootstrap.bootstrap`)."""
+    from ..bootstrap import bootstrap
+    return bootstrap(gen, data, refit_statistics(n_samples), n_bootstrap=n_bootstrap,
+                     cluster=cluster, random_state=random_state, n_jobs=n_jobs,
+                     progress_bar=progress_bar)
+
+
 # ============================================================================ validation
 def validate_on_simulation(n: int = 10_391, *, ate: float = 0.40, quick: bool = False,
                            random_state=0, progress_bar=None, n_population=None) -> dict:
@@ -286,7 +331,8 @@ def _row(method, source, boot):
 
 
 def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
-                  progress_bar=None, n_jobs=1, validate=True):
+                  progress_bar=None, n_jobs=1, validate=True, refit_bootstrap=0,
+                  refit_cluster=None):
     """Reproduce the paper's Table II and the improved model's rows.
 
     Parameters
@@ -308,6 +354,12 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
         validation) and the real-data bootstraps; results do not depend on it.
     validate : bool, default True
         Also run :func:`validate_on_simulation`.
+    refit_bootstrap : int, default 0
+        If positive, also the refit bootstrap of the improved rows with this many refits
+        (:func:`refit_intervals`): intervals that include the uncertainty of the fit.
+    refit_cluster : str, optional
+        Resample whole groups of this column of ``data`` in the refit bootstrap (the real
+        data's ``"schoolid"``: 76 schools); None resamples students iid.
 
     Returns
     -------
@@ -318,13 +370,24 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
         ``data`` (the real four columns), ``generated`` ({row: generated DataFrame}),
         ``estimates`` ({row: bootstrap ATEs}), ``models`` (the two fitted generators),
         ``gformula_ate`` (the improved model's interventional ATE),
-        ``validation`` (dict or None), ``settings`` and ``timings`` (seconds).
+        ``validation`` (dict or None), ``refit`` (the
+        :class:`~dowhy_ccgm.bootstrap.BootstrapResult` or None), ``settings`` and
+        ``timings`` (seconds).
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     from ..ate import bootstrap_ate
     t_start = time.perf_counter()
+    if data is None:
+        from ..datasets import load_mindset
+        data = load_mindset()
+    if refit_bootstrap == 1 or not 0 <= int(refit_bootstrap):
+        raise ValueError(f"refit_bootstrap must be 0 (off) or at least 2, got "
+                         f"{refit_bootstrap!r}")
+    if refit_cluster is not None and refit_cluster not in getattr(data, "columns", []):
+        raise ValueError(f"refit_cluster column {refit_cluster!r} is not a column of the data")
+    clusters = data[refit_cluster].to_numpy() if refit_cluster is not None else None
     data = _check_data(data)
     cfg = SETTINGS["quick" if quick else "full"]
     if quick:
@@ -332,7 +395,8 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
     show = _progress(progress_bar)
     n_jobs = max(1, int(n_jobs))
     seeds = _seeds(random_state, ["paper_fit", "improved_fit", "paper_sample", "improved_sample",
-                                  "boot_generated", "boot_real", "gformula", "validation"])
+                                  "boot_generated", "boot_real", "gformula", "validation",
+                                  "refit"])
     n = len(data)
 
     # -- 1. the model fits (and the validation, which fits its own model): independent
@@ -387,14 +451,30 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
         estimates[name] = boot["estimates"]
         rows.append(_row(name, "real data", boot))
     timings["bootstrap real"] = time.perf_counter() - t
+    refit = None
+    if refit_bootstrap:
+        t = time.perf_counter()
+        frame = data if clusters is None else data.assign(**{refit_cluster: clusters})
+        refit = refit_intervals(improved_gen, frame, int(refit_bootstrap),
+                                cluster=refit_cluster, random_state=seeds["refit"],
+                                n_jobs=n_jobs, progress_bar=show,
+                                n_samples=cfg["n_population"])
+        summary = refit.summary()
+        for row in rows:
+            if row["method"] in summary.index:
+                r = summary.loc[row["method"]]
+                row.update(refit_estimate=r["estimate"], refit_sd=r["sd"],
+                           refit_q025=r["low"], refit_q975=r["high"])
+        timings["refit bootstrap"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
 
-    table = pd.DataFrame(rows, columns=_COLUMNS)
+    table = pd.DataFrame(rows, columns=_COLUMNS + (_REFIT_COLUMNS if refit else []))
     artefacts = {
         "data": data, "generated": generated, "estimates": estimates,
         "models": {"paper": paper_gen, "improved": improved_gen},
-        "gformula_ate": gformula, "validation": validation,
+        "gformula_ate": gformula, "validation": validation, "refit": refit,
         "settings": {"quick": bool(quick), "n_bootstrap": int(n_bootstrap),
+                     "refit_bootstrap": int(refit_bootstrap), "refit_cluster": refit_cluster,
                      "random_state": random_state, **{k: v for k, v in cfg.items()
                                                       if k != "n_bootstrap"}},
         "timings": timings,
@@ -406,10 +486,7 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
 def format_table(table: pd.DataFrame) -> str:
     """The table as text: our columns and the paper's side by side."""
     def f(v):
-        if pd.isna(v):
-            return ""
-        text = f"{v:.3f}"
-        return "0.000" if text == "-0.000" else text     # no negative zeros
+        return "" if pd.isna(v) else _f3(v)
     head = (f"{'method':<32} {'mean':>6} {'sd':>6} {'q025':>6} {'q975':>6} | "
             f"{'paper':>6} {'sd':>6} {'q025':>6} {'q975':>6}")
     lines = [head, "-" * len(head)]
@@ -422,6 +499,33 @@ def format_table(table: pd.DataFrame) -> str:
                      f"{f(r.q975):>6} | {f(r.paper_mean):>6} {f(r.paper_sd):>6} "
                      f"{f(r.paper_q025):>6} {f(r.paper_q975):>6}")
     lines += ["", LEGEND]
+    return "\n".join(lines)
+
+
+def _f3(v) -> str:
+    text = f"{v:.3f}"
+    return "0.000" if text == "-0.000" else text      # no negative zeros
+
+
+def format_refit(table: pd.DataFrame, refit, settings: dict) -> str:
+    """The refit-bootstrap intervals of the improved rows next to the one-model ones."""
+    s = refit.summary()
+    by = table.set_index("method")
+    unit = (f"whole {settings['refit_cluster']!r} groups" if settings.get("refit_cluster")
+            else "rows iid")
+    head = (f"{'method':<40} {'est.':>6} {'sd':>6} {'q025':>6} {'q975':>6} | "
+            f"{'one-model q025':>14} {'q975':>6}")
+    lines = [f"Intervals that include the fit: refit bootstrap, B = {len(refit.replicates)} "
+             f"refits on resamples ({unit}), {settings['n_population']:,} generated rows each",
+             head, "-" * len(head)]
+    for name, r in s.iterrows():
+        one = (f"{_f3(by.loc[name, 'q025']):>14} {_f3(by.loc[name, 'q975']):>6}"
+               if name in by.index else f"{'':>14} {'':>6}")
+        lines.append(f"{name:<40} {_f3(r['estimate']):>6} {_f3(r['sd']):>6} "
+                     f"{_f3(r['low']):>6} {_f3(r['high']):>6} | {one}")
+    lines.append("(one-model: today's rows, B resamples of ONE generated data set, the fitted "
+                 "model held fixed;\n refit: every resample refits the model. See "
+                 "docs/bootstrap.md, 'Two kinds of interval'.)")
     return "\n".join(lines)
 
 
@@ -527,7 +631,7 @@ def plot_figures(table: pd.DataFrame, artefacts: dict, directory) -> list:
 
 # ============================================================================ CLI
 def add_arguments(p):
-    from ._args import n_jobs, output_dir, output_file, positive_int, seed
+    from ._args import n_jobs, non_negative_int, output_dir, output_file, positive_int, seed
     p.add_argument("--quick", action="store_true",
                    help="smoke run: few epochs and 10 bootstrap resamples (tens of seconds)")
     p.add_argument("--json", metavar="PATH", type=output_file,
@@ -540,6 +644,14 @@ def add_arguments(p):
     p.add_argument("--n-jobs", type=n_jobs, default=1, dest="n_jobs",
                    help="parallel workers for the model fits and the real-data bootstraps "
                         "(default 1; -1: all cores, as in joblib; results do not depend on it)")
+    p.add_argument("--refit-bootstrap", metavar="B", type=non_negative_int, default=0,
+                   dest="refit_bootstrap",
+                   help="also B refits of the improved model on resamples of the data: "
+                        "intervals that include the fit (default 0: off; each refit takes "
+                        "a few seconds, use --n-jobs)")
+    p.add_argument("--refit-cluster", metavar="COLUMN", default=None, dest="refit_cluster",
+                   help="resample whole groups of this column in the refit bootstrap "
+                        "(e.g. schoolid: the 76 schools); default: students iid")
     p.add_argument("--no-validation", action="store_false", dest="validate",
                    help="skip the ground-truth validation on simulate_mindset")
     p.add_argument("--no-progress", action="store_false", dest="progress",
@@ -552,13 +664,17 @@ def run(args) -> int:
                                random_state=args.seed,
                                progress_bar=None if getattr(args, "progress", True) else False,
                                n_jobs=resolve_n_jobs(getattr(args, "n_jobs", 1)),
-                               validate=getattr(args, "validate", True))
+                               validate=getattr(args, "validate", True),
+                               refit_bootstrap=getattr(args, "refit_bootstrap", 0),
+                               refit_cluster=getattr(args, "refit_cluster", None))
     print(f"Learning Mindsets ATE (paper Table II); B = {art['settings']['n_bootstrap']} "
           f"bootstrap resamples of one data set of {len(art['data'])} rows; seed {args.seed}"
           f"{'; QUICK settings' if args.quick else ''}")
     print(format_table(table))
     print(f"\nimproved CCGM's interventional ATE E[Y|do(D=1)] - E[Y|do(D=0)] "
           f"({art['settings']['n_population']} draws): {art['gformula_ate']:.3f}")
+    if art["refit"] is not None:
+        print("\n" + format_refit(table, art["refit"], art["settings"]))
     v = art["validation"]
     if v is not None:
         print(f"\nGround-truth validation (simulate_mindset, n = {v['n']}, true ATE "
