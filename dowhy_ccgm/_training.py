@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from ._progress import progress_bar
 
 from .nn import AugmentedLagrangian, CCGMNet
 
@@ -56,7 +56,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
     lin_params = [net.W, net.lin_bias, net.lin_scale, *net.cat_embed.values()]
     opt = torch.optim.Adam(lin_params, lr=max(lr, 5e-2))
     total = pretrain_epochs + epochs
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(total=total, desc=desc, disable=not progress, leave=False)
     for _ in range(pretrain_epochs):
         tot, seen = 0.0, 0
         for b in _epoch_batches(stream, n_tr, bs):
@@ -474,8 +474,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     z_va = _inverse_chunks(net, lambda pos: u_va[pos], n_va)
     batches = _passes(n_tr, bs, generator, dev)
     best, bad, lr_bad, step = math.inf, 0, 0, 0
-    bar = tqdm(total=n_checks, desc=desc, disable=not progress, leave=False,
-               mininterval=1.0)
+    bar = progress_bar(total=n_checks, desc=desc, disable=not progress, leave=False)
     try:
         for check in range(n_checks):
             net.train()

@@ -2,21 +2,15 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from ._progress import progress_bar, show_progress
 
-def show_progress(progress_bar) -> bool:
-    """``progress_bar=None`` follows ``dowhy.gcm.config.show_progress_bars``."""
-    if progress_bar is not None:
-        return bool(progress_bar)
-    cfg = sys.modules.get("dowhy.gcm.config")
-    if cfg is not None:
-        return bool(getattr(cfg, "show_progress_bars", True))
-    return True
+__all__ = ["progress_bar", "show_progress", "seed_from", "torch_generator", "resolve_device",
+           "torch_threads"]
 
 
 def seed_from(random_state) -> int:

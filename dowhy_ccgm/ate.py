@@ -433,7 +433,8 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
         length ``n_bootstrap``, in resample order).
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+
+    from ._progress import progress_bar as tqdm
 
     fn, key = _resolve_estimator(estimator)
     if (isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral)
@@ -486,7 +487,7 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
     # (a list, not np.fromiter(count=n): that stops before the iterator is exhausted, so
     # the bar never reaches n/n)
     estimates = np.asarray(list(
-        tqdm(results, total=int(n_bootstrap), disable=not progress_bar, mininterval=1.0,
+        tqdm(results, total=int(n_bootstrap), disable=not progress_bar,
              desc=f"Bootstrapping ATE ({key or getattr(fn, '__name__', 'estimator')})")),
         dtype=np.float64)
     return {

@@ -391,9 +391,8 @@ def bootstrap(estimator, data: pd.DataFrame, statistic, *, n_bootstrap: int = 10
         replicate, its fit's ``random_state`` and its seed's spawn key.
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
 
-    from ._utils import show_progress
+    from ._progress import progress_bar as bar, show_progress
     if not hasattr(estimator, "_fit") or not hasattr(estimator, "get_params"):
         raise TypeError("bootstrap: estimator must be a CCGMGenerator, got "
                         f"{type(estimator).__name__}")
@@ -431,8 +430,8 @@ def bootstrap(estimator, data: pd.DataFrame, statistic, *, n_bootstrap: int = 10
     tasks = (delayed(_replicate)(estimator, data, fit_columns, groups, stats, s, b, total)
              for b, s in enumerate(children[1:]))
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    out = list(tqdm(results, total=total, disable=not show_progress(progress_bar),
-                    mininterval=1.0, desc="Refit bootstrap (CCGM)"))
+    out = list(bar(results, total=total, disable=not show_progress(progress_bar),
+                   desc="Refit bootstrap (CCGM)"))
     replicates = pd.DataFrame([r["values"] for r in out], columns=list(stats))
     replicates.index.name = "replicate"
     return BootstrapResult(point, replicates, tuple(r["seed"] for r in out),

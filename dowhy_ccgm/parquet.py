@@ -116,9 +116,8 @@ def sample_to_parquet(generator, path, n_samples: int, *, interventions=None,
         The written files (absolute paths), in partition order.
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
 
-    from ._utils import show_progress
+    from ._progress import progress_bar as bar, show_progress
     from .ate import _seed_sequence
     _pyarrow()
     if not hasattr(generator, "model_"):
@@ -152,5 +151,5 @@ def sample_to_parquet(generator, path, n_samples: int, *, interventions=None,
                                        seeds[k], interventions, chunk_rows)
              for k in range(n_parts))
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    return list(tqdm(results, total=n_parts, disable=not show_progress(progress_bar),
-                     mininterval=1.0, desc="Writing Parquet partitions"))
+    return list(bar(results, total=n_parts, disable=not show_progress(progress_bar),
+                    desc="Writing Parquet partitions"))

@@ -193,15 +193,26 @@ def test_save_grid_png(tmp_path):
     path = P.save_grid(tmp_path / "g.png", grid, title="t", row_labels=["a", "b"])
     im = Image.open(path)
     assert im.mode == "L" and im.size[0] > 3 * 16 and im.size[1] > 2 * 16
+    # upscaled tiles with the swept values under them
+    labels = [["a=1", "2", "3"], ["b=1", "2", "3"]]
+    big = Image.open(P.save_grid(tmp_path / "h.png", grid, row_labels=["a", "b"], scale=3,
+                                 tile_labels=labels))
+    assert big.size[0] >= 3 * 48 and big.size[1] >= 2 * (48 + 12)
+    assert P.grid_scale(32) == 3 and P.grid_scale(64) == 2 and P.grid_scale(128) == 1
+    vals = P.grid_value_labels(4)
+    assert len(vals) == len(P.GRID_ROWS) and all(len(r) == 4 for r in vals)
+    assert vals[0][0].startswith("theta=")
 
 
 # ---------------------------------------------------------------- the command
 @pytest.mark.slow
-def test_cli_quick_writes_json_and_pngs(tmp_path, capsys):
+def test_cli_quick_writes_json_and_pngs(tmp_path, capsys, monkeypatch):
     from dowhy_ccgm.cli import main
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "figs"
-    js = tmp_path / "rows.json"
-    assert main(["pendulum", "--quick", "--json", str(js), "--out", str(out)]) == 0
+    assert main(["pendulum", "--quick", "--out", str(out), "--no-progress"]) == 0
+    js = out / "metrics.json"                     # the default next to the grids
+    assert not (tmp_path / "results").exists()
     rows = json.loads(js.read_text())
     assert rows and all(set(r) == {"model", "metric", "value"} for r in rows)
     models = {r["model"] for r in rows}
@@ -210,8 +221,11 @@ def test_cli_quick_writes_json_and_pngs(tmp_path, capsys):
     assert m[("ccgm_l2l", "cut theta->x_shadow, do(theta): x_shadow slope ratio")] < 0.1
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert {"ccgm_l2l.png", "ccgm_l2i.png", "causalvae_l2l.png", "causalvae_l2i.png"} <= set(pngs)
-    printed = capsys.readouterr().out
-    assert "x_shadow slope ratio" in printed and "ccgm_l2i" in printed
+    captured = capsys.readouterr()
+    assert "x_shadow slope ratio" in captured.out and "ccgm_l2i" in captured.out
+    # log lines: one per stage and per image model, no per-epoch lines, no progress bars
+    assert "[fit ccgm_l2l]" in captured.err and "ccgm_l2i: BCE" in captured.err
+    assert "epoch 1:" not in captured.err and "it/s" not in captured.err
 
 
 def test_cli_rejects_bad_size(capsys):

@@ -375,8 +375,8 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
         ``timings`` (seconds).
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
 
+    from .._progress import progress_bar as tqdm
     from ..ate import bootstrap_ate
     t_start = time.perf_counter()
     if data is None:
@@ -556,6 +556,8 @@ def plot_figures(table: pd.DataFrame, artefacts: dict, directory) -> list:
     ``treatment.png`` (Fig. 17): the paper-faithful model's continuous D with its 70% cut,
     and the treated share of the real and the improved generated data.
     ``bootstrap_ate.png`` (Fig. 13): bootstrap ATE distributions of all rows.
+    ``refit_intervals.png`` (with a refit bootstrap): the improved rows' one-model and
+    refit intervals side by side, with the real-data AIPW interval.
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -610,7 +612,19 @@ def plot_figures(table: pd.DataFrame, artefacts: dict, directory) -> list:
     est = artefacts["estimates"]
     names = list(table["method"])
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
-    ax.boxplot([est[m] for m in names], vert=False, whis=(2.5, 97.5), showfliers=False)
+    colours = {"paper-faithful CCGM": "C3", "improved CCGM": "C0", "real data": "grey"}
+    sources = list(table["source"])
+    box = ax.boxplot([est[m] for m in names], vert=False, whis=(2.5, 97.5), showfliers=False,
+                     patch_artist=True)
+    for patch, src in zip(box["boxes"], sources):
+        patch.set_facecolor(colours.get(src, "white"))
+        patch.set_alpha(0.55)
+    for k in range(1, len(names)):          # a line between the groups of rows
+        if sources[k] != sources[k - 1]:
+            ax.axhline(k + 0.5, color="k", lw=0.6, alpha=0.4)
+    for src, colour in colours.items():
+        if src in sources:
+            ax.plot([], [], "s", color=colour, alpha=0.55, ms=8, label=src)
     ax.set_yticks(range(1, len(names) + 1), names, fontsize=8)
     paper = table["paper_mean"].to_numpy()
     has = np.isfinite(paper)
@@ -626,18 +640,53 @@ def plot_figures(table: pd.DataFrame, artefacts: dict, directory) -> list:
     paths.append(os.path.join(directory, "bootstrap_ate.png"))
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
+
+    refit = artefacts.get("refit")
+    if refit is not None:
+        s = refit.summary()
+        by = table.set_index("method")
+        names = list(s.index)
+        fig, ax = plt.subplots(figsize=(8, 0.7 * len(names) + 1.6))
+        for k, name in enumerate(names):
+            if name in by.index:
+                ax.plot([by.loc[name, "q025"], by.loc[name, "q975"]], [k - 0.14] * 2,
+                        color="C1", lw=5, alpha=0.7, solid_capstyle="butt",
+                        label="one-model interval" if k == 0 else None)
+                ax.plot(by.loc[name, "mean"], k - 0.14, "|", color="k", ms=10)
+            ax.plot([s.loc[name, "low"], s.loc[name, "high"]], [k + 0.14] * 2, color="C0",
+                    lw=5, alpha=0.8, solid_capstyle="butt",
+                    label="refit interval (includes the fit)" if k == 0 else None)
+            ax.plot(s.loc[name, "estimate"], k + 0.14, "|", color="k", ms=10)
+        ax.axvspan(by.loc["AIPW", "q025"], by.loc["AIPW", "q975"], color="C2", alpha=0.15,
+                   label="AIPW 95% interval (real data)")
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("ATE")
+        ax.set_title(f"95% intervals: one generated data set vs "
+                     f"B = {len(refit.replicates)} refits")
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+        fig.tight_layout()
+        paths.append(os.path.join(directory, "refit_intervals.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
     return paths
 
 
 # ============================================================================ CLI
+#: where ``ccgm mindset`` writes by default (relative to the working directory)
+DEFAULT_OUT = os.path.join("results", "mindset")
+
+
 def add_arguments(p):
     from ._args import n_jobs, non_negative_int, output_dir, output_file, positive_int, seed
     p.add_argument("--quick", action="store_true",
                    help="smoke run: few epochs and 10 bootstrap resamples (tens of seconds)")
+    p.add_argument("--out", metavar="DIR", type=output_dir, default=None,
+                   help=f"write table.json and the PNG figures here (default {DEFAULT_OUT})")
     p.add_argument("--json", metavar="PATH", type=output_file,
-                   help="write the table rows as JSON")
+                   help="write the table rows as JSON here instead of OUT/table.json")
     p.add_argument("--figures", metavar="DIR", type=output_dir,
-                   help="write PNG figures into DIR")
+                   help="write the PNG figures here instead of OUT")
     p.add_argument("--seed", type=seed, default=0, help="seed of every step (default 0)")
     p.add_argument("--n-bootstrap", type=positive_int, default=100, dest="n_bootstrap",
                    help="bootstrap resamples per row (default 100)")
@@ -689,10 +738,12 @@ def run(args) -> int:
               + ("\n  (QUICK settings: the models are underfit; use the full run for accuracy)"
                  if args.quick else ""))
     print("\ntimings (s): " + ", ".join(f"{k} {t:.1f}" for k, t in art["timings"].items()))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(table_records(table), fh, indent=2)
-    if args.figures:
-        for path in plot_figures(table, art, args.figures):
-            print(f"wrote {path}")
+    out = getattr(args, "out", None) or DEFAULT_OUT
+    json_path = args.json or os.path.join(out, "table.json")
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    with open(json_path, "w") as fh:
+        json.dump(table_records(table), fh, indent=2)
+    print(f"wrote {json_path}")
+    for path in plot_figures(table, art, args.figures or out):
+        print(f"wrote {path}")
     return 0

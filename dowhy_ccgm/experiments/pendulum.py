@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 import time
@@ -81,9 +82,35 @@ class Config:
                    causalvae_align=(1.0,), seed=seed)
 
 
+logger = logging.getLogger(__name__)
+
+
 def _log(msg, verbose=True):
     if verbose:
-        print(msg, file=sys.stderr, flush=True)
+        logger.info(msg)
+
+
+class _EpochBar:
+    """A tqdm bar over a model's epochs (gated like every bar of the package), and one log
+    line with the last loss when the model is done."""
+
+    def __init__(self, name, epochs, loss, progress):
+        from .._progress import progress_bar, show_progress
+        self.name, self.loss, self.t0 = name, loss, time.time()
+        self.bar = progress_bar(total=epochs, desc=f"fit {name}", leave=False,
+                                disable=not show_progress(progress))
+
+    def __call__(self, epoch, value):
+        self.bar.update(1)
+        self.bar.set_postfix({self.loss: f"{value:.1f}"}, refresh=False)
+        logger.debug("  %s epoch %d: %s %.1f (%.0fs)", self.name, epoch + 1, self.loss, value,
+                     time.time() - self.t0)
+
+    def close(self, history):
+        self.bar.close()
+        if history:
+            logger.info("  %s: %s %.1f after %d epochs (%.0fs)", self.name, self.loss,
+                        history[-1], len(history), time.time() - self.t0)
 
 
 # ==============================================================================================
@@ -150,11 +177,11 @@ def starting_units(n_units, n_values, size, random_state):
 # ==============================================================================================
 # models
 # ==============================================================================================
-def fit_label_model(labels, variant, cfg: Config, verbose=False):
+def fit_label_model(labels, variant, cfg: Config, progress=False):
     """Label-to-label model: ``CCGMGenerator`` on the 4 labels, ``diag(A) = [1, 1, 0, 0]``."""
     from .. import CCGMGenerator
     return CCGMGenerator(GRAPH, exogenous=EXOGENOUS, variant=variant, hidden=cfg.hidden,
-                         epochs=cfg.label_epochs, random_state=cfg.seed, progress_bar=verbose,
+                         epochs=cfg.label_epochs, random_state=cfg.seed, progress_bar=progress,
                          n_threads=1, patience=cfg.patience).fit(labels)
 
 
@@ -209,7 +236,7 @@ class LabelToImage(LabelModel):
         return read_pendulum(imgs), imgs
 
 
-def fit_label_to_image(name, gen, labels, images, cfg: Config, shuffled=None, verbose=False):
+def fit_label_to_image(name, gen, labels, images, cfg: Config, shuffled=None, progress=False):
     """Train the decoder on the causal layer's outputs for the training scenes: the unit's
     exogenous values pass the layer, the shadow comes from the layer's mechanisms, or from
     ``do(w_shadow, x_shadow)`` for the ``shuffled`` scenes."""
@@ -224,12 +251,12 @@ def fit_label_to_image(name, gen, labels, images, cfg: Config, shuffled=None, ve
     states = _states(gen, out)
     torch.manual_seed(cfg.seed)
     dec = ImageDecoder(states.shape[1], cfg.size, cfg.image_base)
-    t0 = time.time()
+    bar = _EpochBar(name, cfg.decoder_epochs, "BCE", progress)
     hist = train_image_decoder(
         dec, states, torch.as_tensor(images), epochs=cfg.decoder_epochs,
         batch_size=cfg.image_batch, generator=torch.Generator().manual_seed(cfg.seed),
-        callback=lambda e, v: _log(f"  {name} epoch {e + 1}: BCE {v:.1f} "
-                                   f"({time.time() - t0:.0f}s)", verbose))
+        callback=bar)
+    bar.close(hist)
     model = LabelToImage(name, gen, dec)
     model.history = hist
     return model
@@ -267,7 +294,7 @@ class CausalVAEImageModel:
         return read_pendulum(imgs), imgs
 
 
-def fit_causalvae_image(gen, labels, images, cfg: Config, label_weight=1.0, verbose=False):
+def fit_causalvae_image(gen, labels, images, cfg: Config, label_weight=1.0, progress=False):
     """CausalVAE on images with the causal layer of ``gen`` (variant="causalvae"), frozen.
     ``label_weight`` scales the conditional prior's pull of the node states to the labels
     (1: CausalVAE's ``N(u, I)``)."""
@@ -277,12 +304,12 @@ def fit_causalvae_image(gen, labels, images, cfg: Config, label_weight=1.0, verb
     net = CausalVAEImage(gen.net_, cfg.size, cfg.image_base)
     u = _states(gen, labels.reset_index(drop=True))
     x = torch.as_tensor(images)
-    t0 = time.time()
+    bar = _EpochBar(name, cfg.vae_epochs, "-ELBO", progress)
     hist = train_causalvae_image(
         net, x, u, epochs=cfg.vae_epochs, batch_size=cfg.image_batch,
         label_weight=label_weight, generator=torch.Generator().manual_seed(cfg.seed),
-        callback=lambda e, v: _log(f"  {name} epoch {e + 1}: -ELBO {v:.1f} "
-                                   f"({time.time() - t0:.0f}s)", verbose))
+        callback=bar)
+    bar.close(hist)
     with torch.no_grad():
         s = net.states(net.abduct(x))
     means = {j: float(s[:, j].mean()) for j in range(s.shape[1])}
@@ -451,26 +478,44 @@ def sweep_grid(model, unit, n_values, size):
     return np.stack(out)
 
 
-def save_grid(path, grid, title=None, row_labels=None, scale=1):
-    """Write a grid of grayscale images ``(rows, cols, H, W)`` in [0, 1] as a PNG."""
+def grid_value_labels(n_values) -> list:
+    """The swept value of every tile of :func:`sweep_grid` (one row per :data:`GRID_ROWS`)."""
+    return [[f"{node}={v:.3g}" if c == 0 else f"{v:.3g}"
+             for c, v in enumerate(sweep_values(node, n_values))]
+            for _, node, _ in GRID_ROWS]
+
+
+def grid_scale(size: int, min_tile: int = 96) -> int:
+    """Integer upscaling so that a tile is at least ``min_tile`` pixels wide (readable
+    quick grids of 32x32 images)."""
+    return max(1, -(-int(min_tile) // int(size)))
+
+
+def save_grid(path, grid, title=None, row_labels=None, scale=1, tile_labels=None):
+    """Write a grid of grayscale images ``(rows, cols, H, W)`` in [0, 1] as a PNG; optional
+    ``row_labels`` (left) and ``tile_labels`` (``rows x cols`` strings under the tiles: the
+    swept values)."""
     from PIL import Image, ImageDraw
     rows, cols, H, W = grid.shape
-    pad, left, top = 2, (112 if row_labels else 0), (14 if title else 0)
-    canvas = Image.new("L", (left + cols * (W * scale + pad) + pad,
-                             top + rows * (H * scale + pad) + pad), 255)
+    caption = 12 if tile_labels else 0
+    pad, left, top = 2, (118 if row_labels else 0), (16 if title else 0)
+    th, tw = H * scale, W * scale
+    canvas = Image.new("L", (left + cols * (tw + pad) + pad,
+                             top + rows * (th + pad + caption) + pad), 255)
     draw = ImageDraw.Draw(canvas)
     for r in range(rows):
+        y0 = top + pad + r * (th + pad + caption)
         for c in range(cols):
             tile = Image.fromarray(np.clip(grid[r, c] * 255, 0, 255).astype(np.uint8), "L")
             if scale != 1:
-                tile = tile.resize((W * scale, H * scale), Image.NEAREST)
-            x0 = left + pad + c * (W * scale + pad)
-            y0 = top + pad + r * (H * scale + pad)
+                tile = tile.resize((tw, th), Image.NEAREST)
+            x0 = left + pad + c * (tw + pad)
             canvas.paste(tile, (x0, y0))
-            draw.rectangle([x0 - 1, y0 - 1, x0 + W * scale, y0 + H * scale], outline=160)
+            draw.rectangle([x0 - 1, y0 - 1, x0 + tw, y0 + th], outline=160)
+            if tile_labels:
+                draw.text((x0 + 1, y0 + th + 1), str(tile_labels[r][c]), fill=0)
         if row_labels:
-            draw.text((4, top + pad + r * (H * scale + pad) + H * scale // 2 - 5), row_labels[r],
-                      fill=0)
+            draw.text((4, y0 + th // 2 - 5), row_labels[r], fill=0)
     if title:
         draw.text((4, 2), title, fill=0)
     canvas.save(path, optimize=True)
@@ -480,18 +525,20 @@ def save_grid(path, grid, title=None, row_labels=None, scale=1):
 # ==============================================================================================
 # the experiment
 # ==============================================================================================
-def run_experiment(cfg: Config, out_dir=None, verbose=True):
+def run_experiment(cfg: Config, out_dir=None, verbose=True, progress=None):
     """Fit all models, measure them, optionally write the PNG grids. Returns
-    ``(rows, models, timings)``. Runs on one torch thread."""
+    ``(rows, models, timings)``. Runs on one torch thread. ``verbose`` logs each stage (the
+    ``dowhy_ccgm.experiments.pendulum`` logger, level INFO); ``progress`` shows tqdm bars
+    over the epochs (``None`` follows ``dowhy.gcm.config.show_progress_bars``)."""
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _run_experiment(cfg, out_dir, verbose)
+        return _run_experiment(cfg, out_dir, verbose, progress)
     finally:
         torch.set_num_threads(n_threads)
 
 
-def _run_experiment(cfg, out_dir, verbose):
+def _run_experiment(cfg, out_dir, verbose, progress):
     timings = {}
     t_all = time.time()
 
@@ -508,10 +555,10 @@ def _run_experiment(cfg, out_dir, verbose):
     stage("data", t0)
 
     t0 = time.time()
-    gen = fit_label_model(labels, "ccgm", cfg)
+    gen = fit_label_model(labels, "ccgm", cfg, progress)
     stage("fit ccgm_l2l", t0)
     t0 = time.time()
-    gen_vae = fit_label_model(labels, "causalvae", cfg)
+    gen_vae = fit_label_model(labels, "causalvae", cfg, progress)
     stage("fit causalvae_l2l", t0)
 
     models = [LabelModel("ccgm_l2l", gen, "exact"),
@@ -519,18 +566,18 @@ def _run_experiment(cfg, out_dir, verbose):
 
     t0 = time.time()
     models.append(fit_label_to_image("ccgm_l2i", gen, img_labels, images, cfg, shuffled,
-                                     verbose=verbose))
+                                     progress=progress))
     stage("fit ccgm_l2i", t0)
     if cfg.ablation:
         t0 = time.time()
         obs_lab, obs_img, _ = image_training_set(cfg.n_images, cfg.size, 0.0, cfg.seed)
         models.append(fit_label_to_image("ccgm_l2i_obs", gen, obs_lab, obs_img, cfg, None,
-                                         verbose=verbose))
+                                         progress=progress))
         stage("fit ccgm_l2i_obs", t0)
     for w in cfg.causalvae_align:
         t0 = time.time()
         models.append(fit_causalvae_image(gen_vae, img_labels, images, cfg, label_weight=w,
-                                          verbose=verbose))
+                                          progress=progress))
         stage(f"fit {models[-1].name}", t0)
     models.append(OracleImage(cfg.size, {c: float(labels[c].mean()) for c in EXOGENOUS}))
 
@@ -546,24 +593,44 @@ def _run_experiment(cfg, out_dir, verbose):
         one = {"labels": units_lab.iloc[:1].reset_index(drop=True), "images": units_img[:1]}
         for m in models:
             grid = sweep_grid(m, one, cfg.n_values, cfg.size)
-            save_grid(os.path.join(out_dir, f"{m.name}.png"), grid, title=m.name,
-                      row_labels=[r[0] for r in GRID_ROWS])
+            save_grid(os.path.join(out_dir, f"{m.name}.png"), grid,
+                      title=f"{m.name}: one starting unit, swept values under the tiles",
+                      row_labels=[r[0] for r in GRID_ROWS], scale=grid_scale(cfg.size),
+                      tile_labels=grid_value_labels(cfg.n_values))
         stage("grids", t0)
     timings["total"] = time.time() - t_all
     return rows, models, timings
+
+
+#: where ``ccgm pendulum`` writes by default (relative to the working directory)
+DEFAULT_OUT = os.path.join("results", "pendulum")
+
+
+class _StderrHandler(logging.Handler):
+    """The command's log lines on whatever ``sys.stderr`` is when they are written."""
+
+    def emit(self, record):
+        sys.stderr.write(self.format(record) + "\n")
+        sys.stderr.flush()
 
 
 def add_arguments(p):
     p.add_argument("--quick", action="store_true",
                    help="smoke run: tiny models, 32x32 images (under 2 minutes)")
     from ._args import output_dir, output_file, positive_int, seed
+    p.add_argument("--out", metavar="DIR", type=output_dir, default=None,
+                   help=f"write the PNG image grids (paper Figs. 5-11) and metrics.json here "
+                        f"(default {DEFAULT_OUT})")
     p.add_argument("--json", metavar="PATH", type=output_file,
-                   help="write the measurements (model, metric, value)")
-    p.add_argument("--out", metavar="DIR", type=output_dir,
-                   help="write PNG image grids (paper Figs. 5-11) here")
-    p.add_argument("--seed", type=seed, default=0)
+                   help="write the measurements (model, metric, value) here instead of "
+                        "OUT/metrics.json")
+    p.add_argument("--seed", type=seed, default=0, help="seed of every step (default 0)")
     p.add_argument("--size", type=positive_int, default=None,
                    help="image side: 16, 32, 64 or 128 (default 64; 32 with --quick)")
+    p.add_argument("--no-progress", action="store_false", dest="progress",
+                   help="hide the progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no log lines (the stages, each model's final loss)")
 
 
 def run(args) -> int:
@@ -574,15 +641,25 @@ def run(args) -> int:
     except ValueError as exc:
         print(f"ccgm pendulum: {exc}", file=sys.stderr)
         return 2
+    if not getattr(args, "quiet", False) and not any(
+            isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+        logger.setLevel(logging.INFO)
+    out = args.out if args.out is not None else DEFAULT_OUT
+    json_path = args.json if args.json is not None else os.path.join(out, "metrics.json")
     cfg = Config.quick(size=size, seed=args.seed) if args.quick else Config(size=size,
                                                                             seed=args.seed)
-    rows, _, timings = run_experiment(cfg, out_dir=args.out)
+    rows, _, timings = run_experiment(cfg, out_dir=out,
+                                      verbose=not getattr(args, "quiet", False),
+                                      progress=None if getattr(args, "progress", True)
+                                      else False)
     table = metrics_table(rows)
     with pd.option_context("display.width", 200, "display.max_rows", 200,
                            "display.max_columns", 20):
         print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"total time {timings['total']:.0f}s")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    with open(json_path, "w") as fh:
+        json.dump(rows, fh, indent=2)
+    print(f"wrote {json_path} and the image grids in {out}")
     return 0
