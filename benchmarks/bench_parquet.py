@@ -60,12 +60,21 @@ def main(argv=None) -> int:
         model = os.path.join(tmp, "model.ccgm")
         cut.save(model)
         # baselines: in-memory sampling of 1M rows, and pandas' own Parquet writer of them
+        import pyarrow.parquet  # noqa: F401  (its import is not the writer's cost)
         t = time.perf_counter()
         frame = cut.sample(1_000_000, random_state=1)
         out["sample_rows_per_s"] = 1_000_000 / (time.perf_counter() - t)
         t = time.perf_counter()
         frame.to_parquet(os.path.join(tmp, "pandas.parquet"), index=False)
         out["pandas_to_parquet_rows_per_s"] = 1_000_000 / (time.perf_counter() - t)
+        # memory baseline: the same process writing a tenth of the rows
+        res = subprocess.run([sys.executable, "-c", CHILD, model, os.path.join(tmp, "small"),
+                              str(args.rows // 10), "1"], capture_output=True, text=True,
+                             check=True)
+        small = json.loads(res.stdout.strip().splitlines()[-1])
+        out["peak_rss_mb_tenth_of_the_rows"] = small["peak_rss_mb"]
+        print(f"1 worker, {args.rows // 10:,} rows: peak RSS {small['peak_rss_mb']:.0f} MB",
+              flush=True)
         for jobs in (1, 2):
             res = subprocess.run([sys.executable, "-c", CHILD, model,
                                   os.path.join(tmp, f"w{jobs}"), str(args.rows), str(jobs)],

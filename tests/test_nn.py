@@ -91,3 +91,20 @@ def test_net_rejects_unknown_variant_and_objective():
     with pytest.raises(ValueError, match="objective"):
         CCGMNet(["continuous"] * 2, [0, 0], [True, False], mask, [0, 1], objective="mle")
     assert dag_penalty(torch.zeros(2, 2)).item() == 0.0        # the empty graph is a DAG
+
+
+def test_inverse_cdf_codes_match_the_softmax_cdf():
+    """The fast discrete sampler draws the codes of the plain softmax/cumsum rule (2 and 7
+    categories), and its category frequencies follow the probabilities."""
+    from dowhy_ccgm.nn._model import inverse_cdf_codes
+    g = torch.Generator().manual_seed(0)
+    for K in (2, 7):
+        logits = torch.randn(50_000, K, generator=g) * 2
+        u = torch.rand(50_000, generator=g)
+        slow = (u.unsqueeze(-1) > torch.cumsum(torch.softmax(logits, -1), -1)[:, :-1]).sum(-1)
+        fast = inverse_cdf_codes(logits, u)
+        assert (fast == slow).float().mean() > 0.9999
+        fixed = torch.tensor([[0.0] * K]).expand(200_000, K).contiguous()
+        codes = inverse_cdf_codes(fixed, torch.rand(200_000, generator=g))
+        freq = torch.bincount(codes, minlength=K).float() / 200_000
+        assert torch.allclose(freq, torch.full((K,), 1.0 / K), atol=0.005)
