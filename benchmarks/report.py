@@ -15,7 +15,9 @@ benchmark run on the code before the fast fit, commit 27b3d86):
 * ``root_sampling.json``: ``bench_root_sampling.py``;
 * ``bootstrap.json``: ``bench_bootstrap.py`` (also rewrites the table of
   docs/bootstrap.md);
-* ``parquet.json``: ``bench_parquet.py``.
+* ``parquet.json``: ``bench_parquet.py``;
+* ``dowhy_intervals.json``: ``bench_dowhy_intervals.py`` (also rewrites its table in
+  docs/bootstrap.md).
 
 Run::
 
@@ -189,9 +191,15 @@ def mindset_section(out):
         out.append("")
     run, run_b = _load("mindset_run.json"), _load("mindset_run_before.json")
     if run:
+        runs = run.get("runs_s")
         out.append(f"Full `ccgm mindset` (fits, ground-truth validation, 100-resample table), "
                    f"fresh process, 2 cores: {run['wall_s']:.1f} s"
+                   + (f" (median of {len(runs)} runs: "
+                      + ", ".join(f"{v:.1f}" for v in runs) + " s)" if runs else "")
                    + (f" (before: {run_b['wall_s']:.1f} s)." if run_b else ".") + "\n")
+        if run.get("refit_bootstrap_100_n_jobs_2_s"):
+            out.append(f"With `--refit-bootstrap 100 --n-jobs 2`: "
+                       f"{run['refit_bootstrap_100_n_jobs_2_s']:.0f} s.\n")
 
 
 def mindset_table_markdown(rows) -> list:
@@ -294,6 +302,30 @@ def bootstrap_table_markdown(r) -> list:
     return out
 
 
+def dowhy_intervals_markdown(r) -> list:
+    """``bench_dowhy_intervals.py``: DoWhy's default interval against a full-size bootstrap."""
+    s = r["settings"]
+    band = r["binomial_band"]
+    out = [f"R = {s['R']} data sets of n = {s['n']} rows (true ATE {r['true_ate']}), "
+           f"{s['B']} resamples each; a calibrated 95% interval covers {band[0]:.0%} to "
+           f"{band[1]:.0%} of them; the estimate's sd over the data sets is "
+           f"{r['sd_of_estimates']:.4f}.", "",
+           "| interval | covered | coverage [95% CI] | mean width |", "|---|---|---|---|"]
+    for key, label in (("dowhy_default", "DoWhy default: 75% subsets without replacement, "
+                                         "its '95%' percentiles (the 5% and 95% ones)"),
+                       ("full_bootstrap", "full-size resamples with replacement, DoWhy's "
+                                          "percentiles (5%, 95%)"),
+                       ("full_bootstrap_95", "full-size resamples with replacement, 2.5% and "
+                                             "97.5% percentiles")):
+        c = r.get(key)
+        if c is None:
+            continue
+        lo, hi = c["coverage_ci"]
+        out.append(f"| {label} | {c['covered']}/{s['R']} | {c['coverage']:.2f} "
+                   f"[{lo:.2f}, {hi:.2f}] | {c['mean_width']:.3f} |")
+    return out
+
+
 def bootstrap_section(out):
     r = _load("bootstrap.json")
     if not r:
@@ -303,6 +335,12 @@ def bootstrap_section(out):
                "of the improved mindset CCGM; nominal 95% intervals.\n")
     out.extend(bootstrap_table_markdown(r))
     out.append("")
+    d = _load("dowhy_intervals.json")
+    if d:
+        out.append("DoWhy's `confidence_intervals(fit_and_compute(...))` on a linear SCM with "
+                   "correctly specified mechanisms (`bench_dowhy_intervals.py`):\n")
+        out.extend(dowhy_intervals_markdown(d))
+        out.append("")
 
 
 def parquet_section(out):
@@ -361,6 +399,10 @@ def main() -> int:
         rewrite_between(doc, "<!-- bootstrap-table:start -->", "<!-- bootstrap-table:end -->",
                         bootstrap_table_markdown(boot))
         print(f"rewrote the calibration table of {doc}")
+        dw = _load("dowhy_intervals.json")
+        if dw:
+            rewrite_between(doc, "<!-- dowhy-intervals:start -->",
+                            "<!-- dowhy-intervals:end -->", dowhy_intervals_markdown(dw))
     for section in (core_section, scale_section, calls_section, triangle_section,
                     mindset_section, roots_section, bootstrap_section, parquet_section):
         section(out)

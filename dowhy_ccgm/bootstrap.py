@@ -22,7 +22,8 @@ or on a Dask cluster::
                            random_state=0)
 
 (Ray: ``from ray.util.joblib import register_ray; register_ray()`` and
-``joblib.parallel_backend("ray")``.) Replicate ``b`` is determined by the ``b``-th child of
+``joblib.parallel_backend("ray")``; untested here, Ray's node does not start on the
+project's machines.) Replicate ``b`` is determined by the ``b``-th child of
 ``numpy.random.SeedSequence(random_state)`` alone (its resample, its fit's
 ``random_state`` and its statistic's seed), and every fit uses the estimator's
 ``n_threads`` (one torch thread by default), so results do not depend on the number of
