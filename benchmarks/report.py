@@ -237,6 +237,40 @@ def refit_table_markdown(rows) -> list:
     return out
 
 
+#: the rows of docs/pendulum.md's table (``ccgm pendulum``'s JSON holds more)
+PENDULUM_METRICS = [
+    "do(theta): theta set error", "do(theta): x_shadow MAE", "do(theta): w_shadow MAE",
+    "do(theta): x_sun change", "do(theta): x_shadow slope",
+    "cut theta->x_shadow, do(theta): x_shadow slope ratio",
+    "cut theta->x_shadow, do(theta): w_shadow slope ratio",
+    "do(x_sun): x_sun set error", "do(x_sun): x_shadow MAE", "do(x_sun): w_shadow MAE",
+    "do(x_sun): theta change", "do(x_sun): x_shadow slope",
+    "cut x_sun->x_shadow, do(x_sun): x_shadow slope ratio",
+    "cut x_sun->x_shadow, do(x_sun): w_shadow slope ratio",
+    "do(x_shadow): x_shadow set error", "do(x_shadow): theta change",
+    "do(x_shadow): x_sun change"]
+
+
+def pendulum_table_markdown(rows) -> list:
+    """``ccgm pendulum``'s metrics.json as docs/pendulum.md's table (models as columns; the
+    label-to-image CCGM's slope ratios after edge removal in bold)."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    val = {(r["model"], r["metric"]): r["value"] for r in rows}
+    out = ["| metric | " + " | ".join(models) + " |",
+           "|---|" + "---:|" * len(models)]
+    for metric in PENDULUM_METRICS:
+        cells = []
+        for m in models:
+            v = val.get((m, metric))
+            text = "" if v is None else f"{0.0 if abs(v) < 5e-4 else v:.3f}"
+            if m == "ccgm_l2i" and "x_shadow slope ratio" in metric and text:
+                text = f"**{text}**"
+            cells.append(text)
+        label = metric.replace(", do(theta)", "").replace(", do(x_sun)", "")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return out
+
+
 def rewrite_between(path, start, end, lines):
     """Replace the lines between the ``start`` and ``end`` marker lines of ``path``."""
     with open(path) as fh:
@@ -377,7 +411,17 @@ def main() -> int:
                    help="also rewrite the table of docs/mindset.md from this `ccgm mindset` "
                         "table.json (and its refit-interval table, when the run had "
                         "--refit-bootstrap)")
+    p.add_argument("--pendulum-json", metavar="PATH",
+                   help="also rewrite the table of docs/pendulum.md from this `ccgm pendulum` "
+                        "metrics.json")
     args = p.parse_args()
+    if args.pendulum_json:
+        with open(args.pendulum_json) as fh:
+            prow = json.load(fh)
+        doc = os.path.join(os.path.dirname(HERE), "docs", "pendulum.md")
+        rewrite_between(doc, "<!-- pendulum-table:start -->", "<!-- pendulum-table:end -->",
+                        pendulum_table_markdown(prow))
+        print(f"rewrote the table of {doc}")
     if args.mindset_json:
         with open(args.mindset_json) as fh:
             rows = json.load(fh)

@@ -14,6 +14,7 @@ import io
 import os
 import re
 import tempfile
+import warnings
 
 from sphinx.errors import ExtensionError
 
@@ -38,7 +39,10 @@ def _run_page(app, docname: str, text: str) -> str:
                 last = m.end()
                 buf = io.StringIO()
                 try:
-                    with contextlib.redirect_stdout(buf):
+                    # (the examples' Python warnings, e.g. a ConvergenceWarning of a model
+                    # trained with few epochs on purpose, stay out of the build log)
+                    with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
                         exec(compile(m.group(1), f"{docname}.md[block {k}]", "exec"),
                              namespace)
                 except Exception as exc:
