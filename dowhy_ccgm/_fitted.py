@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._codec import MAX_STANDARDIZED, codes_of_labels, standardized
 from ._removal import POOL_SIZE, check_mean_allowed, parse_how
 from ._schema import Schema
 from ._utils import torch_threads
@@ -32,7 +33,6 @@ __all__ = ["FittedCCGM", "RemovedEdge", "CHUNK_ROWS", "MAX_STANDARDIZED", "MAX_S
 CHUNK_ROWS = 65_536
 #: |standardized value| beyond which an intervention or a removed edge's value is refused
 #: (float32 arithmetic through the masks would overflow to inf / NaN)
-MAX_STANDARDIZED = 1e6
 #: the most rows one call may generate (a frame of that size is already ~8 GB per
 #: column of float64; larger requests are refused before anything is allocated)
 MAX_SAMPLES = 1_000_000_000
@@ -210,16 +210,9 @@ class FittedCCGM:
                     f"column {spec.name!r} holds integers and its children were trained on "
                     f"its integer values; got the non-integer value {bad!r}: pass an integer "
                     f"(or declare the column float)")
-            st = spec.standardize(arr)
-            if np.any(np.abs(st) > MAX_STANDARDIZED):
-                bad = arr[np.argmax(np.abs(st))]
-                raise ValueError(
-                    f"{what} value {bad!r} for {spec.name!r} is "
-                    f"{float(np.max(np.abs(st))):.3g} standard deviations from its training "
-                    f"mean; the model computes in float32 and cannot represent values beyond "
-                    f"{MAX_STANDARDIZED:.0e} standard deviations")
+            st = standardized(spec, arr, what)
             return torch.as_tensor(st, dtype=torch.float32, device=self.device).unsqueeze(-1)
-        codes = torch.as_tensor(spec.codes(arr), device=self.device)
+        codes = torch.as_tensor(codes_of_labels(spec, arr), device=self.device)
         return self.net.disc_state(i, codes)
 
     @torch.no_grad()

@@ -280,6 +280,32 @@ def test_mechanism_fit_names_the_node_and_parent_with_missing_values():
         mech.fit(df[["a"]].to_numpy(), np.where(np.arange(100) == 9, np.nan, df["b"]))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_gcm_values_beyond_float32_raise_not_nan():
+    """DoWhy queries with a parent or an intervention far beyond the training range are
+    refused in the dtype the model computes in (float32), never answered with NaN: a
+    continuous parent, a 0/1 parent and an intervention through gcm."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    d = (rng.random(300) < 0.5).astype(np.int64)
+    df = pd.DataFrame({"x": x, "d": d, "y": 2 * x + d + rng.normal(size=300)})
+    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("x", "y"), ("d", "y")]))
+    assign_ccgm_mechanisms(scm, df, epochs=3, progress_bar=False)
+    gcm.fit(scm, df)
+    mech = scm.causal_mechanism("y")            # parents in DoWhy's order: d, x
+    with pytest.raises(ValueError, match=r"node 'y': parent value 1e\+300 for parent column 1 "
+                                         r"\(DoWhy's sorted-predecessor order\) is .* "
+                                         r"standard deviations .* float32"):
+        mech.evaluate(np.array([[1, 1e300]]), np.array([[0.0]]))
+    with pytest.raises(ValueError, match=r"node 'y': parent value 1e\+300 for the binary "
+                                         r"parent column 0 .*float32"):
+        mech.evaluate(np.array([[1e300, 0.0]]), np.array([[0.0]]))
+    with pytest.raises(ValueError, match="node 'y': parent value 1e\\+300 .*float32"):
+        gcm.interventional_samples(scm, {"x": lambda v: 1e300}, num_samples_to_draw=5)
+    ok = mech.evaluate(np.array([[1, 0.5]]), np.array([[0.0]]))      # in range: a number
+    assert np.isfinite(ok).all()
+
+
 def test_to_gcm_of_an_unfitted_generator():
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError, match="not fitted"):

@@ -21,6 +21,8 @@ reproducible and distinct nodes never share noise streams.
 """
 from __future__ import annotations
 
+import re
+
 import numbers
 
 import networkx as nx
@@ -314,23 +316,32 @@ class CCGMMechanism(_CCGMModelBase, InvertibleFunctionalCausalModel):
         self._check_fitted()
         return self.model_.draw_noise(int(num_samples)).reshape(-1, 1)
 
+    def _query(self, method: str, *args) -> np.ndarray:
+        """The node view's ``method(*args)``, its ValueErrors naming this node and the
+        parent column in DoWhy's order (the view knows its parents only by position)."""
+        self._check_fitted()
+        try:
+            return getattr(self.model_, method)(*args).reshape(-1, 1)
+        except ValueError as exc:
+            node = getattr(self, "node_name_", None)
+            msg = re.sub(r"'parent\[(\d+)\]'",
+                         r"parent column \1 (DoWhy's sorted-predecessor order)", str(exc))
+            raise ValueError((f"node {node!r}: " if node is not None else "") + msg) from exc
+
     def evaluate(self, parent_samples: np.ndarray, noise_samples: np.ndarray) -> np.ndarray:
         """(n, 1) node values at the given parents and noise."""
-        self._check_fitted()
-        return self.model_.evaluate(parent_samples, noise_samples).reshape(-1, 1)
+        return self._query("evaluate", parent_samples, noise_samples)
 
     def estimate_noise(self, target_samples: np.ndarray, parent_samples: np.ndarray
                        ) -> np.ndarray:
         """(n, 1) noise reproducing ``target_samples`` at ``parent_samples`` (exact inversion
         for continuous nodes; a posterior draw within the observed category's interval of
         the CDF for discrete ones)."""
-        self._check_fitted()
-        return self.model_.estimate_noise(target_samples, parent_samples).reshape(-1, 1)
+        return self._query("estimate_noise", target_samples, parent_samples)
 
     def draw_samples(self, parent_samples: np.ndarray) -> np.ndarray:
         """(n, 1) samples of the node given its parents."""
-        self._check_fitted()
-        return self.model_.sample(parent_samples).reshape(-1, 1)
+        return self._query("sample", parent_samples)
 
 
 class CCGMDiscreteMechanism(CCGMMechanism, ClassifierFCM):

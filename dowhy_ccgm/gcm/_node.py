@@ -11,9 +11,9 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import pandas as pd
 import torch
 
+from .._codec import MAX_STANDARDIZED, codes_of_labels, label_array, standardized
 from .._utils import torch_threads
 
 __all__ = ["NodeModel", "as_2d", "values_to_codes"]
@@ -39,17 +39,8 @@ def as_column(a, what: str) -> np.ndarray:
     return a[:, 0]
 
 
-def values_to_codes(spec, values) -> np.ndarray:
-    """Labels of a discrete column -> integer codes (vectorised; unknown labels raise the
-    schema's error naming the column and its categories)."""
-    values = np.asarray(values)
-    try:
-        codes = pd.Index(spec.categories).get_indexer(values)
-    except (TypeError, ValueError):  # pragma: no cover - exotic label types
-        codes = None
-    if codes is None or (codes < 0).any():
-        return spec.codes(values)  # tolerant path (1 vs 1.0 vs True) with a clear error
-    return codes.astype(np.int64)
+#: (kept under its old name: the mechanisms and tests import it from here)
+values_to_codes = codes_of_labels
 
 
 def _continuous_state(spec, values, role: str, device) -> torch.Tensor:
@@ -62,7 +53,8 @@ def _continuous_state(spec, values, role: str, device) -> torch.Tensor:
                          f"such as {np.asarray(values)[:3].tolist()}") from None
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{role} {spec.name!r} has missing or infinite values")
-    return torch.as_tensor(spec.standardize(x), dtype=torch.float32, device=device).unsqueeze(-1)
+    return torch.as_tensor(standardized(spec, x, role), dtype=torch.float32,
+                           device=device).unsqueeze(-1)
 
 
 def _numeric_binary(spec) -> bool:
@@ -134,8 +126,14 @@ class NodeModel:
                 x = None
             if x is not None and np.all(np.isfinite(x)):
                 a, b = (float(c) for c in spec.categories)
-                return torch.as_tensor((x - a) / (b - a) - 0.5, dtype=torch.float32,
-                                       device=dev).unsqueeze(-1)
+                st = (x - a) / (b - a) - 0.5
+                if np.any(np.abs(st) > MAX_STANDARDIZED):
+                    k = int(np.argmax(np.abs(st)))
+                    raise ValueError(
+                        f"parent value {float(x[k])!r} for the binary {spec.name!r} lies "
+                        f"{float(abs(st[k])):.3g} category widths from its values {a:g} and "
+                        f"{b:g}; the model computes in float32 and cannot represent it")
+                return torch.as_tensor(st, dtype=torch.float32, device=dev).unsqueeze(-1)
         codes = torch.as_tensor(values_to_codes(spec, col), device=dev)
         return self.net.disc_state(j, codes)
 
@@ -185,21 +183,9 @@ class NodeModel:
         return self.labels()[self.net.node_codes(self.node, state).cpu().numpy()]
 
     def labels(self) -> np.ndarray:
-        """A discrete node's categories as returned values: float for numbers, bool for
-        booleans, object otherwise (in code order)."""
-        cats = self.spec.categories
-        if all(isinstance(c, (bool, np.bool_)) for c in cats):
-            return np.asarray(cats, dtype=bool)
-        if all(isinstance(c, numbers.Integral) for c in cats) \
-                and self.spec.dtype.lower().startswith(("int", "uint")):
-            return np.asarray(cats, dtype=np.int64)      # an int column stays int
-        if all(isinstance(c, numbers.Number) for c in cats):
-            return np.asarray(cats, dtype=np.float64)
-        lookup = np.empty(len(cats), dtype=object)
-        lookup[:] = cats
-        return lookup
+        """A discrete node's categories as returned values (:func:`label_array`)."""
+        return label_array(self.spec)
 
-    # ------------------------------------------------------------------ the mechanism
     def draw_noise(self, n: int) -> np.ndarray:
         """Noise (n,) from numpy's global random state (DoWhy's convention)."""
         kind = self.noise_kind
