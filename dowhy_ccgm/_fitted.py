@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._codec import MAX_STANDARDIZED, codes_of_labels, standardized
+from ._codec import MAX_STANDARDIZED, codes_of_labels, label_array, standardized
 from ._removal import POOL_SIZE, check_mean_allowed, parse_how
 from ._schema import Schema
 from ._utils import torch_threads
@@ -173,8 +173,7 @@ class FittedCCGM:
         spec = self.schema.specs[i]
         if spec.kind == "continuous":
             return spec.unstandardize(state[:, 0].cpu().numpy())
-        code = self.codes_of_state(i, state)
-        return np.asarray([spec.categories[int(c)] for c in code], dtype=object)
+        return label_array(spec)[self.codes_of_state(i, state)]
 
     def codes_of_state(self, i: int, state: torch.Tensor) -> np.ndarray:
         return self.net.node_codes(i, state).cpu().numpy()
