@@ -605,22 +605,32 @@ class CCGMNet(nn.Module):
         if kind is None:
             return torch.zeros(B, device=S.device)
         if kind == "uniform":
-            probs = torch.softmax(self.disc_logits(i, self.g.forward_node(i, S, self.G)), -1)
-            cdf = torch.cumsum(probs, -1)
-            c = self.node_codes(i, state_i)
-            hi = cdf.gather(1, c.unsqueeze(-1)).squeeze(-1)
-            lo = hi - probs.gather(1, c.unsqueeze(-1)).squeeze(-1)
             if uniform is None:
                 uniform = torch.rand(B, generator=generator)
-            return lo + uniform.to(S.device) * (hi - lo)
+            return self._posterior_uniform(i, self.g.forward_node(i, S, self.G),
+                                           self.node_codes(i, state_i), uniform.to(S.device))
         k = self.cont_pos[i]
         u = torch.zeros(B, self.decoder.a.shape[0], device=S.device)
         u[:, k] = state_i[:, 0]
         z = self.decoder.inverse(u)[:, k]
         if kind == "latent":
             return z
-        out_i = self.g.forward_node(i, S, self.G)
-        resid = z - out_i[:, 0]
+        return self._noise_residual(self.g.forward_node(i, S, self.G), z)
+
+    def _posterior_uniform(self, i: int, out_i: torch.Tensor, code: torch.Tensor,
+                           r: torch.Tensor) -> torch.Tensor:
+        """A discrete node's abducted U(0, 1) noise: ``r`` (batch,) in [0, 1) placed within
+        the CDF interval of its observed ``code`` under the mask output ``out_i``."""
+        probs = torch.softmax(self.disc_logits(i, out_i), -1)
+        cdf = torch.cumsum(probs, -1)
+        hi = cdf.gather(1, code.unsqueeze(-1)).squeeze(-1)
+        lo = hi - probs.gather(1, code.unsqueeze(-1)).squeeze(-1)
+        return lo + r * (hi - lo)
+
+    def _noise_residual(self, out_i: torch.Tensor, z_i: torch.Tensor) -> torch.Tensor:
+        """An endogenous continuous node's exact noise latent: its latent ``z_i`` minus the
+        mask's location (divided by its scale for ``variant="ccgm_noise"``)."""
+        resid = z_i - out_i[:, 0]
         return resid / self.scale(out_i) if self.variant == "ccgm_noise" else resid
 
     def node_codes(self, i: int, state: torch.Tensor) -> torch.Tensor:
@@ -668,20 +678,13 @@ class CCGMNet(nn.Module):
                 gout[:, i] = self.g.forward_node(i, self._fed(S_obs, items), self.G)
         if method == "exact":
             for i in self.noisy:
-                out_i = gout[:, i]
-                resid = z[:, self.cont_pos[i]] - out_i[:, 0]
-                if self.variant == "ccgm_noise":
-                    resid = resid / self.scale(out_i)
-                eps[:, self.noisy_pos[i]] = resid
+                eps[:, self.noisy_pos[i]] = self._noise_residual(gout[:, i],
+                                                                 z[:, self.cont_pos[i]])
         unif = torch.zeros(B, len(self.disc), device=S_obs.device)
         for i in self.disc:
-            probs = torch.softmax(self.disc_logits(i, gout[:, i]), -1)
-            cdf = torch.cumsum(probs, -1)
-            c = codes[:, self.disc_pos[i]].long()
-            hi = cdf.gather(1, c.unsqueeze(-1)).squeeze(-1)
-            lo = hi - probs.gather(1, c.unsqueeze(-1)).squeeze(-1)
             r = torch.rand(B, generator=generator).to(S_obs.device)
-            unif[:, self.disc_pos[i]] = lo + r * (hi - lo)
+            unif[:, self.disc_pos[i]] = self._posterior_uniform(
+                i, gout[:, i], codes[:, self.disc_pos[i]].long(), r)
         return {"z": z, "eps": eps, "unif": unif}
 
     @torch.no_grad()
