@@ -1,0 +1,149 @@
+"""Ancestral generation of :class:`~dowhy_ccgm.nn.CCGMNet`: noise, interventions,
+removed-edge overrides, one node at a time."""
+from __future__ import annotations
+
+import torch
+
+
+def inverse_cdf_codes(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The category of each row drawn by inverse-CDF sampling: the number of cumulative
+    probabilities of ``softmax(logits)`` (batch, K) below ``u`` (batch,) in [0, 1).
+
+    The same codes as ``(u > cumsum(softmax(logits))[:, :-1]).sum(-1)`` (up to rounding at
+    a category's edge) at a fraction of the cost: torch's softmax and cumsum over a
+    narrow last axis are slow on the CPU, so two categories use the sigmoid of the logit
+    difference, and more work on the transposed, contiguous (K, batch) block."""
+    if logits.shape[-1] == 2:
+        return (u > torch.sigmoid(logits[:, 0] - logits[:, 1])).long()
+    lt = logits.t().contiguous()
+    c = (lt - lt.max(0).values).exp_().cumsum_(0)
+    return (u * c[-1] > c[:-1]).sum(0)
+
+
+class GenerationMixin:
+    """Generation (a mixin of ``CCGMNet``: uses its layout, masks and decoders)."""
+
+    # ------------------------------------------------------------------ generation
+    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> dict:
+        """Exogenous noise for ``n`` units: z (exogenous latents), eps, uniforms."""
+        dev = self.mask.device
+        nc = len(self.cont)
+        if self.prior == "conditional" and self.agg_mu.shape[0] > 0:
+            idx = torch.randint(self.agg_mu.shape[0], (n,), generator=generator, device="cpu")
+            idx = idx.to(dev)
+            z = self.agg_mu[idx] + self.agg_sd[idx] * torch.randn(
+                n, nc, generator=generator, device="cpu").to(dev)
+        else:
+            z = torch.randn(n, nc, generator=generator, device="cpu").to(dev)
+        eps = torch.randn(n, len(self.noisy), generator=generator, device="cpu").to(dev)
+        unif = torch.rand(n, len(self.disc), generator=generator, device="cpu").to(dev)
+        return {"z": z, "eps": eps, "unif": unif}
+
+    @torch.no_grad()
+    def generate(self, noise: dict, interventions: dict | None = None,
+                 overrides: dict | None = None, generator: torch.Generator | None = None):
+        """Ancestral pass through the causal layer.
+
+        Parameters
+        ----------
+        noise : dict from ``sample_noise`` or ``abduct``.
+        interventions : {node: state tensor (batch, w) or callable(natural_state) -> state}
+        overrides : {(parent, child): ("const", state (w,)) | ("pool", states (P, w))}
+            Edge removal: the child sees the override instead of the parent.
+
+        Returns
+        -------
+        S : state rows (batch, width); continuous blocks are standardized values.
+        """
+        interventions = interventions or {}
+        overrides = overrides or {}
+        n_rows = noise["z"].shape[0] if noise["z"].numel() else (
+            noise["unif"].shape[0] if noise["unif"].numel() else noise["eps"].shape[0])
+        dev = self.mask.device
+        S = torch.zeros(n_rows, self.width, device=dev)
+        G = self.G
+        by_child = self._overrides_by_child(overrides)
+        for i in self.order:
+            S_in = self._fed(S, by_child[i], generator) if i in by_child else S
+            natural = self._natural_state(i, S_in, G, noise)
+            if i in interventions:
+                spec = interventions[i]
+                state = spec(natural) if callable(spec) else spec.to(dev).expand_as(natural)
+            else:
+                state = natural
+            S[:, self.block(i)] = state
+        return S
+
+    @staticmethod
+    def _overrides_by_child(overrides: dict) -> dict:
+        """``{(parent, child): override}`` -> ``{child: [(parent, override), ...]}``."""
+        by_child = {}
+        for (j, i), ov in overrides.items():
+            by_child.setdefault(i, []).append((j, ov))
+        return by_child
+
+    def _fed(self, S: torch.Tensor, items, generator: torch.Generator | None = None):
+        """A copy of the state rows ``S`` in which each removed parent's block holds what
+        the child is fed instead: ``("const", state)``, or ``("pool", states)`` (one pool
+        row drawn per row with ``generator``)."""
+        S_in = S.clone()
+        for j, (mode, val) in items:
+            if mode == "const":
+                S_in[:, self.block(j)] = val.to(S.device)
+            else:
+                idx = torch.randint(val.shape[0], (S.shape[0],), generator=generator)
+                S_in[:, self.block(j)] = val[idx].to(S.device)
+        return S_in
+
+    def _natural_state(self, i, S_in, G, noise):
+        return self._node_state(i, S_in, G, self.node_noise(i, noise))
+
+    def _node_state(self, i, S_in, G, noise_i):
+        kind = self.noise_kind(i)
+        out_i = self.g.forward_node(i, S_in, G) if kind != "latent" else None
+        if self.kinds[i] == "continuous":
+            eps = noise_i if kind == "normal" else None
+            z_hat = self._continuous_output(i, out_i, noise_i, None, sample_noise=eps)
+            k = self.cont_pos[i]
+            return self.snap(k, self.decoder.forward_column(k, z_hat)).unsqueeze(-1)
+        return self.disc_state(i, inverse_cdf_codes(self.disc_logits(i, out_i), noise_i))
+
+    # ------------------------------------------------------------------ one node at a time
+    def noise_kind(self, i: int) -> str | None:
+        """The scalar noise that drives node ``i`` given its parents' states.
+
+        ``"latent"``: an exogenous continuous node's latent ``z_i`` (``N(0, 1)`` under the
+        standard prior); ``"normal"``: the noise latent ``eps_i ~ N(0, 1)``; ``"uniform"``:
+        a discrete node's ``U(0, 1)`` (inverse-CDF sampling); ``None``: no noise (an
+        endogenous continuous node of ``variant="ccgm"`` is a function of its parents).
+        """
+        if self.kinds[i] != "continuous":
+            return "uniform"
+        if self.exogenous[i] and self.variant != "causalvae":
+            return "latent"
+        if i in self.noisy_pos:
+            return "normal"
+        return None
+
+    def node_noise(self, i: int, noise: dict) -> torch.Tensor | None:
+        """Node ``i``'s scalar noise (batch,) out of a ``sample_noise``/``abduct`` dict
+        (``None`` when the node has none)."""
+        kind = self.noise_kind(i)
+        if kind == "latent":
+            return noise["z"][:, self.cont_pos[i]]
+        if kind == "normal":
+            return noise["eps"][:, self.noisy_pos[i]]
+        if kind == "uniform":
+            return noise["unif"][:, self.disc_pos[i]]
+        return None
+
+    @torch.no_grad()
+    def evaluate_node(self, i: int, S: torch.Tensor, noise_i: torch.Tensor) -> torch.Tensor:
+        """State block (batch, w_i) of node ``i`` from its parents and its own noise.
+
+        ``S`` (batch, width) holds state rows; only node ``i``'s parents' blocks are
+        read (the mask gates all others). ``noise_i`` (batch,) is of the kind
+        ``noise_kind(i)`` (ignored, and may be ``None``, when the node has no noise).
+        The ancestral pass of ``generate`` evaluates every node this way.
+        """
+        return self._node_state(i, S, self.G, noise_i)
