@@ -202,13 +202,14 @@ def mindset_section(out):
                        f"{run['refit_bootstrap_100_n_jobs_2_s']:.0f} s.\n")
 
 
+def _f3(v) -> str:
+    """Three decimals for the docs' tables, blank for None, no negative zeros."""
+    return "" if v is None else f"{0.0 if abs(v) < 5e-4 else v:.3f}"
+
+
 def mindset_table_markdown(rows) -> list:
     """The rows of ``ccgm mindset --json`` as the markdown table of docs/mindset.md."""
-    def f(v):
-        if v is None:
-            return ""
-        v = 0.0 if abs(v) < 5e-4 else v           # no negative zeros
-        return f"{v:.3f}"
+    f = _f3
     out = ["| method | data | mean | sd | 2.5% | 97.5% | paper mean | paper sd | paper 2.5% "
            "| paper 97.5% |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -224,8 +225,7 @@ def mindset_table_markdown(rows) -> list:
 def refit_table_markdown(rows) -> list:
     """The improved rows' refit-bootstrap intervals (``ccgm mindset --refit-bootstrap B``)
     next to their one-model intervals."""
-    def f(v):
-        return "" if v is None else f"{0.0 if abs(v) < 5e-4 else v:.3f}"
+    f = _f3
     out = ["| method | refit estimate | refit sd | refit 2.5% | refit 97.5% | one-model sd | "
            "one-model 2.5% | one-model 97.5% |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -261,8 +261,7 @@ def pendulum_table_markdown(rows) -> list:
     for metric in PENDULUM_METRICS:
         cells = []
         for m in models:
-            v = val.get((m, metric))
-            text = "" if v is None else f"{0.0 if abs(v) < 5e-4 else v:.3f}"
+            text = _f3(val.get((m, metric)))
             if m == "ccgm_l2i" and "x_shadow slope ratio" in metric and text:
                 text = f"**{text}**"
             cells.append(text)

@@ -369,6 +369,14 @@ def resample_rows(rng: np.random.Generator, n: int, groups: Union[list, None]) -
     return np.concatenate([groups[g] for g in picked])
 
 
+def check_n_bootstrap(n_bootstrap, caller: str) -> None:
+    """The number of bootstrap resamples must be an integer of at least 2."""
+    if (isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral)
+            or n_bootstrap < 2):
+        raise ValueError(f"{caller}: n_bootstrap must be an integer >= 2, got "
+                         f"{n_bootstrap!r}.")
+
+
 def cluster_groups(data: pd.DataFrame, cluster, caller: str) -> Union[list, None]:
     """The row positions of each cluster of ``data[cluster]`` (``None``: no clusters)."""
     if cluster is None:
@@ -437,18 +445,14 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
     from ._progress import progress_bar as tqdm
 
     fn, key = _resolve_estimator(estimator)
-    if (isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral)
-            or n_bootstrap < 2):
-        raise ValueError(
-            f"bootstrap_ate: n_bootstrap must be an integer >= 2, got {n_bootstrap!r}."
-        )
+    check_n_bootstrap(n_bootstrap, "bootstrap_ate")
     if not isinstance(data, pd.DataFrame):
         raise TypeError(
             f"bootstrap_ate: data must be a pandas DataFrame, got {type(data).__name__}."
         )
     if len(data) == 0:
         raise ValueError("bootstrap_ate: data has no rows.")
-    cluster_groups(data, cluster, "bootstrap_ate")     # (checks the column early)
+    groups = cluster_groups(data, cluster, "bootstrap_ate")   # row positions: kept below
 
     kwargs = dict(estimator_kwargs)
     if key is not None:
@@ -470,8 +474,6 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
         if cluster is not None and cluster not in used:
             used.append(cluster)
         data = data[used]
-
-    groups = cluster_groups(data, cluster, "bootstrap_ate")
 
     pass_seed = "random_state" not in kwargs and _accepts_random_state(fn)
     seeds = _seed_sequence(random_state).spawn(int(n_bootstrap))

@@ -53,7 +53,8 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .ate import BootstrapError, _seed_sequence, cluster_groups, naive_ate, resample_rows
+from .ate import (BootstrapError, _seed_sequence, check_n_bootstrap, cluster_groups, naive_ate,
+                  resample_rows)
 
 __all__ = ["bootstrap", "BootstrapResult", "BootstrapError", "NaiveATE", "DoATE",
            "EffectOnTreated", "OnGenerated"]
@@ -330,11 +331,17 @@ def _fit_clone(estimator, frame, groups, seed: int):
     return est
 
 
+def _seeds(seed: np.random.SeedSequence) -> tuple:
+    """``(fit random_state, statistics seed)`` of a fit (the point estimate's or a
+    replicate's) from its child of the bootstrap's SeedSequence."""
+    fit_seed, stat_seed = (int(v) for v in seed.generate_state(2, dtype=np.uint32))
+    return fit_seed % (2**31 - 1), stat_seed
+
+
 def _replicate(estimator, data: pd.DataFrame, fit_columns: list, groups, stats: dict,
                seed: np.random.SeedSequence, index: int, total: int) -> dict:
     """Replicate ``index``: its resample, its fit and its statistics, all from ``seed``."""
-    fit_seed, stat_seed = (int(v) for v in seed.generate_state(2, dtype=np.uint32))
-    fit_seed %= 2**31 - 1
+    fit_seed, stat_seed = _seeds(seed)
     where = (f"replicate {index} of {total} (fit random_state={fit_seed}, seed spawn key "
              f"{seed.spawn_key})")
     rows = resample_rows(np.random.default_rng(seed), len(data), groups)
@@ -397,9 +404,7 @@ def bootstrap(estimator, data: pd.DataFrame, statistic, *, n_bootstrap: int = 10
     if not hasattr(estimator, "_fit") or not hasattr(estimator, "get_params"):
         raise TypeError("bootstrap: estimator must be a CCGMGenerator, got "
                         f"{type(estimator).__name__}")
-    if (isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral)
-            or n_bootstrap < 2):
-        raise ValueError(f"bootstrap: n_bootstrap must be an integer >= 2, got {n_bootstrap!r}")
+    check_n_bootstrap(n_bootstrap, "bootstrap")
     if isinstance(confidence_level, bool) or not isinstance(confidence_level, numbers.Real) \
             or not 0.0 < float(confidence_level) < 1.0:
         raise ValueError(f"bootstrap: confidence_level must be in (0, 1), got "
@@ -419,13 +424,10 @@ def bootstrap(estimator, data: pd.DataFrame, statistic, *, n_bootstrap: int = 10
     fit_columns = [c for c in data.columns if c != cluster or c in graph.nodes]
 
     children = _seed_sequence(random_state).spawn(int(n_bootstrap) + 1)
-    if hasattr(estimator, "model_"):
-        point_gen = estimator
-    else:
-        seed = int(children[0].generate_state(1, dtype=np.uint32)[0]) % (2**31 - 1)
-        point_gen = _fit_clone(estimator, data[fit_columns], None, seed)
-    point = _evaluate(stats, point_gen, data[fit_columns],
-                      int(children[0].generate_state(2, dtype=np.uint32)[1]), "point estimate")
+    fit_seed, stat_seed = _seeds(children[0])
+    point_gen = estimator if hasattr(estimator, "model_") else _fit_clone(
+        estimator, data[fit_columns], None, fit_seed)
+    point = _evaluate(stats, point_gen, data[fit_columns], stat_seed, "point estimate")
 
     total = int(n_bootstrap)
     tasks = (delayed(_replicate)(estimator, data, fit_columns, groups, stats, s, b, total)

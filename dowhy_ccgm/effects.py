@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._codec import codes_of_labels
 from ._utils import seed_from
 
 __all__ = ["average_effect", "effect_on_treated", "subgroup_effects", "unit_effects"]
@@ -41,8 +42,8 @@ def _check(gen, treatment, outcome):
 def _numeric(values, outcome, spec) -> np.ndarray:
     if spec.kind == "continuous":
         return np.asarray(values, dtype=np.float64)
-    cats = list(spec.categories)      # a binary outcome: its second category is "1"
-    return (pd.Series(values).map({cats[0]: 0.0, cats[1]: 1.0})).to_numpy(dtype=np.float64)
+    # a binary outcome: its second category counts as 1 (the codec's label codes)
+    return codes_of_labels(spec, np.asarray(values)).astype(np.float64)
 
 
 def average_effect(gen, treatment, outcome, treated=1, control=0, *, n_samples: int = 200_000,

@@ -3,10 +3,11 @@ argparse's own error format (``ccgm mindset: error: argument --n-bootstrap: ...`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 __all__ = ["positive_int", "non_negative_int", "seed", "n_jobs", "output_file",
-           "output_dir", "resolve_n_jobs"]
+           "output_dir", "resolve_n_jobs", "output_paths", "write_json"]
 
 
 def _int(text: str) -> int:
@@ -80,3 +81,17 @@ def output_dir(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} cannot be created or written "
                                          "(permission denied)")
     return text
+
+
+def output_paths(args, default_out: str, json_name: str) -> tuple:
+    """``(folder, JSON file)`` of a command: ``--out`` (default ``default_out``) and
+    ``--json`` (default ``OUT/json_name``)."""
+    out = getattr(args, "out", None) or default_out
+    return out, getattr(args, "json", None) or os.path.join(out, json_name)
+
+
+def write_json(path: str, obj) -> None:
+    """``obj`` as indented JSON at ``path``, its folder created."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(obj, fh, indent=2)

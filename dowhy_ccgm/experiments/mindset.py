@@ -35,7 +35,6 @@ A ground-truth validation repeats the improved pipeline on
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -708,7 +707,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ._args import resolve_n_jobs
+    from ._args import output_paths, resolve_n_jobs, write_json
     table, art = mindset_table(n_bootstrap=args.n_bootstrap, quick=args.quick,
                                random_state=args.seed,
                                progress_bar=None if getattr(args, "progress", True) else False,
@@ -738,11 +737,8 @@ def run(args) -> int:
               + ("\n  (QUICK settings: the models are underfit; use the full run for accuracy)"
                  if args.quick else ""))
     print("\ntimings (s): " + ", ".join(f"{k} {t:.1f}" for k, t in art["timings"].items()))
-    out = getattr(args, "out", None) or DEFAULT_OUT
-    json_path = args.json or os.path.join(out, "table.json")
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-    with open(json_path, "w") as fh:
-        json.dump(table_records(table), fh, indent=2)
+    out, json_path = output_paths(args, DEFAULT_OUT, "table.json")
+    write_json(json_path, table_records(table))
     print(f"wrote {json_path}")
     for path in plot_figures(table, art, args.figures or out):
         print(f"wrote {path}")

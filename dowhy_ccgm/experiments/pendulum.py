@@ -33,7 +33,6 @@ measured on their labels. See :func:`measure` for the metric definitions.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -635,6 +634,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..nn._image import check_image_size
+    from ._args import output_paths, write_json
     size = args.size if args.size is not None else (32 if args.quick else 64)
     try:
         size = check_image_size(size)
@@ -645,8 +645,7 @@ def run(args) -> int:
             isinstance(h, _StderrHandler) for h in logger.handlers):
         logger.addHandler(_StderrHandler())
         logger.setLevel(logging.INFO)
-    out = args.out if args.out is not None else DEFAULT_OUT
-    json_path = args.json if args.json is not None else os.path.join(out, "metrics.json")
+    out, json_path = output_paths(args, DEFAULT_OUT, "metrics.json")
     cfg = Config.quick(size=size, seed=args.seed) if args.quick else Config(size=size,
                                                                             seed=args.seed)
     rows, _, timings = run_experiment(cfg, out_dir=out,
@@ -658,8 +657,6 @@ def run(args) -> int:
                            "display.max_columns", 20):
         print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"total time {timings['total']:.0f}s")
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-    with open(json_path, "w") as fh:
-        json.dump(rows, fh, indent=2)
+    write_json(json_path, rows)
     print(f"wrote {json_path} and the image grids in {out}")
     return 0
