@@ -120,6 +120,33 @@ def test_implicit_gradient_of_the_inverse_matches_autograd_through_a_full_solve(
     assert torch.allclose(logd, torch.log(m.derivative(z_ref)), atol=1e-8)
 
 
+def test_one_tanh_log_derivative_matches_the_two_pass_composite():
+    """inverse_and_log_derivative shares one tanh between the Newton step and the log
+    slope (a first-order expansion around the solve's solution); its value and its
+    gradient w.r.t. every parameter equal log(derivative(inverse_differentiable(y))),
+    from a warm start that leaves a residual of the solve's tolerance (1e-3): the value to
+    1e-6, the gradient to a relative 1e-4 (its terms are evaluated at the solve's point, an
+    O(residual) step from the polished one; minibatch noise is orders larger)."""
+    torch.manual_seed(3)
+    m = MonotoneMap(3, n_components=4).double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+        m.c.add_(3.0)                                # clearly nonlinear maps
+    y = 3 * torch.randn(200, 3, dtype=torch.float64)
+    init = m.inverse(y) + 0.02                       # a warm start a step away
+    z_ref = m.inverse_differentiable(y, init)
+    l_ref = torch.log(m.derivative(z_ref))
+    z, logd = m.inverse_and_log_derivative(y, init)
+    assert torch.allclose(z, z_ref, atol=1e-12)
+    assert torch.max(torch.abs(logd - l_ref)).item() < 1e-6
+    params = list(m.parameters())
+    g_ref = torch.autograd.grad((z_ref.sum() + l_ref.sum()), params)
+    g = torch.autograd.grad((z.sum() + logd.sum()), params)
+    for a, b in zip(g, g_ref):
+        assert torch.allclose(a, b, atol=1e-3, rtol=1e-4), (a - b).abs().max()
+
+
 def test_own_adam_follows_torch_adam_step_for_step():
     torch.manual_seed(0)
     a = [torch.randn(3, 4, requires_grad=True), torch.randn(5, requires_grad=True)]
