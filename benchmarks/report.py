@@ -30,6 +30,8 @@ import json
 import os
 import sys
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 
@@ -403,6 +405,64 @@ def parquet_section(out):
     out.append("")
 
 
+def mindset_all_table_markdown(doc: dict) -> list:
+    """``ccgm mindset --covariates all``'s table.json: every row with its interval."""
+    s = doc["settings"]
+    out = [f"`ccgm mindset --covariates all` (seed {s['random_state']}, "
+           f"{s['n_bootstrap']} bootstrap resamples for naive/IPW/AIPW, EconML's own intervals, "
+           f"CCGM " + (f"refit bootstrap B = {s['refit_bootstrap']}" if s["refit_bootstrap"]
+                       else "point estimates") + f"; {doc['timings']['total']:.0f} s on 2 cores):",
+           "", "| method | estimand | estimate | 95% interval |", "|---|---|---|---|"]
+    for r in doc["rows"]:
+        iv = "" if r.get("q025") is None or r["q025"] != r["q025"] else \
+            f"[{_f3(r['q025'])}, {_f3(r['q975'])}]"
+        out.append(f"| {r['method']} | {r['estimand']} | {_f3(r['estimate'])} | {iv} |")
+    return out
+
+
+def observational_markdown(r) -> list:
+    """``bench_observational.py``: the 5-seed simulated study."""
+    sm, fl, tr = r["summary"], r["summary"]["floor"], r["summary"]["truth"]
+    a = r["args"]
+    rows = r["rows"]
+    out = [f"{len(rows)} data sets of {a['n']:,} rows, {a['share']:.0%} treated; true ATE "
+           f"{tr['ate']:.3f}, ATT {tr['att']:.3f}; sampling floor (sd of the true SCM's own "
+           f"estimate at this size): ATE {fl['ate_sd']:.3f}, ATT {fl['att_sd']:.3f}.", "",
+           "| estimate | mean | mean abs. error | error / floor |", "|---|---|---|---|"]
+    labels = {"debiased_ate": "CCGM de-biased ATE (edges into D removed)",
+              "gformula_ate": "CCGM g-formula ATE", "att": "CCGM counterfactual ATT",
+              "aipw_ate": "AIPW ATE (logistic/linear)",
+              "forest_ate": "EconML causal forest ATE",
+              "forest_att": "EconML causal forest ATT (mean CATE of the treated)"}
+    for key, label in labels.items():
+        if key in sm:
+            target = "att" if key.endswith("att") else "ate"
+            out.append(f"| {label} | {sm[key]['mean']:.3f} | {sm[key]['mean_abs_error']:.3f} | "
+                       f"{sm[key]['mean_abs_error'] / fl[target + '_sd']:.2f} |")
+    zx = np.mean([x["zeros_x8"][0] for x in rows]), np.mean([x["zeros_x8"][1] for x in rows])
+    zy = np.mean([x["zeros_y"][0] for x in rows]), np.mean([x["zeros_y"][1] for x in rows])
+    tr_g = np.mean([x["treated_share"][0] for x in rows])
+    tr_d = np.mean([x["treated_share"][1] for x in rows])
+    out += ["", f"Generated against data (means over the seeds): share of zeros in x8 "
+            f"{zx[0]:.3f} vs {zx[1]:.3f}, in Y {zy[0]:.3f} vs {zy[1]:.3f}; treated share "
+            f"{tr_g:.4f} vs {tr_d:.4f}; worst correlation-matrix error of the eight "
+            f"confounders {sm['corr_error_max']:.3f} (target 0.05); CCGM fit "
+            f"{np.mean([x['fit_s'] for x in rows]):.1f} s per data set."]
+    return out
+
+
+def observational_section(out):
+    r = _load("observational.json")
+    if not r:
+        return
+    out.append("## Simulated observational study (`bench_observational.py`)\n")
+    out.append("Eight correlated confounders (latent correlations 0.7^|i-j|), one of them "
+               "zero-inflated, a rare treatment and a zero-inflated outcome "
+               "(`datasets.simulate_observational`).\n")
+    out.extend(observational_markdown(r))
+    out.append("")
+
+
 def main() -> int:
     import argparse
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -413,7 +473,23 @@ def main() -> int:
     p.add_argument("--pendulum-json", metavar="PATH",
                    help="also rewrite the table of docs/pendulum.md from this `ccgm pendulum` "
                         "metrics.json")
+    p.add_argument("--mindset-all-json", metavar="PATH",
+                   help="also rewrite the all-covariate table of docs/mindset.md from this "
+                        "`ccgm mindset --covariates all` table.json")
     args = p.parse_args()
+    if args.mindset_all_json:
+        with open(args.mindset_all_json) as fh:
+            doc_all = json.load(fh)
+        doc = os.path.join(os.path.dirname(HERE), "docs", "mindset.md")
+        rewrite_between(doc, "<!-- mindset-all-table:start -->",
+                        "<!-- mindset-all-table:end -->", mindset_all_table_markdown(doc_all))
+        print(f"rewrote the all-covariate table of {doc}")
+    obs = _load("observational.json")
+    if obs:
+        doc = os.path.join(os.path.dirname(HERE), "docs", "observational.md")
+        rewrite_between(doc, "<!-- observational-table:start -->",
+                        "<!-- observational-table:end -->", observational_markdown(obs))
+        print(f"rewrote the simulated-study table of {doc}")
     if args.pendulum_json:
         with open(args.pendulum_json) as fh:
             prow = json.load(fh)
@@ -447,7 +523,8 @@ def main() -> int:
             rewrite_between(doc, "<!-- dowhy-intervals:start -->",
                             "<!-- dowhy-intervals:end -->", dowhy_intervals_markdown(dw))
     for section in (core_section, scale_section, calls_section, triangle_section,
-                    mindset_section, roots_section, bootstrap_section, parquet_section):
+                    mindset_section, roots_section, bootstrap_section, parquet_section,
+                    observational_section):
         section(out)
     path = os.path.join(HERE, "RESULTS.md")
     with open(path, "w") as fh:

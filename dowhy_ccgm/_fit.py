@@ -71,6 +71,24 @@ def _learned_mask(net: CCGMNet, edge_threshold: float) -> None:
     net.order = list(nx.topological_sort(D))
 
 
+def _check_atoms(specs, exo, variant: str, objective: str) -> None:
+    """Zero-inflated columns need the exact likelihood and a noise of their own."""
+    atoms = [s.name for s in specs if s.atom]
+    if not atoms:
+        return
+    hint = ("; or declare column_types={name: 'continuous'} to model them as plain "
+            "continuous columns")
+    if objective != "exact":
+        raise ValueError(f"zero-inflated columns {atoms} (a point mass at 0) need "
+                         f"objective='exact', got objective={objective!r} with "
+                         f"variant={variant!r}{hint}")
+    deterministic = [c for c in atoms if c not in exo and variant == "ccgm"]
+    if deterministic:
+        raise ValueError(f"zero-inflated columns {deterministic} are endogenous, and "
+                         "variant='ccgm' makes endogenous nodes deterministic functions of "
+                         f"their parents: use variant='ccgm_noise'{hint}")
+
+
 def fit_model(params: dict, X, groups=None) -> FitResult:
     """Fit a CCGM with the estimator's (already validated) ``params`` on the frame ``X``.
 
@@ -107,6 +125,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     seed = seed_from(params["random_state"])
     dev = resolve_device(params["device"])
     objective = resolve_objective(params["variant"], params["objective"])
+    _check_atoms(specs, exo, params["variant"], objective)
     exact_fit = uses_exact_fit(params)
     epochs, latent_weight = int(params["epochs"]), float(params["latent_weight"])
     vf = float(params["validation_fraction"])
@@ -117,9 +136,12 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                       [c in exo for c in order], torch.as_tensor(mask),
                       list(range(n)), variant=params["variant"], hidden=params["hidden"],
                       n_layers=params["n_layers"], encoder_hidden=params["encoder_hidden"],
-                      prior=params["prior"], objective=objective).to(dev)
+                      prior=params["prior"], objective=objective,
+                      atoms=[s.atom for s in specs]).to(dev)
         net.set_lattice([(float(s.integer), s.mean, s.sd, s.vmin, s.vmax)
                          for s in (specs[i] for i in net.cont)])
+        net.set_atoms([specs[i].atom_standardized for i in net.cont],
+                      [specs[i].vmin >= 0.0 for i in net.cont])
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])
         if exact_fit:

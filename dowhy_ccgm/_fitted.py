@@ -69,8 +69,12 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator) -> dict
         rows = slice(k, min(k + 16_384, m))
         Sb = S[rows] if keep is None else S[keep[rows]]
         if latent:      # an exogenous root's noise is its latent: one inversion for all
-            z = net.latent_of_value(Sb[:, net.cont_offset])
-            parts["z"].append(z[:, out["z_idx"]].cpu())
+            z = net.latent_of_value(Sb[:, net.cont_offset])[:, out["z_idx"]]
+            for c, i in enumerate(latent):
+                if net.atoms[i]:    # a zero-inflated root's noise (a draw at its atom)
+                    z[:, c] = net.abduct_node(i, Sb, Sb[:, net.block(i)],
+                                              generator=generator)
+            parts["z"].append(z.cpu())
         for key in ("eps", "unif"):
             cols = [net.abduct_node(i, Sb, Sb[:, net.block(i)], generator=generator)
                     for i, (k2, _) in roots if k2 == key]

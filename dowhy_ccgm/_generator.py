@@ -68,7 +68,12 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         unit-level counterfactuals exist); ``"causalvae"`` is the CausalVAE layer
         ``z = A^T z + eps`` with the leakage, as a baseline.
     column_types : dict, optional
-        ``{column: "continuous" | "binary" | "categorical"}`` overriding dtype detection.
+        ``{column: "continuous" | "zero_inflated" | "binary" | "categorical"}``
+        overriding dtype detection. A float column with at least 1% exact zeros is
+        detected ``"zero_inflated"``: a point mass at 0 with a probability that depends on
+        the parents, and the continuous model elsewhere (above 0 when the column is
+        nonnegative); samples, interventions and counterfactuals put exact zeros there
+        (``objective="exact"`` only). Declare ``"continuous"`` to turn that off.
     hidden, n_layers : int
         Width and depth of every node's mask MLP.
     encoder_hidden : int

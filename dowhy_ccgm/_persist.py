@@ -279,7 +279,8 @@ def load(cls, path, device="cpu"):
                   [c in exo for c in nodes], torch.as_tensor(m["mask"]), m["order"],
                   variant=gen.variant, hidden=gen.hidden, n_layers=gen.n_layers,
                   encoder_hidden=gen.encoder_hidden, prior=gen.prior,
-                  objective=resolve_objective(gen.variant, gen.objective))
+                  objective=resolve_objective(gen.variant, gen.objective),
+                  atoms=[s.atom for s in specs])
     state = payload.get("state")
     if not isinstance(state, dict):
         raise _damaged(path, "state", "is missing")
@@ -288,6 +289,8 @@ def load(cls, path, device="cpu"):
             setattr(net, name, torch.zeros_like(state[name]))
     if "lattice" not in state:     # files before integer columns were snapped
         state = {**state, "lattice": net.lattice.clone()}
+    if "atom" not in state:        # files before zero-inflated columns
+        state = {**state, "atom": net.atom.clone()}
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

@@ -11,6 +11,12 @@ import numpy as np
 import pandas as pd
 
 COLUMN_KINDS = ("continuous", "binary", "categorical")
+#: what ``column_types`` may declare: a kind, or ``"zero_inflated"`` (a continuous column
+#: with a point mass at zero)
+DECLARED_KINDS = COLUMN_KINDS + ("zero_inflated",)
+#: a float column whose share of exact zeros is at least this is zero-inflated by default
+#: (a continuous density puts no mass on a point)
+ZERO_SHARE_DETECT = 0.01
 
 
 def _native(v):
@@ -33,6 +39,9 @@ class ColumnSpec:
     vmax: float = 0.0
     is_category_dtype: bool = False
     ordered: bool = False
+    #: a continuous column with a point mass at 0 (zero-inflated), its share in the data
+    atom: bool = False
+    atom_share: float = 0.0
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -68,12 +77,20 @@ class ColumnSpec:
     def unstandardize(self, u: np.ndarray) -> np.ndarray:
         return np.asarray(u, dtype=np.float64) * self.sd + self.mean
 
+    @property
+    def atom_standardized(self) -> float:
+        """The point mass's standardized value as the float32 state rows hold it (the
+        model recognises atom rows by equality with it)."""
+        return float(np.float32((0.0 - self.mean) / self.sd))
+
     def to_series(self, arr: np.ndarray, index=None) -> pd.Series:
         """Model output (standardized values or codes) -> a column with the training dtype."""
         if self.kind == "continuous":
             x = self.unstandardize(arr)
             if self.integer:
                 x = np.clip(np.rint(x), self.vmin, self.vmax)
+            elif self.atom:     # the point mass is exactly 0 (not 0 + rounding)
+                x = np.where(np.asarray(arr) == np.float32(self.atom_standardized), 0.0, x)
             return pd.Series(x, index=index, name=self.name).astype(self.dtype)
         codes = np.asarray(arr, dtype=np.int64)
         if self.is_category_dtype:
@@ -89,18 +106,36 @@ class ColumnSpec:
         return pd.Series(labels[codes], index=index, name=self.name).astype(self.dtype)
 
 
+def _zero_stands_out(x: np.ndarray) -> bool:
+    """Whether 0 is a point mass of a continuous column rather than one value of a grid:
+    at least 10 times as frequent as the most frequent other value (grid-valued columns,
+    such as a swept angle, repeat every value about equally)."""
+    values, counts = np.unique(x, return_counts=True)
+    others = counts[values != 0.0]
+    return others.size == 0 or int(counts[values == 0.0].sum()) >= 10 * int(others.max())
+
+
 def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> ColumnSpec:
     """Detect a column's kind from its dtype (or take ``kind``) and learn its encoding.
 
     * bool, pandas ``category`` with 2 levels, integer or float columns with exactly two
       values {0, 1}: binary;
     * ``category`` with 3+ levels: categorical;
-    * other numeric columns: continuous (integer columns are rounded back on output);
+    * other numeric columns: continuous (integer columns are rounded back on output); a
+      float column with at least ``ZERO_SHARE_DETECT`` (1%) exact zeros, 0 being at least
+      10 times as frequent as any other value, is zero-inflated:
+      continuous with a point mass at 0 (declare ``"continuous"`` to turn that off, or
+      ``"zero_inflated"`` to ask for it);
     * object/string columns: labels, binary with two distinct values, categorical otherwise
       (the same rule as ``assign_ccgm_mechanisms``).
     """
-    if kind is not None and kind not in COLUMN_KINDS:
-        raise ValueError(f"column_types[{name!r}] must be one of {COLUMN_KINDS}, got {kind!r}")
+    if kind is not None and kind not in DECLARED_KINDS:
+        raise ValueError(f"column_types[{name!r}] must be one of {DECLARED_KINDS}, got "
+                         f"{kind!r}")
+    declared_atom = kind == "zero_inflated"
+    if declared_atom:
+        kind = "continuous"
+    kind_was_detected = kind is None
     is_cat = isinstance(s.dtype, pd.CategoricalDtype)
     numeric = pd.api.types.is_numeric_dtype(s.dtype) and not is_cat
     is_bool = pd.api.types.is_bool_dtype(s.dtype)
@@ -134,6 +169,20 @@ def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> Colum
         spec.mean, spec.sd = float(np.mean(x)), sd
         spec.integer = bool(pd.api.types.is_integer_dtype(s.dtype))
         spec.vmin, spec.vmax = float(np.min(x)), float(np.max(x))
+        share = float(np.mean(x == 0.0))
+        if declared_atom:
+            if spec.integer:
+                raise ValueError(
+                    f"column {name!r} is declared zero_inflated but has an integer dtype: "
+                    "integer columns already give every integer, 0 included, its own "
+                    "probability; declare it continuous or leave it undeclared")
+            if share == 0.0:
+                raise ValueError(f"column {name!r} is declared zero_inflated but has no "
+                                 "exact zeros")
+        spec.atom = bool(declared_atom or (kind_was_detected and not spec.integer
+                                           and share >= ZERO_SHARE_DETECT
+                                           and _zero_stands_out(x)))
+        spec.atom_share = share if spec.atom else 0.0
         return spec
     if is_cat:
         cats = list(s.cat.categories)

@@ -41,7 +41,7 @@ from sklearn.exceptions import NotFittedError
 
 from .._fit import fit_model, warn_if_not_converged
 from .._params import DEFAULTS, check_parameters
-from .._schema import COLUMN_KINDS, infer_column_spec
+from .._schema import DECLARED_KINDS, infer_column_spec
 from .._utils import seed_from
 from .._validation import check_frame, check_graph
 from ._node import NodeModel, as_2d, as_column
@@ -113,12 +113,13 @@ def _column_kind(name, s: pd.Series, declared=None) -> str:
     with 3+ levels is categorical even when its labels are numbers), and string / object
     columns are categorical (binary with two values) instead of an error."""
     if declared is not None:
-        if declared not in COLUMN_KINDS:
-            raise ValueError(f"column_types[{name!r}] must be one of {COLUMN_KINDS}, got "
+        if declared not in DECLARED_KINDS:
+            raise ValueError(f"column_types[{name!r}] must be one of {DECLARED_KINDS}, got "
                              f"{declared!r}")
         return declared
     if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype):
-        return infer_column_spec(str(name), s.dropna()).kind
+        spec = infer_column_spec(str(name), s.dropna())
+        return "zero_inflated" if spec.atom else spec.kind
     return detect_kind(s.dropna().to_numpy(), str(name))
 
 
@@ -135,8 +136,8 @@ class _CCGMModelBase:
                     "'ccgm_noise', the graph is parents -> node)") if reserved else ""
             raise TypeError(f"{type(self).__name__} got unexpected parameter(s) {unknown}"
                             f"{hint}; CCGMGenerator parameters it accepts: {list(_ALLOWED)}")
-        if kind is not None and kind not in COLUMN_KINDS:
-            raise ValueError(f"kind must be None or one of {COLUMN_KINDS}, got {kind!r}")
+        if kind is not None and kind not in DECLARED_KINDS:
+            raise ValueError(f"kind must be None or one of {DECLARED_KINDS}, got {kind!r}")
         self.kind = kind
         self.hidden = hidden
         self.epochs = epochs
@@ -190,8 +191,11 @@ class _CCGMModelBase:
             kinds[name] = kind if kind is not None else infer_column_spec(name, s).kind
         s, kind = _prepared(target, _TARGET)
         columns[_TARGET] = s.reset_index(drop=True)
-        kinds[_TARGET] = self.kind or (kind if kind is not None
-                                       else infer_column_spec(_TARGET, s).kind)
+        if self.kind or kind is not None:
+            kinds[_TARGET] = self.kind or kind
+        else:   # a detected point mass at 0 makes the target zero-inflated
+            spec = infer_column_spec(_TARGET, s)
+            kinds[_TARGET] = "zero_inflated" if spec.atom else spec.kind
         graph = nx.DiGraph()
         graph.add_node(_TARGET)
         graph.add_edges_from((name, _TARGET) for name in columns if name != _TARGET)
@@ -237,8 +241,9 @@ class CCGMMechanism(_CCGMModelBase, InvertibleFunctionalCausalModel):
 
     Parameters
     ----------
-    kind : {None, "continuous", "binary", "categorical"}
-        The node's type; ``None`` detects it at fit time from the target values (bool or
+    kind : {None, "continuous", "zero_inflated", "binary", "categorical"}
+        The node's type (``"zero_inflated"``: continuous with a point mass at 0); ``None``
+        detects it at fit time from the target values (bool or
         numeric {0, 1}: binary; other numbers: continuous; labels such as strings: binary
         with two distinct values, categorical otherwise). With a discrete ``kind`` the
         instance is a :class:`CCGMDiscreteMechanism`.
@@ -446,7 +451,9 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
         Roots get DoWhy's ``EmpiricalDistribution`` (default: exact for the observed
         marginal, no training), a :class:`CCGMRootModel`, or a clone of the given model.
     column_types : dict, optional
-        ``{node: "continuous" | "binary" | "categorical"}`` overriding the detection.
+        ``{node: "continuous" | "zero_inflated" | "binary" | "categorical"}`` overriding
+        the detection (a float column with at least 1% exact zeros is detected
+        zero-inflated).
     **ccgm_params
         Parameters of every :class:`CCGMMechanism` (``hidden``, ``epochs``,
         ``random_state``, ``progress_bar``, ``learning_rate``, ...).

@@ -176,9 +176,12 @@ class NodeModel:
         clipped as in ``CCGMGenerator``), bool or object for other labels."""
         spec = self.spec
         if spec.kind == "continuous":
-            x = spec.unstandardize(state[:, 0].cpu().numpy())
+            u = state[:, 0].cpu().numpy()
+            x = spec.unstandardize(u)
             if spec.integer:
                 x = np.clip(np.rint(x), spec.vmin, spec.vmax)
+            elif spec.atom:     # the point mass is exactly 0
+                x = np.where(u == np.float32(spec.atom_standardized), 0.0, x)
             return x.astype(np.float64)
         return self.labels()[self.net.node_codes(self.node, state).cpu().numpy()]
 
@@ -239,7 +242,7 @@ class NodeModel:
                                  "parents")
             state = self.state_of_values(y)
             uniform = None
-            if self.noise_kind == "uniform":
+            if self.noise_kind == "uniform" or self.net.atoms[self.node]:
                 uniform = torch.as_tensor(np.random.uniform(0.0, 1.0, size=y.shape[0]),
                                           dtype=torch.float32)
             e = self.net.abduct_node(self.node, S, state, uniform=uniform)

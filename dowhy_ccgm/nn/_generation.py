@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ._atoms import atom_part
+
 
 def inverse_cdf_codes(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """The category of each row drawn by inverse-CDF sampling: the number of cumulative
@@ -100,13 +102,25 @@ class GenerationMixin:
 
     def _node_state(self, i, S_in, G, noise_i):
         kind = self.noise_kind(i)
-        out_i = self.g.forward_node(i, S_in, G) if kind != "latent" else None
+        out_i = self.g.forward_node(i, S_in, G) if kind != "latent" or self.atoms[i] \
+            else None
+        if self.atoms[i]:
+            return self._atom_state(i, out_i, noise_i)
         if self.kinds[i] == "continuous":
             eps = noise_i if kind == "normal" else None
             z_hat = self._continuous_output(i, out_i, noise_i, None, sample_noise=eps)
             k = self.cont_pos[i]
             return self.snap(k, self.decoder.forward_column(k, z_hat)).unsqueeze(-1)
         return self.disc_state(i, inverse_cdf_codes(self.disc_logits(i, out_i), noise_i))
+
+    def _atom_state(self, i, out_i, nu):
+        """A zero-inflated node's state from its noise ``nu`` (mixed-CDF inverse,
+        :func:`._atoms.atom_part`): the point mass, or the continuous part decoded."""
+        k = self.cont_pos[i]
+        loc, s, pi, e0 = self.atom_frame(i, out_i, nu.shape[0])
+        e, at = atom_part(nu, pi, e0, self.atom_lower(i))
+        u = self.decoder.forward_column(k, loc + s * e)
+        return torch.where(at, self.atom[k, 1], u).unsqueeze(-1)
 
     # ------------------------------------------------------------------ one node at a time
     def noise_kind(self, i: int) -> str | None:

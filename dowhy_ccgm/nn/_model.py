@@ -69,7 +69,8 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
     """
 
     def __init__(self, kinds, n_categories, exogenous, mask, order, *, variant="ccgm_noise",
-                 hidden=32, n_layers=2, encoder_hidden=64, prior="standard", objective="exact"):
+                 hidden=32, n_layers=2, encoder_hidden=64, prior="standard", objective="exact",
+                 atoms=None):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
@@ -105,14 +106,25 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
             self.noisy = []
         self.noisy_pos = {i: k for k, i in enumerate(self.noisy)}
         self.n_latent = len(self.cont) + len(self.noisy)
+        # zero-inflated continuous nodes: a point mass (value ``atom[k, 1]``, standardized)
+        # with probability sigmoid(mask output 2), and the decoder's density otherwise
+        self.atoms = [False] * n if atoms is None else [bool(a) for a in atoms]
+        for i, a in enumerate(self.atoms):
+            if a and self.kinds[i] != "continuous":
+                raise ValueError(f"node {i}: only a continuous node can have a point mass")
+            if a and (self.objective != "exact" or self.noise_kind(i) is None):
+                raise ValueError(
+                    f"node {i}: a zero-inflated node needs objective='exact' and its own "
+                    "noise (variant='ccgm_noise', or a root)")
 
         self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.float32).clone())
         self.register_buffer("is_categorical", torch.tensor(
             [k == "categorical" for k in self.kinds], dtype=torch.bool))
         self.register_buffer("B", torch.diag(torch.tensor(self.exogenous, dtype=torch.float32)))
         self.W = nn.Parameter(torch.zeros(n, n))
-        n_out = max([2] + [k for kind, k in zip(self.kinds, self.n_categories)
-                           if kind == "categorical"])
+        n_out = max([3 if any(self.atoms) else 2]
+                    + [k for kind, k in zip(self.kinds, self.n_categories)
+                       if kind == "categorical"])
         self.g = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers)   # latent masks, eq. 13
         self.f = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers)   # label masks, eq. 4
         # linear label model for pre-training: u_i = sum_j G_ji proj_j(state_j) + b_i
@@ -132,6 +144,12 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         # integer (lattice) continuous columns: [is_integer, mean, sd, vmin, vmax] per
         # continuous column (``set_lattice``); generation snaps them to their integers
         self.register_buffer("lattice", torch.zeros(max(len(self.cont), 1), 5))
+        # zero-inflated continuous columns: [has_atom, standardized atom value, lower form]
+        # (set_atoms; :mod:`._atoms`)
+        self.register_buffer("atom", torch.zeros(max(len(self.cont), 1), 3))
+        with torch.no_grad():
+            self.atom[: len(self.cont), 0] = torch.tensor(
+                [float(self.atoms[i]) for i in self.cont])
         self._register_index_buffers()
         # aggregate posterior of exogenous latents (used by the conditional prior)
         self.register_buffer("agg_mu", torch.zeros(0, len(self.cont)))
@@ -153,6 +171,8 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
                          for e, i in zip(exo_pass, self.cont)], torch.bool)
         buf("cont_endo", [not self.exogenous[i] for i in self.cont], torch.bool)
         self.has_deterministic = bool(any(self.cont_det.tolist()))   # no sync per step
+        buf("cont_atom", [self.atoms[i] for i in self.cont], torch.bool)
+        self.has_atoms = any(self.atoms)
         buf("disc_endo", [not self.exogenous[i] for i in self.disc], torch.bool)
         buf("disc_binary", [self.kinds[i] == "binary" for i in self.disc], torch.bool)
         valid = torch.zeros(len(self.disc), n_out, dtype=torch.bool)
@@ -244,6 +264,19 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         with torch.no_grad():
             self.lattice[: len(rows)] = torch.as_tensor(rows, dtype=torch.float32)
 
+    def set_atoms(self, values, lower) -> None:
+        """Per continuous column: the standardized value of its point mass and whether the
+        point mass is the column's minimum (the ``lower`` form of :mod:`._atoms`); ignored
+        for columns without one."""
+        values = list(values)
+        if values:
+            with torch.no_grad():
+                self.atom[: len(values), 1] = torch.as_tensor(values, dtype=torch.float32)
+                self.atom[: len(values), 2] = torch.as_tensor([float(v) for v in lower])
+
+    def atom_lower(self, i: int) -> bool:
+        return bool(self.atom[self.cont_pos[i], 2] > 0)
+
     @property
     def has_lattice(self) -> bool:
         return bool(self.cont) and bool(self.lattice[: len(self.cont), 0].any())
@@ -263,6 +296,21 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
             return u
         x = torch.round(u * row[2] + row[1]).clamp(row[3], row[4])
         return (x - row[1]) / row[2]
+
+    def atom_frame(self, i: int, out_i: torch.Tensor | None, batch: int):
+        """A zero-inflated node's ``(loc, s, pi, e0)`` (batch,) given its mask output: the
+        continuous part's location and scale in latent units (``0, 1`` for a root), the
+        point mass's probability and its place ``e0`` on the part's noise scale
+        (:mod:`._atoms`)."""
+        k = self.cont_pos[i]
+        dev = self.atom.device
+        w0 = self.decoder.inverse(self.atom[:, 1].unsqueeze(0))[0, k]
+        if self.noise_kind(i) == "latent":
+            loc = torch.zeros(batch, device=dev)
+            s = torch.ones(batch, device=dev)
+        else:
+            loc, s = out_i[:, 0], self.scale(out_i)
+        return loc, s, torch.sigmoid(out_i[:, 2]), (w0 - loc) / s
 
     def scale(self, out_i: torch.Tensor) -> torch.Tensor:
         return F.softplus(out_i[:, 1]) + 1e-3

@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._atoms import atom_nll
 from ._layers import dag_penalty
 
 _MIN_LOG_TAU = math.log(0.02)
@@ -92,7 +93,30 @@ class ObjectivesMixin:
                 r = (u_cont - self.decoder(loc)) / tau
                 term = torch.where(self.cont_det.unsqueeze(0),
                                    0.5 * r * r + torch.log(tau), term)
-            rows = rows + term.sum(-1) + 0.5 * math.log(2 * math.pi) * len(self.cont)
+            if self.has_atoms:
+                # zero-inflated columns: -log P(atom) on atom rows; -log P(off the atom)
+                # plus the continuous part's density elsewhere
+                nc = len(self.cont)
+                at = self.cont_atom.unsqueeze(0) & (u_cont == self.atom[:nc, 1])
+                term = torch.where(at, torch.zeros_like(term),
+                                   term + 0.5 * math.log(2 * math.pi))
+                gate = atom_nll(oc[..., 2], at)
+                lower = self.cont_atom & (self.atom[:nc, 2] > 0)
+                if bool(lower.any()):
+                    # the lower form's continuous part is truncated at the atom: its
+                    # normaliser log Phi(-e0) off the atom (e0 through the decoder's
+                    # differentiable inverse of the atom's value)
+                    w0 = self.decoder.inverse_differentiable(self.atom[:, 1].unsqueeze(0))
+                    e0 = torch.where(exo, w0[:, :nc], (w0[:, :nc] - loc) / s)
+                    gate = gate + torch.where(lower.unsqueeze(0) & ~at,
+                                              torch.special.log_ndtr(-e0),
+                                              torch.zeros_like(gate))
+                term = term + torch.where(self.cont_atom.unsqueeze(0), gate,
+                                          torch.zeros_like(term))
+                rows = rows + term.sum(-1)
+                res["off_atom"] = (~at).float()
+            else:
+                rows = rows + term.sum(-1) + 0.5 * math.log(2 * math.pi) * len(self.cont)
             res.update(z=z, loc=loc, eps=eps)
         if self.disc:
             rows = rows + self.discrete_nll(out, codes).sum(-1)
@@ -156,6 +180,10 @@ class ObjectivesMixin:
         """l_z (eq. 5) from :meth:`exact_terms`'s output: the squared distance of every
         endogenous continuous node's exact latent from its mask's location (a mean over
         rows, summed over nodes)."""
+        if "off_atom" in terms:           # a row at a point mass has no latent
+            w = terms["off_atom"]
+            sq = ((terms["z"] - terms["loc"]) ** 2 * w).sum(0) / w.sum(0).clamp(min=1.0)
+            return (sq * self.cont_endo).sum()
         return (((terms["z"] - terms["loc"]) ** 2).mean(0) * self.cont_endo).sum()
 
     def _exact_losses(self, S_obs, u_cont, codes, z_init=None) -> dict:
