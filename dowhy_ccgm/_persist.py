@@ -25,7 +25,7 @@ __all__ = ["save", "load", "object_array"]
 
 FORMAT = "dowhy_ccgm.CCGMGenerator"
 #: 2: removed edges store their unit-level reference state
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def object_array(names) -> np.ndarray:
@@ -106,6 +106,7 @@ def _meta(gen) -> dict:
         "edge_overrides": [[enc_name(r.parent), enc_name(r.child), r.mode, r.how]
                            for r in model.removed],
         "n_latent_agg": int(model.net.agg_mu.shape[0]),
+        "max_direct_categories": model.net.max_direct_categories,
         "encoder_fitted": bool(gen.encoder_fitted_),
         "history": {k: v for k, v in gen.history_.items() if k != "lagrangian"},
         "lagrangian": gen.history_.get("lagrangian"),
@@ -274,13 +275,19 @@ def load(cls, path, device="cpu"):
         raise _damaged(path, "params", f"are not valid parameters ({exc})") from None
     schema, nodes, exo = m["schema"], m["nodes"], m["exogenous"]
     specs = schema.specs
+    # format 3 records when many-level categorical nodes read their logits through a
+    # low-rank head; earlier files gave every category its own mask output
+    mdc = meta.get("max_direct_categories") if version >= 3 else None
+    if mdc is not None and (isinstance(mdc, bool) or not isinstance(mdc, int) or mdc < 1):
+        raise _damaged(path, "max_direct_categories",
+                       f"must be a positive integer or null, got {mdc!r}")
     net = CCGMNet([s.kind for s in specs],
                   [len(s.categories) if s.kind != "continuous" else 0 for s in specs],
                   [c in exo for c in nodes], torch.as_tensor(m["mask"]), m["order"],
                   variant=gen.variant, hidden=gen.hidden, n_layers=gen.n_layers,
                   encoder_hidden=gen.encoder_hidden, prior=gen.prior,
                   objective=resolve_objective(gen.variant, gen.objective),
-                  atoms=[s.atom for s in specs])
+                  atoms=[s.atom for s in specs], max_direct_categories=mdc)
     state = payload.get("state")
     if not isinstance(state, dict):
         raise _damaged(path, "state", "is missing")

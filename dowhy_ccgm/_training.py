@@ -455,9 +455,11 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
                                                 batch_size=bs, lr=lr, generator=generator)
 
     named = [(name.split(".")[0], p) for name, p in net.named_parameters()
-             if name.split(".")[0] in ("W", "g", "decoder", "log_tau")]
-    # two learning rates: the mechanisms (W and the masks) and the decoders
-    flat = _FlatParams([[p for top, p in named if top in ("W", "g")],
+             if name.split(".")[0] in ("W", "g", "cat_head", "cat_head_bias", "decoder",
+                                       "log_tau")]
+    # two learning rates: the mechanisms (W, the masks and many-level heads) and the decoders
+    flat = _FlatParams([[p for top, p in named if top in ("W", "g", "cat_head",
+                                                          "cat_head_bias")],
                         [p for top, p in named if top in ("decoder", "log_tau")]])
     opt = Adam(flat.segments, lr=lr, lr_scale=[1.0, decoder_lr_scale(n_tr)])
     steps_per_pass = max(n_tr // bs, 1)

@@ -47,6 +47,9 @@ from ._objectives import ObjectivesMixin
 __all__ = ["CCGMNet", "VARIANTS", "OBJECTIVES", "KINDS", "inverse_cdf_codes"]
 
 VARIANTS = ("ccgm", "ccgm_noise", "causalvae")
+#: categorical nodes with more levels read their logits through a rank-HEAD_RANK head
+MAX_DIRECT_CATEGORIES = 16
+HEAD_RANK = 16
 OBJECTIVES = ("exact", "elbo")
 KINDS = ("continuous", "binary", "categorical")
 
@@ -70,7 +73,7 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
 
     def __init__(self, kinds, n_categories, exogenous, mask, order, *, variant="ccgm_noise",
                  hidden=32, n_layers=2, encoder_hidden=64, prior="standard", objective="exact",
-                 atoms=None):
+                 atoms=None, max_direct_categories: int | None = MAX_DIRECT_CATEGORIES):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
@@ -122,9 +125,17 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
             [k == "categorical" for k in self.kinds], dtype=torch.bool))
         self.register_buffer("B", torch.diag(torch.tensor(self.exogenous, dtype=torch.float32)))
         self.W = nn.Parameter(torch.zeros(n, n))
+        # a categorical node with more than ``max_direct_categories`` levels reads its
+        # logits through a low-rank head (``cat_head``) from the first HEAD_RANK mask
+        # outputs, so one many-level node does not widen every node's output
+        cap = math.inf if max_direct_categories is None else int(max_direct_categories)
+        self.max_direct_categories = max_direct_categories
+        self.wide = [i for i in range(n) if self.kinds[i] == "categorical"
+                     and self.n_categories[i] > cap]
         n_out = max([3 if any(self.atoms) else 2]
-                    + [k for kind, k in zip(self.kinds, self.n_categories)
-                       if kind == "categorical"])
+                    + [k for i, (kind, k) in enumerate(zip(self.kinds, self.n_categories))
+                       if kind == "categorical" and i not in self.wide]
+                    + ([HEAD_RANK] if self.wide else []))
         self.g = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers)   # latent masks, eq. 13
         self.f = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers)   # label masks, eq. 4
         # linear label model for pre-training: u_i = sum_j G_ji proj_j(state_j) + b_i
@@ -154,6 +165,13 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         # aggregate posterior of exogenous latents (used by the conditional prior)
         self.register_buffer("agg_mu", torch.zeros(0, len(self.cont)))
         self.register_buffer("agg_sd", torch.ones(0, len(self.cont)))
+        # many-level categorical nodes: logits = out[:, :HEAD_RANK] @ head + bias (created
+        # last: the other parameters' initial values do not depend on them)
+        self.cat_head = nn.ParameterDict({
+            str(i): nn.Parameter(0.1 * torch.randn(HEAD_RANK, self.n_categories[i]))
+            for i in self.wide})
+        self.cat_head_bias = nn.ParameterDict({
+            str(i): nn.Parameter(torch.zeros(self.n_categories[i])) for i in self.wide})
 
     def _register_index_buffers(self):
         """Index tensors that let the losses treat all nodes of a kind at once (no
@@ -177,7 +195,7 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         buf("disc_binary", [self.kinds[i] == "binary" for i in self.disc], torch.bool)
         valid = torch.zeros(len(self.disc), n_out, dtype=torch.bool)
         for r, i in enumerate(self.disc):
-            valid[r, : self.n_categories[i]] = True
+            valid[r, : min(self.n_categories[i], n_out)] = True
         self.register_buffer("disc_valid", valid, persistent=False)
         # scalar summary of every state block for the linear label model: 1 for a
         # continuous/binary block, the category embedding for a categorical one
@@ -250,9 +268,13 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         return F.one_hot(code.long(), self.n_categories[i]).float()
 
     def disc_logits(self, i: int, out_i: torch.Tensor) -> torch.Tensor:
-        """Mechanism output -> logits (batch, K); binary gets [0, logit]."""
+        """Mechanism output -> logits (batch, K); binary gets [0, logit]; a many-level
+        categorical node its low-rank head."""
         if self.kinds[i] == "binary":
             return torch.stack([torch.zeros_like(out_i[:, 0]), out_i[:, 0]], dim=-1)
+        if i in self.wide:
+            return torch.addmm(self.cat_head_bias[str(i)], out_i[:, :HEAD_RANK],
+                               self.cat_head[str(i)])
         return out_i[:, : self.n_categories[i]]
 
     def set_lattice(self, rows) -> None:

@@ -48,8 +48,19 @@ class ObjectivesMixin:
         binary = F.pad(od[..., :1], (1, self.n_out - 2))
         logits = torch.where(self.disc_binary.view(1, -1, 1), binary, od)
         logits = logits.masked_fill(~self.disc_valid.unsqueeze(0), -math.inf)
-        picked = logits.gather(-1, codes.long().unsqueeze(-1)).squeeze(-1)
-        return torch.logsumexp(logits, -1) - picked
+        codes = codes.long()
+        if not self.wide:
+            picked = logits.gather(-1, codes.unsqueeze(-1)).squeeze(-1)
+            return torch.logsumexp(logits, -1) - picked
+        # many-level nodes: their heads' cross-entropy (the batched columns are placeholders)
+        narrow = codes.clamp(max=self.n_out - 1)
+        nll = torch.logsumexp(logits, -1) - logits.gather(-1, narrow.unsqueeze(-1)).squeeze(-1)
+        cols = [nll[:, r] for r in range(nll.shape[1])]
+        for i in self.wide:
+            r = self.disc_pos[i]
+            cols[r] = F.cross_entropy(self.disc_logits(i, out[:, i]), codes[:, r],
+                                      reduction="none")
+        return torch.stack(cols, -1)
 
     def label_loss(self, S_obs, u_cont, codes, linear: bool) -> torch.Tensor:
         """l_u (eq. 4) over non-exogenous nodes."""
