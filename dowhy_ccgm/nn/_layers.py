@@ -207,7 +207,8 @@ class GatedNodeMLP(nn.Module):
         Number of hidden layers (0 gives a gated linear map).
     """
 
-    def __init__(self, block_sizes, n_out: int, hidden: int = 32, n_layers: int = 2):
+    def __init__(self, block_sizes, n_out: int, hidden: int = 32, n_layers: int = 2,
+                 lookup=None):
         super().__init__()
         n = len(block_sizes)
         self.n = n
@@ -225,6 +226,24 @@ class GatedNodeMLP(nn.Module):
             bound = 1.0 / math.sqrt(max(d_in, 1))
             self.weights.append(nn.Parameter(torch.empty(n, d_in, d_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.zeros(n, d_out)))
+        # "lookup" blocks {node: K}: one state column holding a category code; every node's
+        # first layer reads a learned row per category (what a one-hot block times the first
+        # layer's weights computes, without the K columns). Created last, so the other
+        # weights' initial values do not depend on them.
+        lookup = dict(lookup or {})
+        offsets = [0]
+        for b in self.block_sizes:
+            offsets.append(offsets[-1] + b)
+        self.lookup_cols = [offsets[j] for j in sorted(lookup)]
+        dense = torch.ones(width)
+        dense[self.lookup_cols] = 0.0
+        self.register_buffer("dense_col", dense, persistent=False)
+        full = width - len(lookup) + sum(lookup.values())
+        bound = 1.0 / math.sqrt(max(full, 1))
+        d1 = dims[1]
+        self.tables = nn.ParameterList([
+            nn.Parameter(torch.empty(n, lookup[j], d1).uniform_(-bound, bound))
+            for j in sorted(lookup)])
 
     def expand_gate(self, A: torch.Tensor) -> torch.Tensor:
         """(n, n) adjacency -> (n_nodes, width) per-node input gates."""
@@ -251,16 +270,25 @@ class GatedNodeMLP(nn.Module):
         # plain lists: slicing an nn.ParameterList builds a new module on every call
         weights, biases = list(self.weights), list(self.biases)
         W0, b0 = weights[0], biases[0]
+        tables = list(self.tables)
+        dense_gate = gate * self.dense_col if tables else gate   # lookup columns: below
         if inputs is not None and states.dim() == 2:
             index, valid = inputs
-            g = gate.gather(1, index) * valid                        # (n, P)
+            g = dense_gate.gather(1, index) * valid                  # (n, P)
             Wp = W0.gather(1, index.unsqueeze(-1).expand(-1, -1, W0.shape[-1]))
             h = torch.bmm((states[:, index] * g).transpose(0, 1), Wp)
         elif states.dim() == 2:
-            W0g = (W0 * gate.unsqueeze(-1)).transpose(0, 1).reshape(self.width, -1)
+            W0g = (W0 * dense_gate.unsqueeze(-1)).transpose(0, 1).reshape(self.width, -1)
             h = (states @ W0g).view(states.shape[0], self.n, -1).transpose(0, 1)
         else:
-            h = torch.bmm((states * gate.unsqueeze(0)).transpose(0, 1), W0)
+            h = torch.bmm((states * dense_gate.unsqueeze(0)).transpose(0, 1), W0)
+        for T, c in zip(tables, self.lookup_cols):    # (n, K, d1) rows by the block's code
+            code = states[..., c].round().long().clamp(0, T.shape[1] - 1)
+            if states.dim() == 2:
+                rows = T[:, code]                                    # (n, batch, d1)
+            else:                                                    # (batch, n) codes
+                rows = T[torch.arange(self.n, device=code.device), code].transpose(0, 1)
+            h = h + gate[:, c].view(-1, 1, 1) * rows
         h = h + b0.unsqueeze(1)                       # (n, batch, d1)
         for W, b in zip(weights[1:], biases[1:]):
             h = torch.baddbmm(b.unsqueeze(1), F.silu(h), W)
@@ -269,11 +297,16 @@ class GatedNodeMLP(nn.Module):
     def forward_node(self, i: int, states: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         """Evaluate node ``i`` only. states: (batch, width) -> (batch, n_out)."""
         gate = A[self.block_index, i]
-        h = states * gate
+        tables = list(self.tables)
+        h = states * (gate * self.dense_col if tables else gate)
         last = len(self.weights) - 1
         inplace = not torch.is_grad_enabled()      # generation: fused, in place
         for k, (W, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.addmm(b[i], h, W[i])
+            if k == 0:
+                for T, c in zip(tables, self.lookup_cols):
+                    code = states[:, c].round().long().clamp(0, T.shape[1] - 1)
+                    h = h + gate[c] * T[i, code]
             if k < last:
                 h = F.silu(h, inplace=inplace)
         return h

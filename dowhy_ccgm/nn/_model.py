@@ -89,8 +89,17 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         self.order = [int(i) for i in order]
         self.n_categories = [int(k) for k in n_categories]
         self.exogenous = [bool(e) for e in exogenous]
-        self.block_sizes = [k if kind == "categorical" else 1
-                            for kind, k in zip(self.kinds, self.n_categories)]
+        # a categorical node with more than ``max_direct_categories`` levels is "wide": its
+        # state block is its code (one column; children read a learned row per level,
+        # GatedNodeMLP's lookup tables) and its logits come through a low-rank head
+        # (``cat_head``) from the first HEAD_RANK mask outputs, so one many-level column
+        # widens neither the state rows nor every node's output
+        cap = math.inf if max_direct_categories is None else int(max_direct_categories)
+        self.max_direct_categories = max_direct_categories
+        self.wide = [i for i in range(n) if self.kinds[i] == "categorical"
+                     and self.n_categories[i] > cap]
+        self.block_sizes = [k if kind == "categorical" and i not in self.wide else 1
+                            for i, (kind, k) in enumerate(zip(self.kinds, self.n_categories))]
         offsets = [0]
         for s in self.block_sizes:
             offsets.append(offsets[-1] + s)
@@ -125,19 +134,15 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
             [k == "categorical" for k in self.kinds], dtype=torch.bool))
         self.register_buffer("B", torch.diag(torch.tensor(self.exogenous, dtype=torch.float32)))
         self.W = nn.Parameter(torch.zeros(n, n))
-        # a categorical node with more than ``max_direct_categories`` levels reads its
-        # logits through a low-rank head (``cat_head``) from the first HEAD_RANK mask
-        # outputs, so one many-level node does not widen every node's output
-        cap = math.inf if max_direct_categories is None else int(max_direct_categories)
-        self.max_direct_categories = max_direct_categories
-        self.wide = [i for i in range(n) if self.kinds[i] == "categorical"
-                     and self.n_categories[i] > cap]
         n_out = max([3 if any(self.atoms) else 2]
                     + [k for i, (kind, k) in enumerate(zip(self.kinds, self.n_categories))
                        if kind == "categorical" and i not in self.wide]
                     + ([HEAD_RANK] if self.wide else []))
-        self.g = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers)   # latent masks, eq. 13
-        self.f = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers)   # label masks, eq. 4
+        lookup = {i: self.n_categories[i] for i in self.wide}
+        self.g = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers,
+                              lookup=lookup)                          # latent masks, eq. 13
+        self.f = GatedNodeMLP(self.block_sizes, n_out, hidden, n_layers,
+                              lookup=lookup)                          # label masks, eq. 4
         # linear label model for pre-training: u_i = sum_j G_ji proj_j(state_j) + b_i
         self.lin_bias = nn.Parameter(torch.zeros(n, n_out))
         self.lin_scale = nn.Parameter(torch.ones(n, n_out))
@@ -265,6 +270,8 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
     def disc_state(self, i: int, code: torch.Tensor) -> torch.Tensor:
         if self.kinds[i] == "binary":
             return (code.float() - 0.5).unsqueeze(-1)
+        if i in self.wide:
+            return code.float().unsqueeze(-1)
         return F.one_hot(code.long(), self.n_categories[i]).float()
 
     def disc_logits(self, i: int, out_i: torch.Tensor) -> torch.Tensor:
@@ -350,6 +357,8 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         decoding of a binary (sign) or categorical (one-hot) state."""
         if self.kinds[i] == "binary":
             return (state[:, 0] > 0).long()
+        if i in self.wide:
+            return state[:, 0].round().long().clamp(0, self.n_categories[i] - 1)
         return state.argmax(-1)
 
     def states_to_codes(self, S: torch.Tensor) -> torch.Tensor:

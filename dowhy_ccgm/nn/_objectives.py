@@ -27,11 +27,17 @@ class ObjectivesMixin:
         # categorical block's one-hot times the category embedding
         weight = torch.ones(self.width, device=S_obs.device)
         for key, emb in self.cat_embed.items():
+            if int(key) in self.wide:
+                continue
             weight = weight.index_put((torch.arange(self.offsets[int(key)],
                                                     self.offsets[int(key) + 1],
                                                     device=S_obs.device),), emb)
         SW = S_obs * weight
         V = SW.new_zeros(S_obs.shape[0], self.n).index_add(1, self.block_of_column, SW)
+        for j in self.wide:        # a wide block is its code: its embedding by lookup
+            code = S_obs[:, self.offsets[j]].round().long()
+            V = V.index_put((torch.arange(V.shape[0], device=V.device),
+                             torch.full_like(code, j)), self.cat_embed[str(j)][code])
         lin = V @ G                                   # (batch, n): sum_j G_ji v_j
         # a categorical child needs one slope per category; elsewhere G is the slope
         # itself (so A is identifiable: the linear SCM's standardized weights)
