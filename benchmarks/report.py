@@ -191,6 +191,18 @@ def mindset_section(out):
         out.append(f"\nDe-biased inside the AIPW interval: now {inside} of {len(new)}"
                    + (f", before {inside_b} of {len(old)}." if old else "."))
         out.append("")
+    alls = _load("mindset_all_seeds.json")
+    if alls:
+        out.append("All ten covariates (`bench_mindset_seeds.py --covariates all`; the "
+                   "all-covariate AIPW interval of `ccgm mindset --covariates all` is "
+                   "[0.357, 0.420]):\n")
+        out.append("| seed | fit [s] | passes | de-biased ATE | g-formula ATE | ATT |")
+        out.append("|---|---|---|---|---|---|")
+        for r in alls:
+            out.append(f"| {r['seed']} | {r['fit_s']:.1f} | {r['passes']:.0f} | "
+                       f"{r['de-biased']:.3f} | {r['g-formula']:.3f} | {r['ATT']:.3f} |")
+        out.append(f"\nDe-biased inside the all-covariate AIPW interval: "
+                   f"{sum(r['inside_aipw_interval'] for r in alls)} of {len(alls)}.\n")
     run, run_b = _load("mindset_run.json"), _load("mindset_run_before.json")
     if run:
         runs = run.get("runs_s")
@@ -201,7 +213,9 @@ def mindset_section(out):
                    + (f" (before: {run_b['wall_s']:.1f} s)." if run_b else ".") + "\n")
         if run.get("refit_bootstrap_100_n_jobs_2_s"):
             out.append(f"With `--refit-bootstrap 100 --n-jobs 2`: "
-                       f"{run['refit_bootstrap_100_n_jobs_2_s']:.0f} s.\n")
+                       f"{run['refit_bootstrap_100_n_jobs_2_s']:.0f} s"
+                       + (f" (measured on {run['refit_bootstrap_code']})"
+                          if run.get("refit_bootstrap_code") else "") + ".\n")
 
 
 def _f3(v) -> str:
@@ -416,7 +430,8 @@ def mindset_all_table_markdown(doc: dict) -> list:
     for r in doc["rows"]:
         iv = "" if r.get("q025") is None or r["q025"] != r["q025"] else \
             f"[{_f3(r['q025'])}, {_f3(r['q975'])}]"
-        out.append(f"| {r['method']} | {r['estimand']} | {_f3(r['estimate'])} | {iv} |")
+        method = r["method"].replace("|", "\\|")       # (E[Y|do(D=1)]: a table cell)
+        out.append(f"| {method} | {r['estimand']} | {_f3(r['estimate'])} | {iv} |")
     return out
 
 
@@ -453,6 +468,24 @@ def observational_markdown(r) -> list:
             f"confounders {sm['corr_error_max']:.3f} (target 0.05); CCGM fit "
             f"{np.mean([x['fit_s'] for x in rows]):.1f} s per data set."]
     return out
+
+
+def many_levels_section(out):
+    r = _load("many_levels.json")
+    if not r:
+        return
+    a = r["args"]
+    out.append("## Many-level categoricals (`bench_many_levels.py`)\n")
+    out.append(f"A {a['levels']}-level root parent of a chain of {a['depth']} continuous "
+               f"nodes, {a['n']:,} rows; the compact layout against one mask input and output "
+               "per level, in the same run.\n")
+    out.append("| layout | state width | mask outputs | fit [s] | steps | do-error mean | "
+               "do-error max |")
+    out.append("|---|---|---|---|---|---|---|")
+    for name, x in r["rows"].items():
+        out.append(f"| {name} | {x['state_width']} | {x['mask_outputs']} | {x['fit_s']:.1f} | "
+                   f"{x['steps']} | {x['do_error_mean']:.3f} | {x['do_error_max']:.3f} |")
+    out.append(f"\nFit time, one per level / compact: {r['speedup']:.2f}.\n")
 
 
 def observational_section(out):
@@ -528,7 +561,7 @@ def main() -> int:
                             "<!-- dowhy-intervals:end -->", dowhy_intervals_markdown(dw))
     for section in (core_section, scale_section, calls_section, triangle_section,
                     mindset_section, roots_section, bootstrap_section, parquet_section,
-                    observational_section):
+                    observational_section, many_levels_section):
         section(out)
     path = os.path.join(HERE, "RESULTS.md")
     with open(path, "w") as fh:
