@@ -170,3 +170,21 @@ def test_all_covariate_model_names_missing_columns():
     data = load_mindset().drop(columns=["school_poverty"])
     with pytest.raises(ValueError, match="school_poverty"):
         MA.fit_full_model(data, epochs=1)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_cli_all_covariates_refit_bootstrap(tmp_path):
+    """``--covariates all --refit-bootstrap B --refit-cluster schoolid``: the CCGM rows get
+    refit intervals (school-level resamples), finite and ordered."""
+    from dowhy_ccgm.cli import main
+    rc = main(["mindset", "--covariates", "all", "--quick", "--refit-bootstrap", "2",
+               "--refit-cluster", "schoolid", "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    out = json.loads((tmp_path / "table.json").read_text())
+    assert out["settings"]["refit_bootstrap"] == 2
+    assert out["settings"]["refit_cluster"] == "schoolid"
+    ccgm = [r for r in out["rows"] if r["source"].startswith("CCGM")]
+    assert len(ccgm) == 3
+    for r in ccgm:
+        assert np.isfinite(r["q025"]) and np.isfinite(r["q975"]) and r["q025"] <= r["q975"]
+        assert 0.2 < r["q025"] and r["q975"] < 0.6      # the effect is about 0.39

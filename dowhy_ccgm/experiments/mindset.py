@@ -97,6 +97,20 @@ def _seeds(random_state, names):
             zip(names, children)}
 
 
+def run_data(data, refit_bootstrap, refit_cluster):
+    """The data of a ``ccgm mindset`` run (default: the shipped data), after checking the
+    refit-bootstrap arguments against it."""
+    if data is None:
+        from ..datasets import load_mindset
+        data = load_mindset()
+    if refit_bootstrap == 1 or not 0 <= int(refit_bootstrap):
+        raise ValueError(f"refit_bootstrap must be 0 (off) or at least 2, got "
+                         f"{refit_bootstrap!r}")
+    if refit_cluster is not None and refit_cluster not in getattr(data, "columns", []):
+        raise ValueError(f"refit_cluster column {refit_cluster!r} is not a column of the data")
+    return data
+
+
 def _progress(progress_bar) -> bool:
     from .._utils import show_progress
     return show_progress(progress_bar)
@@ -378,14 +392,7 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
     from .._progress import progress_bar as tqdm
     from ..ate import bootstrap_ate
     t_start = time.perf_counter()
-    if data is None:
-        from ..datasets import load_mindset
-        data = load_mindset()
-    if refit_bootstrap == 1 or not 0 <= int(refit_bootstrap):
-        raise ValueError(f"refit_bootstrap must be 0 (off) or at least 2, got "
-                         f"{refit_bootstrap!r}")
-    if refit_cluster is not None and refit_cluster not in getattr(data, "columns", []):
-        raise ValueError(f"refit_cluster column {refit_cluster!r} is not a column of the data")
+    data = run_data(data, refit_bootstrap, refit_cluster)
     clusters = data[refit_cluster].to_numpy() if refit_cluster is not None else None
     data = _check_data(data)
     cfg = SETTINGS["quick" if quick else "full"]

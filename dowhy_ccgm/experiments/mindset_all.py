@@ -164,16 +164,9 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
     fitted model, the settings and the timings.
     """
     from ..ate import bootstrap_ate
-    from .mindset import _progress
+    from .mindset import _progress, run_data
     t_start = time.perf_counter()
-    if data is None:
-        from ..datasets import load_mindset
-        data = load_mindset()
-    if refit_bootstrap == 1 or not 0 <= int(refit_bootstrap):
-        raise ValueError(f"refit_bootstrap must be 0 (off) or at least 2, got "
-                         f"{refit_bootstrap!r}")
-    if refit_cluster is not None and refit_cluster not in getattr(data, "columns", []):
-        raise ValueError(f"refit_cluster column {refit_cluster!r} is not a column of the data")
+    data = run_data(data, refit_bootstrap, refit_cluster)
     cfg = SETTINGS["quick" if quick else "full"]
     if quick:
         n_bootstrap = min(int(n_bootstrap), cfg["n_bootstrap"])
