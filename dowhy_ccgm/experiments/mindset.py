@@ -42,7 +42,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-SM, SE, D, Y = "school_mindset", "success_expect", "intervention", "achievement_score"
+from ._mindset_base import D, SE, SM, Y, _progress, _seeds, run_data  # noqa: F401
 VARIABLES = [SM, SE, D, Y]
 COVARIATES = [SM, SE]
 #: Share of generated units called treated by the paper (its data: about 33%).
@@ -90,32 +90,6 @@ _REFIT_COLUMNS = ["refit_estimate", "refit_sd", "refit_q025", "refit_q975"]
 
 
 # ============================================================================ helpers
-def _seeds(random_state, names):
-    """Independent integer seeds, one per named step, from one ``random_state``."""
-    children = np.random.SeedSequence(int(random_state)).spawn(len(names))
-    return {name: int(c.generate_state(1, dtype=np.uint32)[0]) for name, c in
-            zip(names, children)}
-
-
-def run_data(data, refit_bootstrap, refit_cluster):
-    """The data of a ``ccgm mindset`` run (default: the shipped data), after checking the
-    refit-bootstrap arguments against it."""
-    if data is None:
-        from ..datasets import load_mindset
-        data = load_mindset()
-    if refit_bootstrap == 1 or not 0 <= int(refit_bootstrap):
-        raise ValueError(f"refit_bootstrap must be 0 (off) or at least 2, got "
-                         f"{refit_bootstrap!r}")
-    if refit_cluster is not None and refit_cluster not in getattr(data, "columns", []):
-        raise ValueError(f"refit_cluster column {refit_cluster!r} is not a column of the data")
-    return data
-
-
-def _progress(progress_bar) -> bool:
-    from .._utils import show_progress
-    return show_progress(progress_bar)
-
-
 def binarise_top(values, share: float = TREATED_SHARE) -> np.ndarray:
     """1 for the top ``share`` of ``values`` (by rank, ties broken by order), else 0.
 

@@ -39,7 +39,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .mindset import D, SE, SM, Y, _seeds
+from ._mindset_base import D, SE, SM, Y, _progress, _seeds, run_data
 
 #: The data's ten covariates (``schoolid`` is the cluster, not a covariate).
 COVARIATES_ALL = [SE, "ethnicity", "gender", "frst_in_family", "school_urbanicity", SM,
@@ -164,7 +164,6 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
     fitted model, the settings and the timings.
     """
     from ..ate import bootstrap_ate
-    from .mindset import _progress, run_data
     t_start = time.perf_counter()
     data = run_data(data, refit_bootstrap, refit_cluster)
     cfg = SETTINGS["quick" if quick else "full"]

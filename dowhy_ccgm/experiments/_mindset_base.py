@@ -1,0 +1,34 @@
+"""What the two ``ccgm mindset`` tables share: the column names, the seeding of every
+step and the run's data and argument checks (``mindset`` and ``mindset_all`` import it;
+``mindset`` dispatches ``--covariates all`` to ``mindset_all``)."""
+from __future__ import annotations
+
+import numpy as np
+
+SM, SE, D, Y = "school_mindset", "success_expect", "intervention", "achievement_score"
+
+
+def _seeds(random_state, names):
+    """Independent integer seeds, one per named step, from one ``random_state``."""
+    children = np.random.SeedSequence(int(random_state)).spawn(len(names))
+    return {name: int(c.generate_state(1, dtype=np.uint32)[0]) for name, c in
+            zip(names, children)}
+
+
+def run_data(data, refit_bootstrap, refit_cluster):
+    """The data of a ``ccgm mindset`` run (default: the shipped data), after checking the
+    refit-bootstrap arguments against it."""
+    if data is None:
+        from ..datasets import load_mindset
+        data = load_mindset()
+    if refit_bootstrap == 1 or not 0 <= int(refit_bootstrap):
+        raise ValueError(f"refit_bootstrap must be 0 (off) or at least 2, got "
+                         f"{refit_bootstrap!r}")
+    if refit_cluster is not None and refit_cluster not in getattr(data, "columns", []):
+        raise ValueError(f"refit_cluster column {refit_cluster!r} is not a column of the data")
+    return data
+
+
+def _progress(progress_bar) -> bool:
+    from .._utils import show_progress
+    return show_progress(progress_bar)
