@@ -32,3 +32,17 @@ def run_data(data, refit_bootstrap, refit_cluster):
 def _progress(progress_bar) -> bool:
     from .._utils import show_progress
     return show_progress(progress_bar)
+
+
+#: the real-data estimators of both tables, in their rows' order
+REAL_DATA_ESTIMATORS = [("AIPW", "aipw"), ("IPW", "ipw"), ("Naive", "naive")]
+
+
+def real_data_bootstraps(data, covariates, *, n_bootstrap, random_state, n_jobs, show):
+    """``{row name: bootstrap_ate(...)}`` of AIPW, IPW and the naive difference on the real
+    data, adjusted for ``covariates``, all on the same resamples (one seed)."""
+    from ..ate import bootstrap_ate
+    return {name: bootstrap_ate(data, key, treatment=D, outcome=Y, common_causes=covariates,
+                                n_bootstrap=n_bootstrap, random_state=random_state,
+                                n_jobs=n_jobs if key != "naive" else 1, progress_bar=show)
+            for name, key in REAL_DATA_ESTIMATORS}

@@ -42,7 +42,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from ._mindset_base import D, SE, SM, Y, _progress, _seeds, run_data  # noqa: F401
+from ._mindset_base import (D, SE, SM, Y, _progress, _seeds, real_data_bootstraps,  # noqa: F401
+                            run_data)
 VARIABLES = [SM, SE, D, Y]
 COVARIATES = [SM, SE]
 #: Share of generated units called treated by the paper (its data: about 33%).
@@ -424,10 +425,9 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
     timings["bootstrap generated"] = time.perf_counter() - t
     t = time.perf_counter()
     # The same resamples (one seed) for the three real-data estimators.
-    for name, key in [("AIPW", "aipw"), ("IPW", "ipw"), ("Naive", "naive")]:
-        boot = bootstrap_ate(data, key, treatment=D, outcome=Y, common_causes=COVARIATES,
-                             n_bootstrap=n_bootstrap, random_state=seeds["boot_real"],
-                             n_jobs=n_jobs if key != "naive" else 1, progress_bar=show)
+    real = real_data_bootstraps(data, COVARIATES, n_bootstrap=n_bootstrap,
+                                random_state=seeds["boot_real"], n_jobs=n_jobs, show=show)
+    for name, boot in real.items():
         estimates[name] = boot["estimates"]
         rows.append(_row(name, "real data", boot))
     timings["bootstrap real"] = time.perf_counter() - t

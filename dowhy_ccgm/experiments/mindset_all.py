@@ -39,7 +39,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from ._mindset_base import D, SE, SM, Y, _progress, _seeds, run_data
+from ._mindset_base import (REAL_DATA_ESTIMATORS, D, SE, SM, Y, _progress, _seeds,
+                            real_data_bootstraps, run_data)
 
 #: The data's ten covariates (``schoolid`` is the cluster, not a covariate).
 COVARIATES_ALL = [SE, "ethnicity", "gender", "frst_in_family", "school_urbanicity", SM,
@@ -163,7 +164,6 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
     ``refit_bootstrap`` >= 2, otherwise empty (a point estimate). ``artefacts`` holds the
     fitted model, the settings and the timings.
     """
-    from ..ate import bootstrap_ate
     t_start = time.perf_counter()
     data = run_data(data, refit_bootstrap, refit_cluster)
     cfg = SETTINGS["quick" if quick else "full"]
@@ -211,16 +211,12 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
         timings["refit bootstrap"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    for name, key in [("AIPW", "aipw"), ("IPW", "ipw"), ("Naive", "naive")]:
-        boot = bootstrap_ate(data, key, treatment=D, outcome=Y, common_causes=COVARIATES_ALL,
-                             n_bootstrap=n_bootstrap, random_state=seeds["boot"],
-                             n_jobs=n_jobs if key != "naive" else 1, progress_bar=show)
-        point = {"aipw": lambda: _point(data, "aipw", seeds["boot"]),
-                 "ipw": lambda: _point(data, "ipw", None),
-                 "naive": lambda: _point(data, "naive", None)}[key]()
+    real = real_data_bootstraps(data, COVARIATES_ALL, n_bootstrap=n_bootstrap,
+                                random_state=seeds["boot"], n_jobs=n_jobs, show=show)
+    for (name, key), boot in zip(REAL_DATA_ESTIMATORS, real.values()):
         rows.append({"method": name, "estimand": "ATE", "source": "real data, all covariates",
-                     "estimate": point, "q025": boot["q025"], "q975": boot["q975"],
-                     "sd": boot["sd"]})
+                     "estimate": _point(data, key, seeds["boot"]), "q025": boot["q025"],
+                     "q975": boot["q975"], "sd": boot["sd"]})
     timings["bootstrap"] = time.perf_counter() - t
     t = time.perf_counter()
     for row in econml_effects(data, random_state=seeds["econml"],
