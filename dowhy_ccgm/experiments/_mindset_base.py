@@ -46,3 +46,16 @@ def real_data_bootstraps(data, covariates, *, n_bootstrap, random_state, n_jobs,
                                 n_bootstrap=n_bootstrap, random_state=random_state,
                                 n_jobs=n_jobs if key != "naive" else 1, progress_bar=show)
             for name, key in REAL_DATA_ESTIMATORS}
+
+
+def grouped_lines(table, head: str, line) -> list:
+    """A text table: ``head``, a rule, then the rows (``line(row)``) under a ``[source]``
+    header whenever the row's ``source`` changes."""
+    lines = [head, "-" * len(head)]
+    source = None
+    for r in table.itertuples(index=False):
+        if r.source != source:
+            source = r.source
+            lines.append(f"[{source}]")
+        lines.append(line(r))
+    return lines

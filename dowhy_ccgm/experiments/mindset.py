@@ -42,8 +42,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from ._mindset_base import (D, SE, SM, Y, _progress, _seeds, real_data_bootstraps,  # noqa: F401
-                            run_data)
+from ._mindset_base import (D, SE, SM, Y, _progress, _seeds, grouped_lines,  # noqa: F401
+                            real_data_bootstraps, run_data)
 VARIABLES = [SM, SE, D, Y]
 COVARIATES = [SM, SE]
 #: Share of generated units called treated by the paper (its data: about 33%).
@@ -469,15 +469,10 @@ def format_table(table: pd.DataFrame) -> str:
         return "" if pd.isna(v) else _f3(v)
     head = (f"{'method':<32} {'mean':>6} {'sd':>6} {'q025':>6} {'q975':>6} | "
             f"{'paper':>6} {'sd':>6} {'q025':>6} {'q975':>6}")
-    lines = [head, "-" * len(head)]
-    source = None
-    for r in table.itertuples(index=False):
-        if r.source != source:
-            source = r.source
-            lines.append(f"[{source}]")
-        lines.append(f"{r.method:<32} {f(r.mean):>6} {f(r.sd):>6} {f(r.q025):>6} "
-                     f"{f(r.q975):>6} | {f(r.paper_mean):>6} {f(r.paper_sd):>6} "
-                     f"{f(r.paper_q025):>6} {f(r.paper_q975):>6}")
+    lines = grouped_lines(table, head, lambda r: (
+        f"{r.method:<32} {f(r.mean):>6} {f(r.sd):>6} {f(r.q025):>6} {f(r.q975):>6} | "
+        f"{f(r.paper_mean):>6} {f(r.paper_sd):>6} {f(r.paper_q025):>6} "
+        f"{f(r.paper_q975):>6}"))
     lines += ["", LEGEND]
     return "\n".join(lines)
 

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ._mindset_base import (REAL_DATA_ESTIMATORS, D, SE, SM, Y, _progress, _seeds,
-                            real_data_bootstraps, run_data)
+                            grouped_lines, real_data_bootstraps, run_data)
 
 #: The data's ten covariates (``schoolid`` is the cluster, not a covariate).
 COVARIATES_ALL = [SE, "ethnicity", "gender", "frst_in_family", "school_urbanicity", SM,
@@ -254,15 +254,8 @@ def format_full_table(table: pd.DataFrame) -> str:
     def f(v):
         return "" if pd.isna(v) else f"{v:.3f}"
     head = f"{'method':<38} {'estimand':<8} {'estimate':>8} {'q025':>7} {'q975':>7}"
-    lines = [head, "-" * len(head)]
-    source = None
-    for r in table.itertuples(index=False):
-        if r.source != source:
-            source = r.source
-            lines.append(f"[{source}]")
-        lines.append(f"{r.method:<38} {r.estimand:<8} {f(r.estimate):>8} {f(r.q025):>7} "
-                     f"{f(r.q975):>7}")
-    return "\n".join(lines)
+    return "\n".join(grouped_lines(table, head, lambda r: (
+        f"{r.method:<38} {r.estimand:<8} {f(r.estimate):>8} {f(r.q025):>7} {f(r.q975):>7}")))
 
 
 def plot_effects(table: pd.DataFrame, path) -> str:
