@@ -130,7 +130,9 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         ``"elbo"`` trains the paper's VAE objective (reconstruction + KL + l_u + l_z +
         DAG penalty). ``"exact"`` uses that the decoders and masks are invertible:
         the exact log-likelihood by change of variables replaces reconstruction + KL.
-        It is more accurate (see the docs' benchmark). ``None``: ``"exact"``, except
+        It is more accurate (see the docs' benchmark; with ``variant="ccgm_noise"`` the
+        ELBO's encoder folds a node's dependence on its parents into its noise latent, so
+        interventions on roots barely reach their children). ``None``: ``"exact"``, except
         for ``variant="causalvae"``, which is defined by its encoder-inferred noise and
         trains the ELBO (asking for ``"exact"`` with it is an error).
     progress_bar : bool, optional
