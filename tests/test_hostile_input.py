@@ -227,6 +227,8 @@ def _damage(path, out, edit):
     ("params", lambda m: m["params"].update(hidden=-3)),
     ("version", lambda m: m.update(version="two")),
     ("encoder_fitted", lambda m: m.update(encoder_fitted="yes")),
+    ("max_direct_categories", lambda m: m.update(max_direct_categories=-4)),
+    ("max_direct_categories", lambda m: m.update(max_direct_categories="many")),
 ])
 def test_load_names_the_damaged_field(fitted, tmp_path, field, edit):
     path = tmp_path / "m.ccgm"
@@ -341,6 +343,7 @@ def test_a_failing_bootstrap_resample_is_named():
     (["demo", "--n", "0"], "argument --n: must be a positive integer"),
     (["demo", "--epochs", "-3"], "argument --epochs: must be 0 or a positive integer"),
     (["pendulum", "--seed", "2.5"], "argument --seed: expected an integer"),
+    (["mindset", "--covariates", "some"], "argument --covariates: invalid choice: 'some'"),
 ])
 def test_cli_arguments_are_checked_before_any_fitting(argv, match, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -355,3 +358,30 @@ def test_cli_n_jobs_minus_one_means_all_cores():
     args = build_parser().parse_args(["mindset", "--n-jobs", "-1"])
     assert args.n_jobs == -1 and resolve_n_jobs(args.n_jobs) == (os.cpu_count() or 1)
     assert resolve_n_jobs(-2) == max((os.cpu_count() or 1) - 1, 1) and resolve_n_jobs(3) == 3
+
+
+# ---------------------------------------------------------------- real-data column kinds
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: __import__("dowhy_ccgm.datasets", fromlist=["x"]).simulate_observational(
+        100, treated_share=0.0), ValueError, "treated_share must be a number in"),
+    (lambda: __import__("dowhy_ccgm.datasets", fromlist=["x"]).simulate_observational(
+        100, treated_share=True), ValueError, "treated_share must be a number in"),
+    (lambda: CCGMGenerator(nx.DiGraph([("a", "b")]), column_types={"b": "zeroish"},
+                           epochs=1).fit(pd.DataFrame({"a": [0.1, 0.5] * 10,
+                                                       "b": [0.0, 1.5] * 10})),
+     ValueError, "column_types\\['b'\\] must be one of"),
+])
+def test_bad_real_data_inputs_are_named(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_encoder_abduction_is_refused_for_zero_inflated_columns():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=400)
+    b = np.where(rng.random(400) < 0.3, 0.0, np.exp(a + rng.normal(size=400)))
+    gen = CCGMGenerator(nx.DiGraph([("a", "b")]), epochs=2, fit_encoder=True,
+                        progress_bar=False).fit(pd.DataFrame({"a": a, "b": b}))
+    with pytest.raises(ValueError, match="zero-inflated columns: use the exact abduction"):
+        gen.counterfactual(pd.DataFrame({"a": a[:5], "b": b[:5]}), {"a": lambda v: v},
+                           abduction="encoder")
