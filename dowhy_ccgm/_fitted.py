@@ -176,7 +176,7 @@ class FittedCCGM:
         """Node ``i``'s state rows -> its values (what the output frame shows)."""
         spec = self.schema.specs[i]
         if spec.kind == "continuous":
-            return spec.unstandardize(state[:, 0].cpu().numpy())
+            return spec.values(state[:, 0].cpu().numpy())
         return label_array(spec)[self.codes_of_state(i, state)]
 
     def codes_of_state(self, i: int, state: torch.Tensor) -> np.ndarray:

@@ -83,15 +83,21 @@ class ColumnSpec:
         model recognises atom rows by equality with it)."""
         return float(np.float32((0.0 - self.mean) / self.sd))
 
+    def values(self, u: np.ndarray) -> np.ndarray:
+        """A continuous column's standardized model values -> the float64 values the output
+        shows: integer columns on their integers, a zero-inflated column's point mass
+        exactly 0 (not 0 up to rounding)."""
+        x = self.unstandardize(u)
+        if self.integer:
+            x = np.clip(np.rint(x), self.vmin, self.vmax)
+        elif self.atom:
+            x = np.where(np.asarray(u) == np.float32(self.atom_standardized), 0.0, x)
+        return x
+
     def to_series(self, arr: np.ndarray, index=None) -> pd.Series:
         """Model output (standardized values or codes) -> a column with the training dtype."""
         if self.kind == "continuous":
-            x = self.unstandardize(arr)
-            if self.integer:
-                x = np.clip(np.rint(x), self.vmin, self.vmax)
-            elif self.atom:     # the point mass is exactly 0 (not 0 + rounding)
-                x = np.where(np.asarray(arr) == np.float32(self.atom_standardized), 0.0, x)
-            return pd.Series(x, index=index, name=self.name).astype(self.dtype)
+            return pd.Series(self.values(arr), index=index, name=self.name).astype(self.dtype)
         codes = np.asarray(arr, dtype=np.int64)
         if self.is_category_dtype:
             cat = pd.Categorical.from_codes(codes, categories=self.categories,

@@ -76,6 +76,10 @@ def test_counterfactuals_keep_units_and_ranks(earnings):
     # P(zero) rises with x: a unit at 0 stays at 0 when x rises (its noise lies below the
     # atom's CDF level, which only grows), and a positive unit keeps its rank among the
     # positive units that stay positive
+    # a callable intervention on the node itself sees its exact values (zeros are 0.0)
+    doubled = gen.counterfactual(units, {"earn": lambda v: 2.0 * v}, random_state=4)
+    np.testing.assert_array_equal(doubled["earn"].to_numpy() == 0, units["earn"].to_numpy() == 0)
+    np.testing.assert_allclose(doubled["earn"], 2.0 * units["earn"], rtol=1e-5, atol=1e-5)
     up = gen.counterfactual(units, {"x": lambda v: v + 1.0}, random_state=4)
     at0 = units["earn"].to_numpy() == 0
     assert (up["earn"].to_numpy()[at0] == 0).all()

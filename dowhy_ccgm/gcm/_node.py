@@ -176,13 +176,7 @@ class NodeModel:
         clipped as in ``CCGMGenerator``), bool or object for other labels."""
         spec = self.spec
         if spec.kind == "continuous":
-            u = state[:, 0].cpu().numpy()
-            x = spec.unstandardize(u)
-            if spec.integer:
-                x = np.clip(np.rint(x), spec.vmin, spec.vmax)
-            elif spec.atom:     # the point mass is exactly 0
-                x = np.where(u == np.float32(spec.atom_standardized), 0.0, x)
-            return x.astype(np.float64)
+            return spec.values(state[:, 0].cpu().numpy()).astype(np.float64)
         return self.labels()[self.net.node_codes(self.node, state).cpu().numpy()]
 
     def labels(self) -> np.ndarray:
