@@ -6,10 +6,12 @@ abduction in :mod:`._abduction` (mixins of :class:`CCGMNet`).
 Tensor conventions (no pandas here):
 
 * nodes are indexed ``0..n-1``; ``kinds[i]`` is ``"continuous"``, ``"binary"`` or
-  ``"categorical"``;
+  ``"categorical"``; ``atoms[i]`` marks a zero-inflated continuous node (:mod:`._atoms`);
 * a *state* row is the concatenation of every node's block: a continuous node's
   block is its standardized value ``u_i = dec_i(z_hat_i)`` (1 value), a binary
-  node's is ``value - 0.5``, a categorical node's is its one-hot (K values).
+  node's is ``value - 0.5``, a categorical node's is its one-hot (K values), or, with
+  more than ``MAX_DIRECT_CATEGORIES`` levels, its code (1 value, read by the children's
+  lookup tables).
   Children's masks read their parents' states: the parent concept enters the
   layer aligned to its label (the paper's conditional prior ``N(u_n, I)`` taken
   to its limit), so training can feed the observed labels (teacher forcing) and
@@ -69,6 +71,13 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
     order : list of int
         A topological order of the graph used for generation.
     variant, hidden, n_layers, encoder_hidden, prior : see ``CCGMGenerator``.
+    atoms : list of bool, optional
+        Zero-inflated continuous nodes (a point mass, :mod:`._atoms`; its value is set by
+        :meth:`set_atoms`). They need ``objective="exact"`` and a noise of their own.
+    max_direct_categories : int or None, default=MAX_DIRECT_CATEGORIES
+        Categorical nodes with more levels keep their code as state, are read through
+        lookup tables and emit logits through a rank-``HEAD_RANK`` head; ``None`` gives
+        every category its own input and output (the layout of format-2 model files).
     """
 
     def __init__(self, kinds, n_categories, exogenous, mask, order, *, variant="ccgm_noise",
