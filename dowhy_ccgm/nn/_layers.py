@@ -205,6 +205,11 @@ class GatedNodeMLP(nn.Module):
     hidden : int
     n_layers : int
         Number of hidden layers (0 gives a gated linear map).
+    lookup : dict, optional
+        ``{node: K}`` for many-level categorical nodes whose state block is one column
+        holding the category code (block size 1): every node's first layer adds the gated,
+        learned row of that code (``tables``), as a one-hot block would, without its K
+        columns.
     """
 
     def __init__(self, block_sizes, n_out: int, hidden: int = 32, n_layers: int = 2,
