@@ -99,3 +99,30 @@ def test_many_level_model_round_trips(tmp_path, schools):
     back = CCGMGenerator.load(tmp_path / "m.pt")
     pd.testing.assert_frame_equal(back.sample(3000, random_state=5),
                                   gen.sample(3000, random_state=5))
+
+
+def test_many_level_string_parent_in_dowhy_gcm():
+    """Through dowhy.gcm (DoWhy hands the mechanism an object array of labels): a 40-level
+    parent's per-level effects (measured 0.01-0.03) and the units' counterfactuals under
+    do(school := s03) (measured RMSE 0.04; the noise sd is 0.3)."""
+    from dowhy import gcm
+    from dowhy.gcm.util.general import set_random_seed
+    from dowhy_ccgm.gcm import assign_ccgm_mechanisms
+    rng = np.random.default_rng(0)
+    n, K = 4000, 40
+    school = rng.integers(0, K, n)
+    eff = rng.normal(size=K)
+    df = pd.DataFrame({"school": [f"s{k:02d}" for k in school],
+                       "y": eff[school] + 0.3 * rng.normal(size=n)})
+    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("school", "y")]))
+    set_random_seed(0)
+    assign_ccgm_mechanisms(scm, df, progress_bar=False)
+    gcm.fit(scm, df)
+    for k in range(0, K, 8):
+        s = gcm.interventional_samples(scm, {"school": lambda v, k=k: f"s{k:02d}"},
+                                       num_samples_to_draw=5000)
+        assert abs(s["y"].mean() - eff[k]) < 0.08, k
+    cf = gcm.counterfactual_samples(scm, {"school": lambda v: "s03"},
+                                    observed_data=df.iloc[:200])
+    truth = eff[3] + (df["y"].iloc[:200] - eff[school[:200]])
+    assert np.sqrt(np.mean((cf["y"] - truth) ** 2)) < 0.1
