@@ -27,11 +27,6 @@ class AbductionMixin:
         B = S.shape[0]
         if kind is None:
             return torch.zeros(B, device=S.device)
-        if self.atoms[i]:
-            if uniform is None:
-                uniform = torch.rand(B, generator=generator)
-            return self._atom_noise(i, self.g.forward_node(i, S, self.G), state_i[:, 0],
-                                    uniform.to(S.device))
         if kind == "uniform":
             if uniform is None:
                 uniform = torch.rand(B, generator=generator)
@@ -41,21 +36,25 @@ class AbductionMixin:
         u = torch.zeros(B, self.decoder.a.shape[0], device=S.device)
         u[:, k] = state_i[:, 0]
         z = self.decoder.inverse(u)[:, k]
+        if self.atoms[i]:
+            if uniform is None:
+                uniform = torch.rand(B, generator=generator)
+            return self._atom_noise(i, self.g.forward_node(i, S, self.G), state_i[:, 0], z,
+                                    uniform.to(S.device))
         if kind == "latent":
             return z
         return self._noise_residual(self.g.forward_node(i, S, self.G), z)
 
-    def _atom_noise(self, i: int, out_i: torch.Tensor, u_i: torch.Tensor,
+    def _atom_noise(self, i: int, out_i: torch.Tensor, u_i: torch.Tensor, z_i: torch.Tensor,
                     r: torch.Tensor) -> torch.Tensor:
-        """A zero-inflated node's abducted noise (batch,): exact off the point mass, a draw
-        (``r`` in [0, 1)) within the point mass's CDF interval at it
+        """A zero-inflated node's abducted noise (batch,) from its standardized values
+        ``u_i`` and their latents ``z_i`` (the decoder's inverse): exact off the point mass,
+        a draw (``r`` in [0, 1)) within the point mass's CDF interval at it
         (:func:`._atoms.atom_noise`)."""
         k = self.cont_pos[i]
         loc, s, pi, e0 = self.atom_frame(i, out_i, u_i.shape[0])
-        y = torch.zeros(u_i.shape[0], self.decoder.a.shape[0], device=u_i.device)
-        y[:, k] = u_i
-        e = (self.decoder.inverse(y)[:, k] - loc) / s
-        return atom_noise(e, u_i == self.atom[k, 1], pi, e0, r, self.atom_lower(i))
+        return atom_noise((z_i - loc) / s, u_i == self.atom[k, 1], pi, e0, r,
+                          self.atom_lower(i))
 
     def _posterior_uniform(self, i: int, out_i: torch.Tensor, code: torch.Tensor,
                            r: torch.Tensor) -> torch.Tensor:
@@ -115,14 +114,18 @@ class AbductionMixin:
             r = torch.rand(B, generator=generator).to(S_obs.device)
             unif[:, self.disc_pos[i]] = self._posterior_uniform(
                 i, gout[:, i], codes[:, self.disc_pos[i]].long(), r)
-        for i in (i for i in self.cont if self.atoms[i]):     # the mixed-CDF noise
-            r = torch.rand(B, generator=generator).to(S_obs.device)
-            nu = self._atom_noise(i, gout[:, i], u_cont[:, self.cont_pos[i]], r)
-            if self.noise_kind(i) == "latent":
-                z = z.clone()
-                z[:, self.cont_pos[i]] = nu
-            else:
-                eps[:, self.noisy_pos[i]] = nu
+        atoms = [i for i in self.cont if self.atoms[i]]
+        if atoms:                                   # the mixed-CDF noise
+            latents = z
+            z = z.clone()               # (the latents stay the atoms' inputs below)
+            for i in atoms:
+                k = self.cont_pos[i]
+                r = torch.rand(B, generator=generator).to(S_obs.device)
+                nu = self._atom_noise(i, gout[:, i], u_cont[:, k], latents[:, k], r)
+                if self.noise_kind(i) == "latent":
+                    z[:, k] = nu
+                else:
+                    eps[:, self.noisy_pos[i]] = nu
         return {"z": z, "eps": eps, "unif": unif}
 
     @torch.no_grad()
