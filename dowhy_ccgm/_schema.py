@@ -78,6 +78,12 @@ class ColumnSpec:
         return np.asarray(u, dtype=np.float64) * self.sd + self.mean
 
     @property
+    def declared_kind(self) -> str:
+        """The kind to declare for this column elsewhere (``column_types``):
+        ``"zero_inflated"`` for a continuous column with a point mass, else ``kind``."""
+        return "zero_inflated" if self.atom else self.kind
+
+    @property
     def atom_standardized(self) -> float:
         """The point mass's standardized value as the float32 state rows hold it (the
         model recognises atom rows by equality with it)."""

@@ -164,6 +164,7 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
     ``refit_bootstrap`` >= 2, otherwise empty (a point estimate). ``artefacts`` holds the
     fitted model, the settings and the timings.
     """
+    from ..ate import estimate_ate
     t_start = time.perf_counter()
     data = run_data(data, refit_bootstrap, refit_cluster)
     cfg = SETTINGS["quick" if quick else "full"]
@@ -214,9 +215,10 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
     real = real_data_bootstraps(data, COVARIATES_ALL, n_bootstrap=n_bootstrap,
                                 random_state=seeds["boot"], n_jobs=n_jobs, show=show)
     for (name, key), boot in zip(REAL_DATA_ESTIMATORS, real.values()):
+        kw = {"random_state": seeds["boot"]} if key == "aipw" else {}
         rows.append({"method": name, "estimand": "ATE", "source": "real data, all covariates",
-                     "estimate": _point(data, key, seeds["boot"]), "q025": boot["q025"],
-                     "q975": boot["q975"], "sd": boot["sd"]})
+                     "estimate": estimate_ate(data, key, D, Y, COVARIATES_ALL, **kw),
+                     "q025": boot["q025"], "q975": boot["q975"], "sd": boot["sd"]})
     timings["bootstrap"] = time.perf_counter() - t
     t = time.perf_counter()
     for row in econml_effects(data, random_state=seeds["econml"],
@@ -232,16 +234,6 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
                               "epochs_trained": float(gen.history_["epochs"]),
                               **{k: v for k, v in cfg.items() if k != "n_bootstrap"}}}
     return table, artefacts
-
-
-def _point(data, key, random_state):
-    """The full-data estimate of a real-data estimator (all ten covariates)."""
-    from ..ate import aipw_ate, ipw_ate, naive_ate
-    if key == "aipw":
-        return aipw_ate(data, D, Y, COVARIATES_ALL, random_state=random_state)
-    if key == "ipw":
-        return ipw_ate(data, D, Y, COVARIATES_ALL)
-    return naive_ate(data, D, Y)
 
 
 def aipw_interval(table: pd.DataFrame) -> tuple:

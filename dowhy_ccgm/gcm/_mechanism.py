@@ -118,8 +118,7 @@ def _column_kind(name, s: pd.Series, declared=None) -> str:
                              f"{declared!r}")
         return declared
     if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype):
-        spec = infer_column_spec(str(name), s.dropna())
-        return "zero_inflated" if spec.atom else spec.kind
+        return infer_column_spec(str(name), s.dropna()).declared_kind
     return detect_kind(s.dropna().to_numpy(), str(name))
 
 
@@ -191,11 +190,9 @@ class _CCGMModelBase:
             kinds[name] = kind if kind is not None else infer_column_spec(name, s).kind
         s, kind = _prepared(target, _TARGET)
         columns[_TARGET] = s.reset_index(drop=True)
-        if self.kind or kind is not None:
-            kinds[_TARGET] = self.kind or kind
-        else:   # a detected point mass at 0 makes the target zero-inflated
-            spec = infer_column_spec(_TARGET, s)
-            kinds[_TARGET] = "zero_inflated" if spec.atom else spec.kind
+        # (a detected point mass at 0 makes the target zero-inflated)
+        kinds[_TARGET] = self.kind or (kind if kind is not None
+                                       else infer_column_spec(_TARGET, s).declared_kind)
         graph = nx.DiGraph()
         graph.add_node(_TARGET)
         graph.add_edges_from((name, _TARGET) for name in columns if name != _TARGET)
