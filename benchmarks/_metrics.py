@@ -1,9 +1,12 @@
-"""Metrics shared by the benchmarks (one definition each)."""
+"""Metrics and output shared by the benchmarks (one definition each)."""
 from __future__ import annotations
+
+import json
+import os
 
 import numpy as np
 
-__all__ = ["mmd2"]
+__all__ = ["mmd2", "write_json"]
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -34,3 +37,13 @@ def mmd2(x: np.ndarray, y: np.ndarray, scale: np.ndarray, rng: np.random.Generat
     m, n = len(x), len(y)
     return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
                  + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2.0 * kxy.mean())
+
+
+def write_json(path, obj) -> None:
+    """``obj`` as indented JSON at ``path`` (its folder created; numpy scalars as floats);
+    nothing when ``path`` is None (the scripts' ``--json`` is optional)."""
+    if not path:
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(obj, fh, indent=2, default=float)

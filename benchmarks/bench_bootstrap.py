@@ -25,11 +25,12 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 import numpy as np
+
+from _metrics import write_json
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple:
@@ -176,9 +177,7 @@ def main(argv=None) -> int:
               f"{c['mean_width']:.3f}  mean sd {c['mean_sd']:.4f}  (sd of the estimates over "
               f"data sets {c['sd_of_estimates']:.4f}, mean error {c['mean_error']:+.4f})")
     print(f"total {out['wall_s']:.0f} s")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+    write_json(args.json, out)
     return 0
 
 

@@ -25,11 +25,12 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 import numpy as np
+
+from _metrics import write_json
 
 TRUE_ATE = 0.4
 
@@ -122,9 +123,7 @@ def main(argv=None) -> int:
         print(f"  {key:<15} covers {k}/{args.R} = {k / args.R:.2f} "
               f"{tuple(round(v, 2) for v in out[key]['coverage_ci'])}, mean width {width:.3f}")
     print(f"total {out['wall_s']:.0f} s")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+    write_json(args.json, out)
     return 0
 
 

@@ -25,10 +25,11 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
+
+from _metrics import write_json
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -101,9 +102,7 @@ def main(argv=None) -> int:
               f"{fmt(d) if d is not None else '-':>10} {ratio:>11}")
     for r in rows:
         print(f"{r['system']}: arrow strengths {r['arrow_strength']}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    write_json(args.json, rows)
     return 0
 
 

@@ -38,7 +38,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
-from _metrics import mmd2
+from _metrics import mmd2, write_json
 from dowhy import gcm
 from dowhy.gcm.util.general import set_random_seed
 
@@ -185,11 +185,8 @@ def main(argv=None) -> pd.DataFrame:
     if at_floor:
         print(f"\nat the noise level (both within 2 s.e. of truth vs truth; the ratio is "
               f"meaningless there): {', '.join(at_floor)}")
-    if args.json:
-        import json
-        with open(args.json, "w") as fh:
-            json.dump({"n": n, "seed": args.seed, "table": table.to_dict(),
-                       "at_noise_floor": at_floor}, fh, indent=2, default=float)
+    write_json(args.json, {"n": n, "seed": args.seed, "table": table.to_dict(),
+                           "at_noise_floor": at_floor})
     return table
 
 

@@ -12,7 +12,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -20,6 +19,8 @@ import warnings
 import networkx as nx
 import numpy as np
 import pandas as pd
+
+from _metrics import write_json
 
 
 def simulate(K: int, n: int, depth: int, seed: int):
@@ -72,9 +73,7 @@ def main(argv=None) -> int:
         _model.CCGMNet.__init__.__kwdefaults__["max_direct_categories"] = default
     ratio = rows["one per level"]["fit_s"] / rows["compact"]["fit_s"]
     print(f"fit time, one per level / compact: {ratio:.2f}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"args": vars(args), "rows": rows, "speedup": ratio}, fh, indent=2)
+    write_json(args.json, {"args": vars(args), "rows": rows, "speedup": ratio})
     return 0
 
 

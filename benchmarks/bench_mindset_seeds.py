@@ -13,9 +13,10 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+
+from _metrics import write_json
 
 
 def main(argv=None) -> int:
@@ -54,9 +55,7 @@ def main(argv=None) -> int:
               f"naive {naive:.3f}, de-biased {debiased:.3f}", flush=True)
     inside = sum(r["inside_aipw_interval"] for r in rows)
     print(f"de-biased inside the AIPW interval [0.378, 0.441]: {inside} of {len(rows)}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    write_json(args.json, rows)
     return 0
 
 
@@ -82,9 +81,7 @@ def _all_covariates(args) -> int:
     inside = sum(r["inside_aipw_interval"] for r in rows)
     print(f"de-biased inside the all-covariate AIPW interval [{lo:.3f}, {hi:.3f}]: {inside} of "
           f"{len(rows)}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    write_json(args.json, rows)
     return 0
 
 

@@ -32,7 +32,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -40,6 +39,8 @@ import warnings
 import networkx as nx
 import numpy as np
 import pandas as pd
+
+from _metrics import write_json
 
 
 def fit(data, seed):
@@ -192,9 +193,7 @@ def main(argv=None) -> int:
           f"floor (mean |error| over {len(rows)} seeds <= the floor's sd)")
     print(f"[{'PASS' if summary['corr_error_max'] <= 0.05 else 'MISS'}] generated correlation "
           f"matrix error at most 0.05: worst seed {summary['corr_error_max']:.3f}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"args": vars(args), "rows": rows, "summary": summary}, fh, indent=2)
+    write_json(args.json, {"args": vars(args), "rows": rows, "summary": summary})
     return 0
 
 

@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from _metrics import write_json
+
 CHILD = r"""
 import json, resource, sys, time
 import torch
@@ -105,9 +107,7 @@ def main(argv=None) -> int:
           f"{out['debiased_naive_ate']:.4f}; {out['bytes_per_row']:.1f} bytes/row")
     print(f"target >= 1M rows/s per core: "
           f"{'PASS' if out['target_1M_rows_per_s_per_core'] else 'MISS'}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+    write_json(args.json, out)
     return 0
 
 

@@ -48,7 +48,7 @@ import tempfile
 import time
 
 import numpy as np
-from _metrics import mmd2
+from _metrics import mmd2, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -357,8 +357,7 @@ def main(argv=None) -> int:
           "cannot intervene (CTGAN models the joint distribution only, so it is compared on "
           "observational fidelity alone).")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"args": vars(args), "rows": rows, "do_truth": do_truth}, fh, indent=2)
+        write_json(args.json, {"args": vars(args), "rows": rows, "do_truth": do_truth})
         print(f"wrote {args.json}")
     return 0
 

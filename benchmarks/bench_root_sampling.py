@@ -14,13 +14,14 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
+
+from _metrics import write_json
 
 
 def main(argv=None) -> int:
@@ -60,9 +61,7 @@ def main(argv=None) -> int:
     for mode in ("independent", "empirical"):
         c, t = out["correlated"][mode], out["toy"][mode]
         print(f"{mode:12} {c['corr_err']:9.3f} {c['do_err']:8.3f} {t['mean']:30.4f}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+    write_json(args.json, out)
     return 0
 
 

@@ -44,6 +44,8 @@ import subprocess
 import sys
 import time
 
+from _metrics import write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LABELS = ("a", "b", "c")
@@ -321,9 +323,7 @@ def main(argv=None):
                              f"50-node peak memory below 1 GB: {c['peak_rss_mb']:.0f} MB"))
     for v, text in verdicts:
         print(f"  [{v}] {text}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2, default=float)
+    write_json(args.json, results)
     return 0
 
 

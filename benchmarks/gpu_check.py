@@ -11,9 +11,10 @@ Run with ``bash benchmarks/gpu_check.sh`` (it sets PYTHONPATH and prints the tab
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+
+from _metrics import write_json
 
 
 def run(device: str, n: int, threads: int, seed: int) -> dict:
@@ -68,9 +69,7 @@ def main(argv=None) -> int:
         c, g = rows
         print(f"cuda/cpu: fit time {g['fit_s'] / c['fit_s']:.2f}x, sampling "
               f"{g['sample_rows_per_s'] / c['sample_rows_per_s']:.2f}x")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    write_json(args.json, rows)
     return 0
 
 
