@@ -99,7 +99,7 @@ def baselines(data, seed):
 
 
 def floors(n, share, reps):
-    from dowhy_ccgm.datasets import simulate_observational
+    from dowhy_ccgm.datasets import observational_truth, simulate_observational
     ate, att = [], []
     for r in range(reps):
         d, _, _ = simulate_observational(n, treated_share=share, random_state=10_000 + r,
@@ -108,7 +108,7 @@ def floors(n, share, reps):
         d, _, e = simulate_observational(n, treated_share=share, random_state=20_000 + r,
                                          return_effects=True)
         att.append(e[d["D"].to_numpy() == 1].mean())
-    truth = simulate_observational(10, treated_share=share)[1]
+    truth = observational_truth(share)
     return {"ate_sd": float(np.std(ate, ddof=1)), "att_sd": float(np.std(att, ddof=1)),
             "ate_mean_abs": float(np.mean(np.abs(np.array(ate) - truth["ate"]))),
             "att_mean_abs": float(np.mean(np.abs(np.array(att) - truth["att"])))}
