@@ -295,19 +295,42 @@ class FittedCCGM:
                 out[col] = np.asarray(values, dtype=np.float64).astype(out[col].dtype)
         return out
 
-    def draw_noise(self, n: int, generator) -> dict:
+    def draw_noise(self, n: int, generator, rows: torch.Tensor | None = None) -> dict:
         """The exogenous noise of ``n`` new units: the net's prior draws, with the roots'
         noise taken jointly from one stored training row per unit under
-        ``root_sampling="empirical"`` (the roots then have exactly the data's joint law)."""
+        ``root_sampling="empirical"`` (the roots then have exactly the data's joint law):
+        random rows, or the pool's ``rows`` (n,) when given."""
         noise = self.net.sample_noise(n, generator)
         pool = self.root_pool
         if pool is not None and n:
-            P = max(pool[key].shape[0] for key in ("z", "eps", "unif"))
-            rows = torch.randint(P, (n,), generator=generator).to(self.device)
+            if rows is None:
+                P = max(pool[key].shape[0] for key in ("z", "eps", "unif"))
+                rows = torch.randint(P, (n,), generator=generator)
+            rows = rows.to(self.device)
             for key in ("z", "eps", "unif"):
                 if pool[f"{key}_idx"]:
                     noise[key][:, pool[f"{key}_idx"]] = pool[key].to(self.device)[rows]
         return noise
+
+    def pooled_roots(self) -> list:
+        """The nodes whose noise :func:`root_pool` stores (the trained graph's roots with a
+        noise of their own), in model order; empty without a pool."""
+        if self.root_pool is None:
+            return []
+        net = self.net
+        mask = net.mask.detach().cpu().numpy()
+        return [self.nodes[i] for i in range(net.n)
+                if not mask[:, i].any() and net.noise_kind(i) in ("latent", "normal", "uniform")]
+
+    def pooled_root_rows(self, generator) -> pd.DataFrame:
+        """The pooled roots' values, one row per stored training row (the training rows'
+        roots themselves: abduction then generation is the identity on them)."""
+        pool = self.root_pool
+        P = max(pool[key].shape[0] for key in ("z", "eps", "unif"))
+        out = self.generate(P, lambda rows: self.draw_noise(
+            rows.stop - rows.start, generator, torch.arange(rows.start, rows.stop)),
+            None, generator)
+        return out[self.pooled_roots()]
 
     def sample(self, n_samples: int, generator, interventions=None) -> pd.DataFrame:
         """``n_samples`` new units (under ``interventions``, a dict as in ``intervene``)."""

@@ -122,8 +122,9 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         correlation error below 0.05 against above 0.5, and an unbiased ``do()`` effect
         against one off by over 0.15; on independent roots both are equally accurate).
         Interventions on a root leave the other roots' joint law unchanged;
-        counterfactuals keep the units' own roots; ``to_gcm`` exports independent roots
-        (a DoWhy SCM has one mechanism per node).
+        counterfactuals keep the units' own roots; ``to_gcm`` exports the stored root
+        rows as one block of :class:`~dowhy_ccgm.gcm.JointEmpiricalDistribution` (DoWhy
+        draws them jointly too), and each root's trained marginal under ``"independent"``.
     extra_columns : {"raise", "drop"}
         What to do with data columns that are not graph nodes.
     objective : {None, "exact", "elbo"}, default=None

@@ -20,6 +20,7 @@ from dowhy_ccgm.gcm import (
     CCGMDiscreteMechanism,
     CCGMMechanism,
     CCGMRootModel,
+    JointEmpiricalDistribution,
     assign_ccgm_mechanisms,
     remove_edge,
     to_gcm,
@@ -400,7 +401,9 @@ def test_to_gcm_is_fitted_and_matches_generator(generator):
     gen, data = generator
     scm = gen.to_gcm()
     assert isinstance(scm, gcm.InvertibleStructuralCausalModel)
-    assert isinstance(scm.causal_mechanism("X"), CCGMRootModel)
+    # the root: the generator's stored root rows (root_sampling="empirical", its default;
+    # without a pool a CCGMRootModel, tested in test_gcm_roots.py)
+    assert isinstance(scm.causal_mechanism("X"), JointEmpiricalDistribution)
     assert isinstance(scm.causal_mechanism("C"), CCGMDiscreteMechanism)
     assert scm.graph.nodes["Y"][PARENTS_DURING_FIT] == ["C", "X"]
     n = 20_000

@@ -3,13 +3,15 @@
 >>> from dowhy import gcm
 >>> from dowhy_ccgm.gcm import CCGMMechanism, assign_ccgm_mechanisms, remove_edge, to_gcm
 
-``remove_edge`` works on any fitted DoWhy SCM and needs no torch; the CCGM names import
-torch on first use.
+``remove_edge`` and ``JointEmpiricalDistribution`` (roots drawn jointly) work on any DoWhy
+causal model and need no torch; the CCGM names import torch on first use.
 """
 from ._edges import average_causal_effect, remove_edge
+from ._roots import JointEmpiricalDistribution, joint_empirical_roots
 
 __all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMRootModel", "assign_ccgm_mechanisms",
-           "remove_edge", "average_causal_effect", "to_gcm"]
+           "JointEmpiricalDistribution", "joint_empirical_roots", "remove_edge",
+           "average_causal_effect", "to_gcm"]
 
 _LAZY = {"CCGMMechanism": "._mechanism", "CCGMDiscreteMechanism": "._mechanism",
          "CCGMRootModel": "._mechanism", "assign_ccgm_mechanisms": "._mechanism",

@@ -3,8 +3,12 @@
 Every node's mechanism wraps the generator's own trained net (a copy shared by all nodes of
 the exported model), evaluated node by node with the generator's mask, so no refit happens:
 
-* a root gets a :class:`~dowhy_ccgm.gcm.CCGMRootModel` that samples the root's trained
-  marginal;
+* the trained graph's roots, when the generator keeps their joint law
+  (``root_sampling="empirical"``, the default), get one block of
+  :class:`~dowhy_ccgm.gcm.JointEmpiricalDistribution` over the generator's stored root rows,
+  so ``gcm.draw_samples`` draws them jointly as ``CCGMGenerator.sample`` does; with
+  ``root_sampling="independent"`` (and for a node that became a root by an edge removal) a
+  root gets a :class:`~dowhy_ccgm.gcm.CCGMRootModel` that samples its trained marginal;
 * a non-root node gets a :class:`~dowhy_ccgm.gcm.CCGMMechanism` (a
   :class:`~dowhy_ccgm.gcm.CCGMDiscreteMechanism` for a discrete node) with the node's own
   scalar noise: ``eps`` for ``variant="ccgm_noise"`` and ``"causalvae"``, the inverse-CDF
@@ -34,8 +38,10 @@ import networkx as nx
 from dowhy.gcm.causal_models import PARENTS_DURING_FIT, InvertibleStructuralCausalModel
 from dowhy.graph import get_ordered_predecessors
 
+from .._utils import torch_generator
 from ._mechanism import _ALLOWED, CCGMMechanism, CCGMRootModel
 from ._node import NodeModel
+from ._roots import joint_empirical_roots
 
 __all__ = ["to_gcm"]
 
@@ -98,7 +104,18 @@ def to_gcm(generator) -> InvertibleStructuralCausalModel:
                                                          r.reference.cpu())
     params = _mechanism_params(generator)
     scm = InvertibleStructuralCausalModel(graph)
+    joint = {}
+    pooled = model.pooled_roots()
+    if pooled:      # the generator's own root rows, drawn jointly
+        rows = model.pooled_root_rows(torch_generator(0))
+        joint = joint_empirical_roots(pooled)
+        for node, root in joint.items():
+            root.fit(rows[node].to_numpy())
     for node in nodes:
+        if node in joint:
+            scm.set_causal_mechanism(node, joint[node])
+            scm.graph.nodes[node][PARENTS_DURING_FIT] = []
+            continue
         parents = get_ordered_predecessors(graph, node)
         node_model = NodeModel(net, idx[node], specs[node],
                                [(idx[p], specs[p]) for p in parents],

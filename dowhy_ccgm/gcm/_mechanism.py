@@ -45,6 +45,7 @@ from .._schema import DECLARED_KINDS, infer_column_spec
 from .._utils import seed_from
 from .._validation import check_frame, check_graph
 from ._node import NodeModel, as_2d, as_column
+from ._roots import JointEmpiricalDistribution
 
 __all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMClassifierView", "CCGMRootModel",
            "assign_ccgm_mechanisms"]
@@ -413,10 +414,11 @@ class CCGMRootModel(_CCGMModelBase, StochasticModel):
     learned monotone map (a smooth 1-D flow that can generate unseen values); a discrete
     root samples its learned class frequencies. Same parameters as :class:`CCGMMechanism`.
 
-    ``assign_ccgm_mechanisms`` uses DoWhy's ``EmpiricalDistribution`` for roots by default:
-    it needs no training, reproduces the observed marginal exactly, and a root's noise in
-    DoWhy's counterfactuals is its observed value anyway. Use this model (``root_model=
-    "ccgm"``) for a smooth marginal.
+    ``assign_ccgm_mechanisms`` gives roots a :class:`JointEmpiricalDistribution` by
+    default (observed root rows resampled jointly: no training, the data's joint law, and a
+    root's noise in DoWhy's counterfactuals is its observed value anyway). Use this model
+    (``root_model="ccgm"``) for a smooth marginal that generates unseen values; roots are
+    then independent of each other.
     """
 
     def fit(self, X: np.ndarray) -> None:
@@ -431,7 +433,7 @@ class CCGMRootModel(_CCGMModelBase, StochasticModel):
 
 # ---------------------------------------------------------------------------- assignment
 def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.DataFrame, *,
-                           override_models: bool = True, root_model="empirical",
+                           override_models: bool = True, root_model="joint",
                            column_types: dict | None = None, **ccgm_params) -> dict:
     """Put a :class:`CCGMMechanism` on every non-root node of a DoWhy causal model.
 
@@ -444,9 +446,20 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
         columns are categorical, binary with two values); fit with ``gcm.fit`` afterwards.
     override_models : bool, default=True
         Replace mechanisms already assigned; ``False`` keeps them.
-    root_model : {"empirical", "ccgm"} or a StochasticModel
-        Roots get DoWhy's ``EmpiricalDistribution`` (default: exact for the observed
-        marginal, no training), a :class:`CCGMRootModel`, or a clone of the given model.
+    root_model : {"joint", "empirical", "ccgm"} or a StochasticModel, default="joint"
+        The roots' models (``override_models`` applies to them too):
+
+        * ``"joint"``: a :class:`~dowhy_ccgm.gcm.JointEmpiricalDistribution` per root, all
+          in one block: every sampling pass draws observed rows and gives each root its
+          value in those rows, so the roots keep the data's *joint* law (correlated
+          confounders stay correlated). No training; it assumes the observed root rows
+          represent the population, and never generates an unseen root combination.
+        * ``"empirical"``: DoWhy's ``EmpiricalDistribution`` per root, each drawing its own
+          rows: the observed marginals, but the roots independent of each other (exact
+          only when they are).
+        * ``"ccgm"``: a :class:`CCGMRootModel` per root: a smooth learned marginal (new
+          values), roots independent.
+        * a ``StochasticModel``: a clone of it per root.
     column_types : dict, optional
         ``{node: "continuous" | "zero_inflated" | "binary" | "categorical"}`` overriding
         the detection (a float column with at least 1% exact zeros is detected
@@ -480,17 +493,23 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
     unknown = [c for c in column_types if c not in graph.nodes]
     if unknown:
         raise KeyError(f"column_types names unknown nodes {unknown}")
-    if not (root_model in ("empirical", "ccgm") or isinstance(root_model, StochasticModel)):
-        raise ValueError("root_model must be 'empirical', 'ccgm' or a dowhy.gcm "
+    if not (isinstance(root_model, StochasticModel)
+            or (isinstance(root_model, str) and root_model in ("joint", "empirical", "ccgm"))):
+        raise ValueError("root_model must be 'joint', 'empirical', 'ccgm' or a dowhy.gcm "
                          f"StochasticModel, got {root_model!r}")
     CCGMMechanism(**ccgm_params)  # fail fast on a bad parameter name
-    assigned = {}
+    assigned, block = {}, None
     for node in nx.topological_sort(graph):
         if not override_models and CAUSAL_MECHANISM in graph.nodes[node]:
             continue
         kind = _column_kind(node, data[node], column_types.get(node))
         if is_root_node(graph, node):
-            if root_model == "empirical":
+            if root_model == "joint":
+                mech = JointEmpiricalDistribution(joint_with=block)
+                mech.node_name_ = node
+                if block is None:
+                    block = mech
+            elif root_model == "empirical":
                 mech = EmpiricalDistribution()
             elif root_model == "ccgm":
                 mech = CCGMRootModel(kind=kind, **ccgm_params)
