@@ -440,24 +440,39 @@ def observational_markdown(r) -> list:
     sm, fl, tr = r["summary"], r["summary"]["floor"], r["summary"]["truth"]
     a = r["args"]
     rows = r["rows"]
-    out = [f"{len(rows)} data sets of {a['n']:,} rows, {a['share']:.0%} treated; true ATE "
-           f"{tr['ate']:.3f}, ATT {tr['att']:.3f}; sampling floor (sd of the true SCM's own "
-           f"estimate at this size): ATE {fl['ate_sd']:.3f}, ATT {fl['att_sd']:.3f}.", "",
+    eff = "ate_eff_sd" in fl        # (runs before the efficiency floor lack it)
+    head = (f"{len(rows)} data sets of {a['n']:,} rows, {a['share']:.0%} treated; true ATE "
+            f"{tr['ate']:.3f}, ATT {tr['att']:.3f}. Floors (sd over {a['floor_reps']} data "
+            f"sets of this size): sample floor (the true SCM's own values) ATE "
+            f"{fl['ate_sd']:.3f}, ATT {fl['att_sd']:.3f}")
+    head += (f"; efficiency floor (the oracle estimates, true nuisances) ATE "
+             f"{fl['ate_eff_sd']:.3f}, ATT {fl['att_eff_sd']:.3f}." if eff else ".")
+    out = [head, "",
            f"The data sets' own sample ATE and ATT (their units' true effects) average "
            f"{sm['sample_ate_mean']:.3f} and {sm['sample_att_mean']:.3f}.", "",
-           "| estimate | mean | mean abs. error | error / floor | mean abs. error vs the "
-           "data set's own sample value |", "|---|---|---|---|---|"]
+           "| estimate | mean | mean abs. error | error / sample floor | "
+           + ("error / efficiency floor | mean abs. difference from the oracle estimate of "
+              "the same data set | " if eff else "")
+           + "mean abs. error vs the data set's own sample value |",
+           "|---|---|---|---|" + ("---|---|" if eff else "") + "---|"]
     labels = {"debiased_ate": "CCGM de-biased ATE (edges into D removed)",
               "gformula_ate": "CCGM g-formula ATE", "att": "CCGM counterfactual ATT",
               "aipw_ate": "AIPW ATE (logistic/linear)",
               "forest_ate": "EconML causal forest ATE",
-              "forest_att": "EconML causal forest ATT (mean CATE of the treated)"}
+              "forest_att": "EconML causal forest ATT (mean CATE of the treated)",
+              "oracle_ate": "oracle ATE (true nuisances)",
+              "oracle_att": "oracle ATT (true nuisances)"}
     for key, label in labels.items():
         if key in sm:
             target = "att" if key.endswith("att") else "ate"
-            out.append(f"| {label} | {sm[key]['mean']:.3f} | {sm[key]['mean_abs_error']:.3f} | "
-                       f"{sm[key]['mean_abs_error'] / fl[target + '_sd']:.2f} | "
-                       f"{sm[key]['mean_abs_error_vs_sample']:.3f} |")
+            x = sm[key]
+            cells = [label, f"{x['mean']:.3f}", f"{x['mean_abs_error']:.3f}",
+                     f"{x['mean_abs_error'] / fl[target + '_sd']:.2f}"]
+            if eff:
+                cells += [f"{x['mean_abs_error'] / fl[target + '_eff_sd']:.2f}",
+                          f"{x['mean_abs_error_vs_oracle']:.3f}"]
+            cells.append(f"{x['mean_abs_error_vs_sample']:.3f}")
+            out.append("| " + " | ".join(cells) + " |")
     zx = np.mean([x["zeros_x8"][0] for x in rows]), np.mean([x["zeros_x8"][1] for x in rows])
     zy = np.mean([x["zeros_y"][0] for x in rows]), np.mean([x["zeros_y"][1] for x in rows])
     tr_g = np.mean([x["treated_share"][0] for x in rows])

@@ -97,6 +97,57 @@ def observational_truth(treated_share: float = 0.02) -> dict:
     return dict(_TRUTH[key])
 
 
+def _positive_part_mean(v: np.ndarray) -> np.ndarray:
+    """``E[max(0, v + eps)]``, ``eps ~ N(0, 1)``: ``v Phi(v) + phi(v)``."""
+    from scipy.special import ndtr
+    return v * ndtr(v) + np.exp(-0.5 * v * v) / np.sqrt(2.0 * np.pi)
+
+
+def observational_nuisances(data: pd.DataFrame, treated_share: float = 0.02) -> dict:
+    """The true nuisance functions of :func:`simulate_observational` at the rows of
+    ``data``: the propensity ``e = P(D = 1 | x)`` and the outcome regressions
+    ``mu0 = E[Y | x, D = 0]``, ``mu1 = E[Y | x, D = 1]`` (exact:
+    ``E[max(0, v + eps)] = v Phi(v) + phi(v)``), each an (n,) array.
+
+    They make the *oracle* estimates of :func:`oracle_estimates`: what an analyst who knew
+    the true functions would compute from the data set, the reference for the part of an
+    estimator's error that is the data set's own."""
+    missing = [c for c in OBS_CONFOUNDERS if c not in data.columns]
+    if missing:
+        raise ValueError(f"data lacks the confounder columns {missing} of "
+                         "simulate_observational")
+    x = {c: data[c].to_numpy(dtype=np.float64) for c in OBS_CONFOUNDERS}
+    m, tau = _outcome_index(x), _effect_index(x)
+    return {"e": _expit(_intercept(treated_share) + _propensity_index(x)),
+            "mu0": _positive_part_mean(m), "mu1": _positive_part_mean(m + tau)}
+
+
+def oracle_estimates(data: pd.DataFrame, treated_share: float = 0.02) -> dict:
+    """The efficient (doubly robust) ATE and ATT estimates of ``data`` with the *true*
+    nuisance functions (:func:`observational_nuisances`): the efficient influence
+    functions' means,
+
+    * ATE: ``mean(mu1 - mu0 + D (Y - mu1) / e - (1 - D) (Y - mu0) / (1 - e))``;
+    * ATT: ``sum(D (Y - mu0) - (1 - D) e / (1 - e) (Y - mu0)) / sum(D)``.
+
+    Their spread over data sets of ``n`` rows is the semiparametric efficiency bound at that
+    size: no regular estimator that learns the nuisances from the data does better. (The
+    treated units' own sample ATT is *not* such a floor: it needs their unobserved
+    ``Y(0)``.) ``data`` needs the columns of :func:`simulate_observational`."""
+    nu = observational_nuisances(data, treated_share)
+    for c in ("D", "Y"):
+        if c not in data.columns:
+            raise ValueError(f"data lacks the column {c!r} of simulate_observational")
+    d = data["D"].to_numpy(dtype=np.float64)
+    y = data["Y"].to_numpy(dtype=np.float64)
+    if d.sum() == 0:
+        raise ValueError("data has no treated unit (D == 1): the ATT is undefined")
+    e, mu0, mu1 = nu["e"], nu["mu0"], nu["mu1"]
+    ate = np.mean(mu1 - mu0 + d * (y - mu1) / e - (1 - d) * (y - mu0) / (1 - e))
+    att = np.sum(d * (y - mu0) - (1 - d) * e / (1 - e) * (y - mu0)) / d.sum()
+    return {"ate": float(ate), "att": float(att)}
+
+
 def simulate_observational(n: int = 10_000, *, treated_share: float = 0.02,
                            random_state=None, return_effects: bool = False,
                            randomized: bool = False):
