@@ -219,6 +219,8 @@ def test_to_gcm_draws_the_generators_roots_jointly(data):
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="repeated"):
         joint_empirical_roots(["a", "a"])
+    with pytest.raises(TypeError, match="list of node names"):
+        joint_empirical_roots("age")
     with pytest.raises(TypeError, match="joint_with"):
         JointEmpiricalDistribution(joint_with=gcm.EmpiricalDistribution())
     m = joint_empirical_roots(["age"])["age"]
@@ -228,5 +230,9 @@ def test_bad_input_is_named():
         m.fit(np.zeros((5, 2)))
     X = np.arange(4.0)
     m.fit(X)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="num_samples"):
+            m.draw_samples(bad)
+    assert m.draw_samples(np.int64(0)).shape == (0, 1)
     X[:] = -1.0             # the model keeps a copy: the caller's array is the caller's
     assert m.draw_samples(50).min() >= 0.0

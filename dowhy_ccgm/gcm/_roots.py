@@ -152,6 +152,9 @@ class JointEmpiricalDistribution(StochasticModel):
 
     def draw_samples(self, num_samples: int) -> np.ndarray:
         """(num_samples, 1) training values of the rows drawn for this sampling pass."""
+        if (isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer))
+                or num_samples < 0):
+            raise ValueError(f"num_samples must be a non-negative integer, got {num_samples!r}")
         values = self.data
         if values is None:
             what = "" if self.node_name_ is None else f" (root {self.node_name_!r})"
@@ -179,6 +182,8 @@ class JointEmpiricalDistribution(StochasticModel):
 def joint_empirical_roots(nodes) -> dict:
     """``{node: JointEmpiricalDistribution}`` for ``nodes``, all in one block (drawn
     jointly); assign them with ``causal_model.set_causal_mechanism(node, model)``."""
+    if isinstance(nodes, str):
+        raise TypeError(f"nodes must be a list of node names, got the string {nodes!r}")
     nodes = list(nodes)
     if len(set(nodes)) != len(nodes):
         raise ValueError(f"joint_empirical_roots got repeated nodes: {nodes}")
