@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from ._fitted import FittedCCGM, root_pool
+from ._fitted import FittedCCGM, root_copula, root_pool
 from ._params import resolve_objective, schedule
 from ._schema import Schema, infer_column_spec
 from ._training import train_ccgm, train_encoder, train_exact
@@ -188,10 +188,13 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                     desc="CCGM refit on learned DAG", **train_kw)
     net.eval()
     pool = None
-    if params["root_sampling"] == "empirical":
+    if params["root_sampling"] in ("empirical", "copula"):
         with torch_threads(params["n_threads"]):
             S_all = S if exact_fit else net.encode_states(u.to(dev), codes.to(dev))
-            pool = root_pool(net, S_all.to(dev), gen)
+            pool = root_pool(net, S_all.to(dev), gen,
+                             groups=params["root_sampling"] == "copula")
+            if params["root_sampling"] == "copula":
+                pool = root_copula(pool)
     model = FittedCCGM(net, schema, tuple(order), tuple(c for c in order if c in exo),
                        n_threads=params["n_threads"], root_pool=pool)
     return FitResult(model, history, tuple(Xg.columns),

@@ -27,7 +27,7 @@ from ._validation import check_frame, check_node
 from .nn import CCGMNet
 
 __all__ = ["FittedCCGM", "RemovedEdge", "CHUNK_ROWS", "MAX_STANDARDIZED", "MAX_SAMPLES",
-           "ROOT_POOL_ROWS", "root_pool"]
+           "ROOT_POOL_ROWS", "root_pool", "root_copula"]
 
 #: rows generated per chunk (bounded memory; noise is drawn per chunk)
 CHUNK_ROWS = 65_536
@@ -43,13 +43,19 @@ ROOT_POOL_ROWS = 200_000
 
 
 @torch.no_grad()
-def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator) -> dict:
+def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
+              groups: bool = False) -> dict:
     """The abducted noise of the graph's root nodes (no parents in the mask) for up to
     :data:`ROOT_POOL_ROWS` rows of ``S`` (state rows of the training data; a random subset
     beyond that), for :meth:`FittedCCGM.draw_noise`: the exogenous roots' latents by one
     decoder inversion, the other roots one by one (``CCGMNet.abduct_node``), in row chunks,
     so memory stays a few MB whatever the data. Every entry has ``P`` rows (``(P, 0)`` when
-    no root has that kind of noise)."""
+    no root has that kind of noise).
+
+    ``groups=True`` adds ``"groups"``: ``{key: (P, k) long}``, for every column the group
+    within which its noise is a random draw (a discrete root's category; 0 at a
+    zero-inflated root's point mass) and -1 where the noise is exact (for
+    :func:`root_copula`)."""
     mask = net.mask.detach().cpu().numpy()
     key_of = {"latent": ("z", net.cont_pos), "normal": ("eps", net.noisy_pos),
               "uniform": ("unif", net.disc_pos)}
@@ -64,10 +70,26 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator) -> dict
     out = {f"{key}_idx": [pos[i] for i, (k2, pos) in roots if k2 == key]
            for key in ("z", "eps", "unif")}
     parts = {key: [] for key in ("z", "eps", "unif")}
+    group_parts = {key: [] for key in ("z", "eps", "unif")}
     latent = [i for i, (key, _) in roots if key == "z"]
+
+    def group_of(i, Sb):
+        state = Sb[:, net.block(i)]
+        if net.noise_kind(i) == "uniform":
+            return net.node_codes(i, state).long()
+        if net.atoms[i]:
+            at = state[:, 0] == net.atom[net.cont_pos[i], 1]
+            return torch.where(at, 0, -1).long()
+        return torch.full((Sb.shape[0],), -1, dtype=torch.long, device=Sb.device)
+
     for k in range(0, m, 16_384):
         rows = slice(k, min(k + 16_384, m))
         Sb = S[rows] if keep is None else S[keep[rows]]
+        if groups:
+            for key in ("z", "eps", "unif"):
+                cols = [group_of(i, Sb) for i, (k2, _) in roots if k2 == key]
+                if cols:
+                    group_parts[key].append(torch.stack(cols, -1).cpu())
         if latent:      # an exogenous root's noise is its latent: one inversion for all
             z = net.latent_of_value(Sb[:, net.cont_offset])[:, out["z_idx"]]
             for c, i in enumerate(latent):
@@ -82,6 +104,66 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator) -> dict
                 parts[key].append(torch.stack(cols, -1).cpu())
     for key, v in parts.items():
         out[key] = torch.cat(v) if v else torch.zeros(m, 0)
+    if groups:
+        out["groups"] = {key: torch.cat(v) if v else torch.zeros(m, 0, dtype=torch.long)
+                         for key, v in group_parts.items()}
+    return out
+
+
+#: rows of the roots' copula drawn for ``to_gcm``'s joint root block
+COPULA_EXPORT_ROWS = 100_000
+_POOL_KEYS = ("z", "eps", "unif")
+
+
+@torch.no_grad()
+def root_copula(pool: dict) -> dict:
+    """The roots' Gaussian copula, from their abducted noise (a :func:`root_pool` with
+    ``groups=True``): the correlation of the columns' normal scores (van der Waerden:
+    ``Phi^-1(rank / (P + 1))``, so a marginal misfit of the trained maps does not bend it),
+    as the Cholesky factor ``"copula"`` (k, k) over the columns of ``z``, ``eps`` and
+    ``unif`` in that order. The training rows are *not* kept: ``z``, ``eps`` and ``unif``
+    have no rows.
+
+    A discrete root's noise (and a zero-inflated root's at its point mass) is a random draw
+    within its category, which attenuates its correlations by the column's reliability
+    ``r = 1 - sum_g p_g Var(score | g)`` (the share of the score's variance its group
+    explains): for a thresholded Gaussian, ``corr(score_i, score_j) = r_i r_j rho_ij`` to
+    first order, so the latent correlation is the scores' divided by ``r_i r_j``. Sampling
+    then thresholds the copula's normal draws at the trained category probabilities, which
+    reproduces the dependence of such data."""
+    cols = [pool[key].double() for key in _POOL_KEYS if pool[key].shape[1]]
+    out = {key: torch.zeros(0, pool[key].shape[1]) for key in _POOL_KEYS}
+    out.update({f"{key}_idx": list(pool[f"{key}_idx"]) for key in _POOL_KEYS})
+    k = sum(c.shape[1] for c in cols)
+    if k == 0:
+        out["copula"] = torch.zeros(0, 0)
+        return out
+    X = torch.cat(cols, 1)
+    P = X.shape[0]
+    ranks = X.argsort(0).argsort(0).double() + 1.0
+    scores = torch.special.ndtri(ranks / (P + 1.0))
+    scores = scores / scores.std(0, unbiased=False).clamp(min=1e-12)
+    R = torch.corrcoef(scores.T) if k > 1 else torch.ones(1, 1, dtype=torch.float64)
+    R = torch.nan_to_num(R, nan=0.0)
+    groups = pool.get("groups")
+    if groups is not None:
+        G = torch.cat([groups[key] for key in _POOL_KEYS if pool[key].shape[1]], 1)
+        r = torch.ones(k, dtype=torch.float64)
+        for j in range(k):
+            within = 0.0
+            for g in torch.unique(G[:, j]).tolist():
+                if g >= 0:
+                    sel = scores[G[:, j] == g, j]
+                    within += sel.numel() / P * float(sel.var(unbiased=False))
+            r[j] = max(1.0 - within, 0.05)
+        R = (R / r[:, None] / r[None, :]).clamp(-0.999, 0.999)
+    R.fill_diagonal_(1.0)
+    # the nearest positive definite matrix (a constant or duplicated column is singular)
+    w, V = torch.linalg.eigh(R)
+    R = (V * w.clamp(min=1e-6)) @ V.T
+    d = R.diagonal().sqrt()
+    R = R / d[:, None] / d[None, :]
+    out["copula"] = torch.linalg.cholesky(R).float()
     return out
 
 
@@ -123,7 +205,9 @@ class FittedCCGM:
     #: ``root_sampling="empirical"``: the abducted noise of the root nodes for up to
     #: :data:`ROOT_POOL_ROWS` training rows (:func:`root_pool`: ``{"z": (P, k_z), "z_idx",
     #: "eps": (P, k_e), "eps_idx", "unif": (P, k_u), "unif_idx"}``); None: every root is
-    #: drawn from its own trained marginal
+    #: drawn from its own trained marginal. ``root_sampling="copula"``: the same keys with
+    #: no rows and ``"copula"``, the Cholesky factor of the roots' Gaussian copula
+    #: (:func:`root_copula`)
     root_pool: dict | None = None
 
     # ------------------------------------------------------------------ lookups
@@ -302,6 +386,19 @@ class FittedCCGM:
         random rows, or the pool's ``rows`` (n,) when given."""
         noise = self.net.sample_noise(n, generator)
         pool = self.root_pool
+        if pool is not None and n and "copula" in pool:
+            L = pool["copula"]
+            if L.shape[0]:            # the roots' noise from their Gaussian copula
+                g = (torch.randn(n, L.shape[0], generator=generator) @ L.T).to(self.device)
+                k = 0
+                for key in _POOL_KEYS:
+                    idx = pool[f"{key}_idx"]
+                    if idx:
+                        part = g[:, k:k + len(idx)]
+                        noise[key][:, idx] = torch.special.ndtr(part) if key == "unif" \
+                            else part
+                        k += len(idx)
+            return noise
         if pool is not None and n:
             if rows is None:
                 P = max(pool[key].shape[0] for key in ("z", "eps", "unif"))
@@ -324,8 +421,12 @@ class FittedCCGM:
 
     def pooled_root_rows(self, generator) -> pd.DataFrame:
         """The pooled roots' values, one row per stored training row (the training rows'
-        roots themselves: abduction then generation is the identity on them)."""
+        roots themselves: abduction then generation is the identity on them); under
+        ``root_sampling="copula"``, :data:`COPULA_EXPORT_ROWS` rows drawn from the copula."""
         pool = self.root_pool
+        if "copula" in pool:
+            return self.generate(COPULA_EXPORT_ROWS, lambda rows: self.draw_noise(
+                rows.stop - rows.start, generator), None, generator)[self.pooled_roots()]
         P = max(pool[key].shape[0] for key in ("z", "eps", "unif"))
         out = self.generate(P, lambda rows: self.draw_noise(
             rows.stop - rows.start, generator, torch.arange(rows.start, rows.stop)),

@@ -112,19 +112,25 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         Also train the VAE encoder under ``objective="exact"`` (a separate regression of
         the exact latents, after the fit), needed only for ``abduction="encoder"``.
         Exact abduction and ``transform`` do not use it. The ELBO always trains it.
-    root_sampling : {"empirical", "independent"}, default="empirical"
+    root_sampling : {"empirical", "copula", "independent"}, default="empirical"
         How new units get their root nodes. ``"empirical"``: jointly, as the roots of a
         training row drawn at random (their joint law, correlations included, is the
-        data's; no root combination outside the data is produced); ``"independent"``: each
-        root from its own trained marginal (the paper; new combinations, but correlated
-        roots come out independent). Chosen by measurement (``benchmarks/RESULTS.md``,
+        data's; no root combination outside the data is produced, and the model keeps up
+        to 200,000 training rows' root noise); ``"copula"``: each root from its own trained
+        marginal, joined by a Gaussian copula estimated from the roots' normal scores (new
+        root values and combinations, rank correlations kept; the model keeps only a
+        k x k matrix, no training rows; it assumes the roots' dependence is Gaussian on
+        the normal-score scale and relies on the trained marginals' tails);
+        ``"independent"``: each root from its own trained marginal (the paper; new
+        combinations, but correlated roots come out independent). Chosen by measurement (``benchmarks/RESULTS.md``,
         ``tests/test_roots.py``: four roots with correlations up to 0.7 give a generated
         correlation error below 0.05 against above 0.5, and an unbiased ``do()`` effect
         against one off by over 0.15; on independent roots both are equally accurate).
         Interventions on a root leave the other roots' joint law unchanged;
         counterfactuals keep the units' own roots; ``to_gcm`` exports the stored root
-        rows as one block of :class:`~dowhy_ccgm.gcm.JointEmpiricalDistribution` (DoWhy
-        draws them jointly too), and each root's trained marginal under ``"independent"``.
+        rows (``"copula"``: 100,000 rows drawn from the copula) as one block of
+        :class:`~dowhy_ccgm.gcm.JointEmpiricalDistribution` (DoWhy draws them jointly too),
+        and each root's trained marginal under ``"independent"``.
     extra_columns : {"raise", "drop"}
         What to do with data columns that are not graph nodes.
     objective : {None, "exact", "elbo"}, default=None

@@ -66,7 +66,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "extra_columns": [StrOptions({"raise", "drop"})],
     "objective": [StrOptions({"exact", "elbo"}), None],
     "fit_encoder": ["boolean"],
-    "root_sampling": [StrOptions({"empirical", "independent"})],
+    "root_sampling": [StrOptions({"empirical", "copula", "independent"})],
     "progress_bar": ["boolean", None],
     "n_threads": [_POSITIVE_INT, None],
     "random_state": ["random_state"],

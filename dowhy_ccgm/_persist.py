@@ -323,11 +323,20 @@ def load(cls, path, device="cpu"):
         removed.append(RemovedEdge(p, c, how, mode, t, ref))
     if pool is not None:
         try:
-            pool = {k: (pool[k] if k in ("z", "eps", "unif") else
+            keys = ("z", "eps", "unif", "z_idx", "eps_idx", "unif_idx") + (
+                ("copula",) if "copula" in pool else ())
+            pool = {k: (pool[k] if k in ("z", "eps", "unif", "copula") else
                         [int(i) for i in pool[k].tolist()])
-                    for k in ("z", "eps", "unif", "z_idx", "eps_idx", "unif_idx")}
+                    for k in keys}
         except (KeyError, TypeError, AttributeError):
             raise _damaged(path, "root_pool", "is not a root sample") from None
+        if "copula" in pool:
+            k = sum(len(pool[f"{key}_idx"]) for key in ("z", "eps", "unif"))
+            L = pool["copula"]
+            if not (isinstance(L, torch.Tensor) and tuple(L.shape) == (k, k)
+                    and bool(torch.isfinite(L).all())):
+                raise _damaged(path, "root_pool", f"has a copula that is not a finite "
+                               f"({k}, {k}) factor")
     model = dataclasses.replace(model, removed=tuple(removed), root_pool=pool)
     history = dict(meta.get("history", {}))
     history["lagrangian"] = meta.get("lagrangian")
