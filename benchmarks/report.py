@@ -296,13 +296,19 @@ def rewrite_between(path, start, end, lines):
         fh.write("\n".join(text) + "\n")
 
 
-def roots_section(out):
-    r = _load("root_sampling.json")
-    if not r:
-        return
-    out.append("## Root sampling (`bench_root_sampling.py`)\n")
-    out.extend(roots_markdown(r))
-    out.append("")
+def _table_section(name: str, title: str, lines_of, intro: str | None = None):
+    """A RESULTS.md section: ``title``, ``intro`` and ``lines_of(results)`` for the results
+    file ``name`` (nothing when it is absent)."""
+    def section(out):
+        r = _load(name)
+        if not r:
+            return
+        out.append(f"## {title}\n")
+        if intro:
+            out.append(intro + "\n")
+        out.extend(lines_of(r))
+        out.append("")
+    return section
 
 
 def roots_markdown(r) -> list:
@@ -525,13 +531,6 @@ def gcm_roots_markdown(r) -> list:
     return out
 
 
-def gcm_roots_section(out):
-    r = _load("gcm_roots.json")
-    if not r:
-        return
-    out.append("## Roots in `dowhy.gcm` (`bench_gcm_roots.py`)\n")
-    out.extend(gcm_roots_markdown(r))
-    out.append("")
 
 
 def many_levels_section(out):
@@ -552,16 +551,18 @@ def many_levels_section(out):
     out.append(f"\nFit time, one per level / compact: {r['speedup']:.2f}.\n")
 
 
-def observational_section(out):
-    r = _load("observational.json")
-    if not r:
-        return
-    out.append("## Simulated observational study (`bench_observational.py`)\n")
-    out.append("Eight correlated confounders (latent correlations 0.7^|i-j|), one of them "
-               "zero-inflated, a rare treatment and a zero-inflated outcome "
-               "(`datasets.simulate_observational`).\n")
-    out.extend(observational_markdown(r))
-    out.append("")
+
+
+roots_section = _table_section("root_sampling.json", "Root sampling (`bench_root_sampling.py`)",
+                               roots_markdown)
+gcm_roots_section = _table_section("gcm_roots.json", "Roots in `dowhy.gcm` (`bench_gcm_roots.py`)",
+                                   gcm_roots_markdown)
+observational_section = _table_section(
+    "observational.json", "Simulated observational study (`bench_observational.py`)",
+    observational_markdown,
+    "Eight correlated confounders (latent correlations 0.7^|i-j|), one of them "
+    "zero-inflated, a rare treatment and a zero-inflated outcome "
+    "(`datasets.simulate_observational`).")
 
 
 def _read(path):
@@ -596,17 +597,17 @@ def main() -> int:
         rewrite_doc("mindset.md", "mindset-all-table",
                     mindset_all_table_markdown(_read(args.mindset_all_json)),
                     "all-covariate table")
-    rs = _load("root_sampling.json")
-    if rs:
-        rewrite_doc("observational.md", "root-sampling-table", roots_markdown(rs),
-                    "root-sampling table")
-    roots = _load("gcm_roots.json")
-    if roots:
-        rewrite_doc("gcm.md", "gcm-roots-table", gcm_roots_markdown(roots), "roots table")
-    obs = _load("observational.json")
-    if obs:
-        rewrite_doc("observational.md", "observational-table", observational_markdown(obs),
-                    "simulated-study table")
+    # docs blocks generated from a results file each: (file, page, marker, lines, what)
+    for name, page, marker, lines_of, what in (
+            ("root_sampling.json", "observational.md", "root-sampling-table", roots_markdown,
+             "root-sampling table"),
+            ("gcm_roots.json", "gcm.md", "gcm-roots-table", gcm_roots_markdown,
+             "roots table"),
+            ("observational.json", "observational.md", "observational-table",
+             observational_markdown, "simulated-study table")):
+        r = _load(name)
+        if r:
+            rewrite_doc(page, marker, lines_of(r), what)
     if args.pendulum_json:
         rewrite_doc("pendulum.md", "pendulum-table",
                     pendulum_table_markdown(_read(args.pendulum_json)))
