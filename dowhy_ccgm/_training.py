@@ -334,9 +334,9 @@ class _RowView:
         return len(self.index)
 
     def rows(self, pos):
-        r = self.index[pos]
-        S = self.S[r]
-        return S, S[:, self.cont_offset], self.codes[r]
+        r = self.index.index_select(0, pos)       # (index_select: a plain row gather)
+        S = self.S.index_select(0, r)
+        return S, S[:, self.cont_offset], self.codes.index_select(0, r)
 
 
 def _objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
@@ -448,7 +448,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
         u_va = u_va + (torch.rand(u_va.shape, generator=generator).to(dev) - 0.5) * step_width
     n_tr, n_va = len(tr_idx), len(val_idx)
     bs = int(min(batch_size, n_tr))
-    train = _RowView(S, codes, net.cont_offset, tr_idx)
+    train = _RowView(S, codes, net.cont_columns, tr_idx)
     history = {"pretrain_label": [], "train": [], "val": [], "epochs": 0,
                "checks": 0, "steps": 0}
     history["pretrain_label"] = pretrain_linear(net, train, epochs=pretrain_epochs,
@@ -488,7 +488,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
                 if step_width is not None:
                     u_b = u_b + (torch.rand(u_b.shape, generator=generator).to(dev)
                                  - 0.5) * step_width
-                z0 = None if z_tr is None else z_tr[pos]
+                z0 = None if z_tr is None else z_tr.index_select(0, pos)
                 loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos)
                 flat.zero_grad()
                 loss.backward()

@@ -50,7 +50,7 @@ class ObjectivesMixin:
         outputs, ``codes`` (batch, n_disc) -> (batch, n_disc) per-row negative
         log-likelihoods (a binary node's logits are ``[0, out_0]``, a categorical node's
         its first K outputs)."""
-        od = out[:, self.disc_idx]
+        od = out[:, self.disc_nodes]
         binary = F.pad(od[..., :1], (1, self.n_out - 2))
         logits = torch.where(self.disc_binary.view(1, -1, 1), binary, od)
         logits = logits.masked_fill(~self.disc_valid.unsqueeze(0), -math.inf)
@@ -97,7 +97,7 @@ class ObjectivesMixin:
         rows = S_obs.new_zeros(S_obs.shape[0])
         res = {}
         if self.cont:
-            oc = out[:, self.cont_idx]
+            oc = out[:, self.cont_nodes]
             loc = oc[..., 0]
             s = F.softplus(oc[..., 1]) + 1e-3
             z, log_det = self.decoder.inverse_and_log_derivative(u_cont, z_init)
