@@ -107,6 +107,11 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
     if groups:
         out["groups"] = {key: torch.cat(v) if v else torch.zeros(m, 0, dtype=torch.long)
                          for key, v in group_parts.items()}
+        # a discrete root's class probabilities (constant: it has no parents)
+        S1 = S[:1]
+        out["unif_probs"] = [
+            torch.softmax(net.disc_logits(i, net.g.forward_node(i, S1, net.G)), -1)[0]
+            .double().cpu() for i, (k2, _) in roots if k2 == "unif"]
     return out
 
 
@@ -130,7 +135,10 @@ def root_copula(pool: dict) -> dict:
     explains): for a thresholded Gaussian, ``corr(score_i, score_j) = r_i r_j rho_ij`` to
     first order, so the latent correlation is the scores' divided by ``r_i r_j``. Sampling
     then thresholds the copula's normal draws at the trained category probabilities, which
-    reproduces the dependence of such data."""
+    reproduces the dependence of such data. A categorical root with more than two levels
+    is read in the category order that best lines it up with the other roots (its codes'
+    order is arbitrary): ``"unif_perm"`` and ``"unif_probs"`` record that order and the
+    trained class probabilities."""
     cols = [pool[key].double() for key in _POOL_KEYS if pool[key].shape[1]]
     out = {key: torch.zeros(0, pool[key].shape[1]) for key in _POOL_KEYS}
     out.update({f"{key}_idx": list(pool[f"{key}_idx"]) for key in _POOL_KEYS})
@@ -140,6 +148,18 @@ def root_copula(pool: dict) -> dict:
         return out
     X = torch.cat(cols, 1)
     P = X.shape[0]
+    probs = pool.get("unif_probs")
+    if probs:
+        # a categorical root with more than two levels: its noise lives in the model's
+        # CDF, whose category order (the codes) says nothing about the dependence; the
+        # copula reads it in the order that best lines the categories up with the other
+        # roots (out["unif_perm"]), and sampling maps back (:meth:`FittedCCGM.draw_noise`)
+        first = X.shape[1] - len(probs)
+        perms, padded = _category_orders(X, first, pool["groups"]["unif"], probs)
+        for c, perm in enumerate(perms):
+            if perm != list(range(len(perm))):
+                X[:, first + c] = _reorder_uniform(X[:, first + c], probs[c], perm)
+        out["unif_perm"], out["unif_probs"] = perms_tensor(perms), padded
     ranks = X.argsort(0).argsort(0).double() + 1.0
     scores = torch.special.ndtri(ranks / (P + 1.0))
     scores = scores / scores.std(0, unbiased=False).clamp(min=1e-12)
@@ -165,6 +185,75 @@ def root_copula(pool: dict) -> dict:
     R = R / d[:, None] / d[None, :]
     out["copula"] = torch.linalg.cholesky(R).float()
     return out
+
+
+def _category_orders(X: torch.Tensor, first: int, codes: torch.Tensor, probs: list):
+    """For every discrete root column ``first + c`` of ``X``: the order of its categories
+    along the first discriminant direction of the other columns' normal scores (the
+    between-category covariance's leading eigenvector; the codes' order for two levels or
+    no other column). Returns the orders and the class probabilities padded to one
+    (k_u, K_max) tensor."""
+    P, k = X.shape
+    K_max = max(len(p) for p in probs)
+    others = X.argsort(0).argsort(0).double() + 1.0
+    others = torch.special.ndtri(others / (P + 1.0))
+    perms = []
+    for c, p in enumerate(probs):
+        K = len(p)
+        j = first + c
+        rest = [t for t in range(k) if t != j]
+        perm = list(range(K))
+        if K > 2 and rest:
+            Z = others[:, rest]
+            Z = Z - Z.mean(0)
+            code = codes[:, c]
+            means = torch.zeros(K, len(rest), dtype=torch.float64)
+            weight = torch.zeros(K, dtype=torch.float64)
+            for g in range(K):
+                sel = code == g
+                if bool(sel.any()):
+                    means[g] = Z[sel].mean(0)
+                    weight[g] = float(sel.double().mean())
+            B = (means * weight[:, None]).T @ means       # between-category covariance
+            _, V = torch.linalg.eigh(B)
+            position = means @ V[:, -1]
+            perm = [int(g) for g in torch.argsort(position)]
+        perms.append(perm)
+    padded = torch.zeros(len(probs), K_max, dtype=torch.float64)
+    for c, p in enumerate(probs):
+        padded[c, :len(p)] = p
+    return perms, padded
+
+
+def perms_tensor(perms: list) -> torch.Tensor:
+    """The category orders as one (k_u, K_max) long tensor, padded with -1."""
+    K_max = max((len(p) for p in perms), default=0)
+    out = torch.full((len(perms), K_max), -1, dtype=torch.long)
+    for c, p in enumerate(perms):
+        out[c, :len(p)] = torch.tensor(p, dtype=torch.long)
+    return out
+
+
+def _reorder_uniform(u: torch.Tensor, probs: torch.Tensor, perm, inverse: bool = False):
+    """A uniform noise in the model's CDF order (the codes) -> its position in the CDF
+    taken in the category order ``perm`` (``inverse``: back), keeping its relative place
+    within its category's interval."""
+    p = probs.to(u.dtype)
+    K = len(perm)
+    p = p[:K]
+    perm_t = torch.as_tensor(perm, dtype=torch.long)
+    lo_model = torch.cumsum(p, 0) - p                    # the codes' intervals
+    p_perm = p[perm_t]
+    lo_perm = torch.empty_like(p)
+    lo_perm[perm_t] = torch.cumsum(p_perm, 0) - p_perm   # each code's start in perm order
+    src, dst = (lo_perm, lo_model) if inverse else (lo_model, lo_perm)
+    edges = torch.sort(src).values
+    # the category of each u: the last interval start (in the source order) below it
+    order = torch.argsort(src)
+    pos = torch.searchsorted(edges, u.contiguous(), right=True).clamp(1, K) - 1
+    cat = order[pos]
+    rel = ((u - src[cat]) / p[cat].clamp(min=1e-12)).clamp(0.0, 1.0 - 1e-7)
+    return dst[cat] + rel * p[cat]
 
 
 @dataclass(frozen=True)
@@ -395,8 +484,16 @@ class FittedCCGM:
                     idx = pool[f"{key}_idx"]
                     if idx:
                         part = g[:, k:k + len(idx)]
-                        noise[key][:, idx] = torch.special.ndtr(part) if key == "unif" \
-                            else part
+                        if key == "unif":
+                            part = torch.special.ndtr(part)
+                            perms = pool.get("unif_perm")
+                            for c in range(part.shape[1] if perms is not None else 0):
+                                perm = [int(v) for v in perms[c] if v >= 0]
+                                if perm != list(range(len(perm))):
+                                    part[:, c] = _reorder_uniform(
+                                        part[:, c], pool["unif_probs"][c], perm,
+                                        inverse=True).to(part.dtype)
+                        noise[key][:, idx] = part
                         k += len(idx)
             return noise
         if pool is not None and n:

@@ -323,9 +323,10 @@ def load(cls, path, device="cpu"):
         removed.append(RemovedEdge(p, c, how, mode, t, ref))
     if pool is not None:
         try:
-            keys = ("z", "eps", "unif", "z_idx", "eps_idx", "unif_idx") + (
-                ("copula",) if "copula" in pool else ())
-            pool = {k: (pool[k] if k in ("z", "eps", "unif", "copula") else
+            keys = ("z", "eps", "unif", "z_idx", "eps_idx", "unif_idx") + tuple(
+                k for k in ("copula", "unif_perm", "unif_probs") if k in pool)
+            pool = {k: (pool[k] if k in ("z", "eps", "unif", "copula", "unif_perm",
+                                         "unif_probs") else
                         [int(i) for i in pool[k].tolist()])
                     for k in keys}
         except (KeyError, TypeError, AttributeError):
@@ -337,6 +338,12 @@ def load(cls, path, device="cpu"):
                     and bool(torch.isfinite(L).all())):
                 raise _damaged(path, "root_pool", f"has a copula that is not a finite "
                                f"({k}, {k}) factor")
+            k_u = len(pool["unif_idx"])
+            perm, probs = pool.get("unif_perm"), pool.get("unif_probs")
+            if k_u and not (isinstance(perm, torch.Tensor) and isinstance(probs, torch.Tensor)
+                            and perm.shape[0] == k_u and probs.shape == perm.shape):
+                raise _damaged(path, "root_pool", f"lacks the category orders of its {k_u} "
+                               "discrete root(s)")
     model = dataclasses.replace(model, removed=tuple(removed), root_pool=pool)
     history = dict(meta.get("history", {}))
     history["lagrangian"] = meta.get("lagrangian")
