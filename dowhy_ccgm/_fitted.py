@@ -159,7 +159,7 @@ def root_copula(pool: dict) -> dict:
         for c, perm in enumerate(perms):
             if perm != list(range(len(perm))):
                 X[:, first + c] = _reorder_uniform(X[:, first + c], probs[c], perm)
-        out["unif_perm"], out["unif_probs"] = perms_tensor(perms), padded
+        out["unif_perm"], out["unif_probs"] = _perms_tensor(perms), padded
     ranks = X.argsort(0).argsort(0).double() + 1.0
     scores = torch.special.ndtri(ranks / (P + 1.0))
     scores = scores / scores.std(0, unbiased=False).clamp(min=1e-12)
@@ -225,7 +225,7 @@ def _category_orders(X: torch.Tensor, first: int, codes: torch.Tensor, probs: li
     return perms, padded
 
 
-def perms_tensor(perms: list) -> torch.Tensor:
+def _perms_tensor(perms: list) -> torch.Tensor:
     """The category orders as one (k_u, K_max) long tensor, padded with -1."""
     K_max = max((len(p) for p in perms), default=0)
     out = torch.full((len(perms), K_max), -1, dtype=torch.long)
