@@ -97,13 +97,7 @@ class MonotoneMap(nn.Module):
 
     def forward_and_derivative(self, z: torch.Tensor):
         """``(y, dy/dz)`` sharing one tanh (the Newton steps of the inverse need both)."""
-        e_d = torch.exp(self.d)
-        e_c = torch.exp(self.c)
-        t = torch.tanh(torch.addcmul(self.f, e_d, z.unsqueeze(-1)))
-        e_b = torch.exp(self.b)
-        y = self.a + e_b * z + (e_c * t).sum(-1)
-        dy = e_b + (e_c * e_d * (1 - t * t)).sum(-1)
-        return y, dy
+        return self._terms(z, second=False)[:2]
 
     def derivative(self, z: torch.Tensor) -> torch.Tensor:
         """dy/dz, elementwise (always >= e^b > 0). z: (batch, n_columns)."""
@@ -146,10 +140,7 @@ class MonotoneMap(nn.Module):
         if init is None:
             return self._polished(y, self.inverse(yd, tol=tol))
         with torch.no_grad():
-            slope = torch.exp(self.b)
-            spread = torch.exp(self.c).sum(-1)
-            lo = (yd - self.a - spread) / slope
-            hi = (yd - self.a + spread) / slope
+            lo, hi = self._bracket(yd)
             bound = tol * (1 + yd.abs())
             z0 = torch.minimum(torch.maximum(init, lo), hi)
             fz, dz = self.forward_and_derivative(z0)
@@ -167,8 +158,9 @@ class MonotoneMap(nn.Module):
                 z0 - (terms[0] - yd) / terms[1], lo), hi), tol=tol)
         return self._polished(y, z0)
 
-    def _terms(self, z0: torch.Tensor):
-        """``(f(z0), f'(z0), f''(z0))`` from one tanh, differentiable in the parameters."""
+    def _terms(self, z0: torch.Tensor, second: bool = True):
+        """``(f(z0), f'(z0), f''(z0))`` from one tanh, differentiable in the parameters
+        (``second=False``: ``f''`` is None)."""
         e_d = torch.exp(self.d)
         e_c = torch.exp(self.c)
         e_b = torch.exp(self.b)
@@ -176,8 +168,15 @@ class MonotoneMap(nn.Module):
         f0 = self.a + e_b * z0 + (e_c * t).sum(-1)
         k = e_c * e_d * (1 - t * t)                       # per-component slopes
         d0 = e_b + k.sum(-1)
-        d2 = -2.0 * (k * e_d * t).sum(-1)                 # f''(z0)
+        d2 = -2.0 * (k * e_d * t).sum(-1) if second else None     # f''(z0)
         return f0, d0, d2
+
+    def _bracket(self, y: torch.Tensor):
+        """``(lo, hi)`` with ``inverse(y)`` inside: the slope is at least ``e^b`` and the
+        tanh components move ``y`` by at most the sum of their ``e^c``."""
+        slope = torch.exp(self.b)
+        spread = torch.exp(self.c).sum(-1)
+        return (y - self.a - spread) / slope, (y - self.a + spread) / slope
 
     def _polished(self, y: torch.Tensor, z0: torch.Tensor, terms=None):
         """The differentiable Newton step from the solve's ``z0`` and the log slope there
@@ -200,10 +199,7 @@ class MonotoneMap(nn.Module):
 
         With ``init``, Newton starts there; if any row misses ``tol`` the full
         bisection runs, so the result is always exact."""
-        slope = torch.exp(self.b)
-        spread = torch.exp(self.c).sum(-1)
-        lo = (y - self.a - spread) / slope
-        hi = (y - self.a + spread) / slope
+        lo, hi = self._bracket(y)
         if init is not None:
             z = torch.minimum(torch.maximum(init, lo), hi)
             bound = tol * (1 + y.abs())
