@@ -40,6 +40,22 @@ MAX_SAMPLES = 1_000_000_000
 
 #: the most training rows whose root noise is kept for ``root_sampling="empirical"``
 ROOT_POOL_ROWS = 200_000
+#: the kinds of root noise a pool keeps: exogenous latents, noise latents, uniforms
+_POOL_KEYS = ("z", "eps", "unif")
+_POOL_KEY_OF = {"latent": "z", "normal": "eps", "uniform": "unif"}
+
+
+def _pooled_root_indices(net: CCGMNet) -> list:
+    """The nodes :func:`root_pool` keeps the noise of: no parents in the mask, and a noise
+    of their own."""
+    mask = net.mask.detach().cpu().numpy()
+    return [i for i in range(net.n)
+            if not mask[:, i].any() and net.noise_kind(i) in _POOL_KEY_OF]
+
+
+def _pool_rows(pool: dict) -> int:
+    """The number of stored rows of a root pool."""
+    return max(pool[key].shape[0] for key in _POOL_KEYS)
 
 
 @torch.no_grad()
@@ -56,11 +72,11 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
     within which its noise is a random draw (a discrete root's category; 0 at a
     zero-inflated root's point mass) and -1 where the noise is exact (for
     :func:`root_copula`)."""
-    mask = net.mask.detach().cpu().numpy()
-    key_of = {"latent": ("z", net.cont_pos), "normal": ("eps", net.noisy_pos),
-              "uniform": ("unif", net.disc_pos)}
-    roots = [(i, key_of[net.noise_kind(i)]) for i in range(net.n)
-             if not mask[:, i].any() and net.noise_kind(i) in key_of]
+    position = {"z": net.cont_pos, "eps": net.noisy_pos, "unif": net.disc_pos}
+    roots = []
+    for i in _pooled_root_indices(net):
+        key = _POOL_KEY_OF[net.noise_kind(i)]
+        roots.append((i, (key, position[key])))
     n = S.shape[0]
     keep = None
     if n > ROOT_POOL_ROWS:
@@ -68,9 +84,9 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
             :ROOT_POOL_ROWS].to(S.device)
     m = n if keep is None else len(keep)
     out = {f"{key}_idx": [pos[i] for i, (k2, pos) in roots if k2 == key]
-           for key in ("z", "eps", "unif")}
-    parts = {key: [] for key in ("z", "eps", "unif")}
-    group_parts = {key: [] for key in ("z", "eps", "unif")}
+           for key in _POOL_KEYS}
+    parts = {key: [] for key in _POOL_KEYS}
+    group_parts = {key: [] for key in _POOL_KEYS}
     latent = [i for i, (key, _) in roots if key == "z"]
 
     def group_of(i, Sb):
@@ -78,15 +94,14 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
         if net.noise_kind(i) == "uniform":
             return net.node_codes(i, state).long()
         if net.atoms[i]:
-            at = state[:, 0] == net.atom[net.cont_pos[i], 1]
-            return torch.where(at, 0, -1).long()
+            return torch.where(net.at_atom(i, state[:, 0]), 0, -1).long()
         return torch.full((Sb.shape[0],), -1, dtype=torch.long, device=Sb.device)
 
     for k in range(0, m, 16_384):
         rows = slice(k, min(k + 16_384, m))
         Sb = S[rows] if keep is None else S[keep[rows]]
         if groups:
-            for key in ("z", "eps", "unif"):
+            for key in _POOL_KEYS:
                 cols = [group_of(i, Sb) for i, (k2, _) in roots if k2 == key]
                 if cols:
                     group_parts[key].append(torch.stack(cols, -1).cpu())
@@ -117,7 +132,6 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
 
 #: rows of the roots' copula drawn for ``to_gcm``'s joint root block
 COPULA_EXPORT_ROWS = 100_000
-_POOL_KEYS = ("z", "eps", "unif")
 
 
 @torch.no_grad()
@@ -159,9 +173,8 @@ def root_copula(pool: dict) -> dict:
         for c, perm in enumerate(perms):
             if perm != list(range(len(perm))):
                 X[:, first + c] = _reorder_uniform(X[:, first + c], probs[c], perm)
-        out["unif_perm"], out["unif_probs"] = _perms_tensor(perms), padded
-    ranks = X.argsort(0).argsort(0).double() + 1.0
-    scores = torch.special.ndtri(ranks / (P + 1.0))
+        out["unif_perm"], out["unif_probs"] = _padded(perms, -1, torch.long), padded
+    scores = _normal_scores(X)
     scores = scores / scores.std(0, unbiased=False).clamp(min=1e-12)
     R = torch.corrcoef(scores.T) if k > 1 else torch.ones(1, 1, dtype=torch.float64)
     R = torch.nan_to_num(R, nan=0.0)
@@ -187,16 +200,28 @@ def root_copula(pool: dict) -> dict:
     return out
 
 
+def _normal_scores(X: torch.Tensor) -> torch.Tensor:
+    """Every column's van der Waerden scores ``Phi^-1(rank / (P + 1))``."""
+    ranks = X.argsort(0).argsort(0).double() + 1.0
+    return torch.special.ndtri(ranks / (X.shape[0] + 1.0))
+
+
+def _padded(rows: list, fill, dtype) -> torch.Tensor:
+    """Rows of different lengths as one (len(rows), longest) tensor, padded with ``fill``."""
+    out = torch.full((len(rows), max((len(r) for r in rows), default=0)), fill, dtype=dtype)
+    for c, r in enumerate(rows):
+        out[c, :len(r)] = torch.as_tensor(r, dtype=dtype)
+    return out
+
+
 def _category_orders(X: torch.Tensor, first: int, codes: torch.Tensor, probs: list):
     """For every discrete root column ``first + c`` of ``X``: the order of its categories
     along the first discriminant direction of the other columns' normal scores (the
     between-category covariance's leading eigenvector; the codes' order for two levels or
     no other column). Returns the orders and the class probabilities padded to one
     (k_u, K_max) tensor."""
-    P, k = X.shape
-    K_max = max(len(p) for p in probs)
-    others = X.argsort(0).argsort(0).double() + 1.0
-    others = torch.special.ndtri(others / (P + 1.0))
+    k = X.shape[1]
+    others = _normal_scores(X)
     perms = []
     for c, p in enumerate(probs):
         K = len(p)
@@ -219,19 +244,7 @@ def _category_orders(X: torch.Tensor, first: int, codes: torch.Tensor, probs: li
             position = means @ V[:, -1]
             perm = [int(g) for g in torch.argsort(position)]
         perms.append(perm)
-    padded = torch.zeros(len(probs), K_max, dtype=torch.float64)
-    for c, p in enumerate(probs):
-        padded[c, :len(p)] = p
-    return perms, padded
-
-
-def _perms_tensor(perms: list) -> torch.Tensor:
-    """The category orders as one (k_u, K_max) long tensor, padded with -1."""
-    K_max = max((len(p) for p in perms), default=0)
-    out = torch.full((len(perms), K_max), -1, dtype=torch.long)
-    for c, p in enumerate(perms):
-        out[c, :len(p)] = torch.tensor(p, dtype=torch.long)
-    return out
+    return perms, _padded(probs, 0.0, torch.float64)
 
 
 def _reorder_uniform(u: torch.Tensor, probs: torch.Tensor, perm, inverse: bool = False):
@@ -498,10 +511,9 @@ class FittedCCGM:
             return noise
         if pool is not None and n:
             if rows is None:
-                P = max(pool[key].shape[0] for key in ("z", "eps", "unif"))
-                rows = torch.randint(P, (n,), generator=generator)
+                rows = torch.randint(_pool_rows(pool), (n,), generator=generator)
             rows = rows.to(self.device)
-            for key in ("z", "eps", "unif"):
+            for key in _POOL_KEYS:
                 if pool[f"{key}_idx"]:
                     noise[key][:, pool[f"{key}_idx"]] = pool[key].to(self.device)[rows]
         return noise
@@ -511,10 +523,7 @@ class FittedCCGM:
         noise of their own), in model order; empty without a pool."""
         if self.root_pool is None:
             return []
-        net = self.net
-        mask = net.mask.detach().cpu().numpy()
-        return [self.nodes[i] for i in range(net.n)
-                if not mask[:, i].any() and net.noise_kind(i) in ("latent", "normal", "uniform")]
+        return [self.nodes[i] for i in _pooled_root_indices(self.net)]
 
     def pooled_root_rows(self, generator) -> pd.DataFrame:
         """The pooled roots' values, one row per stored training row (the training rows'
@@ -524,7 +533,7 @@ class FittedCCGM:
         if "copula" in pool:
             return self.generate(COPULA_EXPORT_ROWS, lambda rows: self.draw_noise(
                 rows.stop - rows.start, generator), None, generator)[self.pooled_roots()]
-        P = max(pool[key].shape[0] for key in ("z", "eps", "unif"))
+        P = _pool_rows(pool)
         out = self.generate(P, lambda rows: self.draw_noise(
             rows.stop - rows.start, generator, torch.arange(rows.start, rows.stop)),
             None, generator)

@@ -51,9 +51,8 @@ class AbductionMixin:
         ``u_i`` and their latents ``z_i`` (the decoder's inverse): exact off the point mass,
         a draw (``r`` in [0, 1)) within the point mass's CDF interval at it
         (:func:`._atoms.atom_noise`)."""
-        k = self.cont_pos[i]
         loc, s, pi, e0 = self.atom_frame(i, out_i, u_i.shape[0])
-        return atom_noise((z_i - loc) / s, u_i == self.atom[k, 1], pi, e0, r,
+        return atom_noise((z_i - loc) / s, self.at_atom(i, u_i), pi, e0, r,
                           self.atom_lower(i))
 
     def _posterior_uniform(self, i: int, out_i: torch.Tensor, code: torch.Tensor,

@@ -329,6 +329,11 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
     def atom_lower(self, i: int) -> bool:
         return bool(self.atom[self.cont_pos[i], 2] > 0)
 
+    def at_atom(self, i: int, u_i: torch.Tensor) -> torch.Tensor:
+        """Whether zero-inflated node ``i``'s standardized values ``u_i`` sit at its point
+        mass (batch,) bool."""
+        return u_i == self.atom[self.cont_pos[i], 1]
+
     @property
     def has_lattice(self) -> bool:
         return bool(self.cont) and bool(self.lattice[: len(self.cont), 0].any())
