@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-__all__ = ["mmd2", "write_json"]
+__all__ = ["mmd2", "corr_error", "write_json"]
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,6 +37,13 @@ def mmd2(x: np.ndarray, y: np.ndarray, scale: np.ndarray, rng: np.random.Generat
     m, n = len(x), len(y)
     return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
                  + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2.0 * kxy.mean())
+
+
+def corr_error(a, b, columns) -> float:
+    """The largest absolute difference between the correlation matrices of ``columns`` in
+    the frames ``a`` and ``b`` (categorical codes as numbers)."""
+    return float(np.abs(a[columns].astype(float).corr().to_numpy()
+                        - b[columns].astype(float).corr().to_numpy()).max())
 
 
 def write_json(path, obj) -> None:

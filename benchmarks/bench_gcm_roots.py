@@ -33,35 +33,31 @@ import warnings
 
 import numpy as np
 
-from _metrics import write_json
+from _metrics import corr_error, write_json
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 
-def _naive(s) -> float:
-    return float(s.loc[s["D"] == 1, "Y"].mean() - s.loc[s["D"] == 0, "Y"].mean())
-
-
 def measure(scm, data, draws: int, seed: int) -> dict:
     from dowhy import gcm
     from dowhy.gcm.util.general import set_random_seed
+    from dowhy_ccgm.ate import naive_ate
     from dowhy_ccgm.datasets import OBS_CONFOUNDERS
     set_random_seed(seed)
     s = gcm.draw_samples(scm, draws)
-    cols = OBS_CONFOUNDERS
-    corr = np.abs(s[cols].astype(float).corr().to_numpy()
-                  - data[cols].astype(float).corr().to_numpy()).max()
     ate = gcm.average_causal_effect(scm, "Y", {"D": lambda d: 1}, {"D": lambda d: 0},
                                     num_samples_to_draw=draws)
-    return {"corr_error": float(corr), "treated_share": float(s["D"].mean()),
-            "naive": _naive(s), "ate": float(ate)}
+    return {"corr_error": corr_error(s, data, OBS_CONFOUNDERS),
+            "treated_share": float(s["D"].mean()), "naive": naive_ate(s, "D", "Y"),
+            "ate": float(ate)}
 
 
 def run_seed(seed: int, n: int, draws: int) -> list:
     import networkx as nx
     import torch
     from dowhy import gcm
+    from dowhy_ccgm.ate import naive_ate
     from dowhy_ccgm.datasets import OBS_CONFOUNDERS, simulate_observational
     from dowhy_ccgm.gcm import assign_ccgm_mechanisms, joint_empirical_roots
     torch.set_num_threads(1)
@@ -88,7 +84,7 @@ def run_seed(seed: int, n: int, draws: int) -> list:
                 m.fit(data[c].to_numpy())
                 scm.set_causal_mechanism(c, m)
             row = {"seed": seed, "family": family, "roots": roots, "fit_s": fit_s,
-                   "data_naive": _naive(data), "data_treated_share": float(data["D"].mean()),
+                   "data_naive": naive_ate(data, "D", "Y"), "data_treated_share": float(data["D"].mean()),
                    "true_ate": truth["ate"], **measure(scm, data, draws, seed + 1)}
             rows.append(row)
             print(f"seed {seed} {family:<6}{roots:<12} corr error {row['corr_error']:.3f}; "

@@ -51,7 +51,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from _metrics import write_json
+from _metrics import corr_error, write_json
 
 
 def fit(data, seed):
@@ -73,9 +73,7 @@ def ccgm_row(gen, data, population, seed):
         cut = cut.remove_edge(c, "D", how="marginal", random_state=seed + k)
     s_cut = cut.sample(population, random_state=seed + 100)
     s = gen.sample(population, random_state=seed + 200)
-    cols = OBS_CONFOUNDERS
-    corr_err = float(np.abs(s[cols].astype(float).corr().to_numpy()
-                            - data[cols].astype(float).corr().to_numpy()).max())
+    corr_err = corr_error(s, data, OBS_CONFOUNDERS)
     return {
         "debiased_ate": naive_ate(s_cut, "D", "Y"),
         "gformula_ate": average_effect(gen, "D", "Y", n_samples=population,

@@ -134,8 +134,8 @@ class MonotoneMap(nn.Module):
         With ``init`` (the fit's warm starts) the solve's Newton steps run here: the
         evaluation at the first iterate that meets ``tol`` is the differentiable one, so
         the usual case (the warm start misses, one Newton step meets it) costs two decoder
-        evaluations, not three; the iterates are those of :meth:`inverse`, and a solve
-        that needs more falls back to it."""
+        evaluations, not three; the iterates, and the fallback to bisection after
+        ``WARM_STEPS`` of them, are exactly those of :meth:`inverse`."""
         yd = y.detach()
         if init is None:
             return self._polished(y, self.inverse(yd, tol=tol))
@@ -153,9 +153,10 @@ class MonotoneMap(nn.Module):
         terms = self._terms(z0)
         if bool(((terms[0].detach() - yd).abs() <= bound).all()):
             return self._polished(y, z0, terms)
-        with torch.no_grad():         # (rare) more steps, or the bisection, from here
+        with torch.no_grad():         # (rare) the rest of inverse's warm steps, then bisection
             z0 = self.inverse(yd, init=torch.minimum(torch.maximum(
-                z0 - (terms[0] - yd) / terms[1], lo), hi), tol=tol)
+                z0 - (terms[0] - yd) / terms[1], lo), hi), tol=tol,
+                warm_steps=self.WARM_STEPS - 2)
         return self._polished(y, z0)
 
     def _terms(self, z0: torch.Tensor, second: bool = True):
@@ -190,20 +191,24 @@ class MonotoneMap(nn.Module):
         t = torch.tanh(torch.exp(self.d[k]) * z.unsqueeze(-1) + self.f[k])
         return self.a[k] + torch.exp(self.b[k]) * z + (torch.exp(self.c[k]) * t).sum(-1)
 
+    #: Newton steps tried from a warm start before the inverse falls back to bisection
+    WARM_STEPS = 4
+
     @torch.no_grad()
     def inverse(self, y: torch.Tensor, n_bisect: int = 14, n_newton: int = 4,
-                init: torch.Tensor | None = None, tol: float = 1e-4) -> torch.Tensor:
+                init: torch.Tensor | None = None, tol: float = 1e-4,
+                warm_steps: int = WARM_STEPS) -> torch.Tensor:
         """Exact inverse: bisection on a guaranteed bracket, then safeguarded Newton
         steps (the map is smooth with slope >= e^b, so Newton converges
         quadratically once the bracket is small). y: (batch, n_columns).
 
-        With ``init``, Newton starts there; if any row misses ``tol`` the full
-        bisection runs, so the result is always exact."""
+        With ``init``, up to ``warm_steps`` Newton iterates start there; if any row still
+        misses ``tol`` the full bisection runs, so the result is always exact."""
         lo, hi = self._bracket(y)
         if init is not None:
             z = torch.minimum(torch.maximum(init, lo), hi)
             bound = tol * (1 + y.abs())
-            for _ in range(4):
+            for _ in range(warm_steps):
                 fz, dz = self.forward_and_derivative(z)
                 r = fz - y
                 if bool((r.abs() <= bound).all()):
