@@ -84,7 +84,8 @@ def run_seed(seed: int, n: int, draws: int) -> list:
                 m.fit(data[c].to_numpy())
                 scm.set_causal_mechanism(c, m)
             row = {"seed": seed, "family": family, "roots": roots, "fit_s": fit_s,
-                   "data_naive": naive_ate(data, "D", "Y"), "data_treated_share": float(data["D"].mean()),
+                   "data_naive": naive_ate(data, "D", "Y"),
+                   "data_treated_share": float(data["D"].mean()),
                    "true_ate": truth["ate"], **measure(scm, data, draws, seed + 1)}
             rows.append(row)
             print(f"seed {seed} {family:<6}{roots:<12} corr error {row['corr_error']:.3f}; "

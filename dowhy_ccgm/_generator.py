@@ -122,10 +122,11 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         k x k matrix, no training rows; it assumes the roots' dependence is Gaussian on
         the normal-score scale and relies on the trained marginals' tails);
         ``"independent"``: each root from its own trained marginal (the paper; new
-        combinations, but correlated roots come out independent). Chosen by measurement (``benchmarks/RESULTS.md``,
-        ``tests/test_roots.py``: four roots with correlations up to 0.7 give a generated
-        correlation error below 0.05 against above 0.5, and an unbiased ``do()`` effect
-        against one off by over 0.15; on independent roots both are equally accurate).
+        combinations, but correlated roots come out independent). Chosen by measurement
+        (``benchmarks/RESULTS.md``, ``tests/test_roots.py``: four roots with correlations
+        up to 0.7 give a generated correlation error below 0.05 against above 0.5, and an
+        unbiased ``do()`` effect against one off by over 0.15; on independent roots both
+        are equally accurate).
         Interventions on a root leave the other roots' joint law unchanged;
         counterfactuals keep the units' own roots; ``to_gcm`` exports the stored root
         rows (``"copula"``: 100,000 rows drawn from the copula) as one block of
