@@ -13,11 +13,16 @@ import torch
 from ._progress import progress_bar
 
 from .nn import AugmentedLagrangian, CCGMNet
+from .nn._fused import FusedExactStep, unsupported
 
 
 MIN_STEPS_PER_EPOCH = 16
 MAX_STEPS_PER_EPOCH = 64
 MAX_VALIDATION_ROWS = 20_000
+#: the exact fit's steps run :class:`~dowhy_ccgm.nn._fused.FusedExactStep` (hand-written
+#: gradients) on the networks it covers; False: autograd on every network (the same
+#: objective and, to float rounding, the same gradients)
+FUSED_STEP = True
 
 
 def _epoch_batches(stream, n: int, batch_size: int):
@@ -212,8 +217,12 @@ class Adam:
 
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
                  lr_scale=None):
+        """``lr_scale``: one factor of the learning rate per tensor, a float or a tensor of
+        the tensor's shape (per-element factors: several groups of parameters laid out in
+        one buffer take one update)."""
         params = list(params)
-        scales = [1.0] * len(params) if lr_scale is None else [float(x) for x in lr_scale]
+        scales = [1.0] * len(params) if lr_scale is None else [
+            x if isinstance(x, torch.Tensor) else float(x) for x in lr_scale]
         keep = [k for k, p in enumerate(params) if p.requires_grad or p.grad is not None]
         self.params = [params[k] for k in keep]
         self.scales = [scales[k] for k in keep]
@@ -248,6 +257,9 @@ class Adam:
             denom = torch._foreach_sqrt(vs)
             torch._foreach_div_(denom, math.sqrt(bc2))
             torch._foreach_add_(denom, self.eps)
+            if isinstance(sc, torch.Tensor):     # (per-element factors)
+                torch._foreach_div_(denom, [sc] * len(denom))
+                sc = 1.0
             torch._foreach_addcdiv_(ps, ms, denom, value=-self.lr * sc / bc1)
 
 
@@ -309,17 +321,22 @@ class _Snapshot:
 
 
 @torch.no_grad()
-def _inverse_chunks(net: CCGMNet, values_of, n: int) -> torch.Tensor | None:
+def _inverse_chunks(net: CCGMNet, values_of, n: int,
+                    transposed: bool = False) -> torch.Tensor | None:
     """The decoders' exact inverse of ``n`` rows, ``values_of(pos)`` giving the standardized
     values of row positions ``pos``, in chunks of ``INVERSE_CHUNK`` rows (the bisection's
-    temporaries are ~25x its input), written into one preallocated tensor."""
+    temporaries are ~25x its input), written into one preallocated tensor: (n, n_cont),
+    or (n_cont, n) with ``transposed`` (the fused step's feature-major warm starts)."""
     if not net.cont or n == 0:
         return None
     dev = net.mask.device
-    z = torch.empty(n, len(net.cont), device=dev)
+    z = torch.empty((len(net.cont), n) if transposed else (n, len(net.cont)), device=dev)
     for k in range(0, n, INVERSE_CHUNK):
         pos = torch.arange(k, min(k + INVERSE_CHUNK, n), device=dev)
-        z[pos] = net.decoder.inverse(values_of(pos))
+        if transposed:
+            z[:, pos] = net.decoder.inverse(values_of(pos)).T
+        else:
+            z[pos] = net.decoder.inverse(values_of(pos))
     return z
 
 
@@ -359,16 +376,25 @@ def _objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
 
 
 @torch.no_grad()
-def _chunked_objective(net, S, u, codes, z_cache, latent_weight, chunk: int = 4096) -> float:
+def _chunked_objective(net, S, u, codes, z_cache, latent_weight, fused=None,
+                       chunk: int = 4096) -> float:
     """The objective of all rows, in row chunks (bounded memory), as a row-weighted mean
-    (l_z is a mean over rows as well, so the chunks' means combine exactly)."""
+    (l_z is a mean over rows as well, so the chunks' means combine exactly); with
+    ``fused`` (a :class:`FusedExactStep`) its forward pass, ``z_cache`` feature-major."""
     n = S.shape[0]
     total = 0.0
     for k in range(0, n, chunk):
         pos = torch.arange(k, min(k + chunk, n), device=S.device)
-        z0 = None if z_cache is None else z_cache[pos]
-        total += float(_objective(net, S[pos], u[pos], codes[pos], z0, latent_weight,
-                                  z_cache, pos)) * len(pos)
+        if fused is None:
+            z0 = None if z_cache is None else z_cache[pos]
+            total += float(_objective(net, S[pos], u[pos], codes[pos], z0, latent_weight,
+                                      z_cache, pos)) * len(pos)
+            continue
+        loss, z = fused(S[pos], codes[pos], None if z_cache is None else z_cache[:, pos],
+                        latent_weight, None if u is None else u[pos].T, grad=False)
+        if z_cache is not None:
+            z_cache[:, pos] = z
+        total += float(loss) * len(pos)
     return total / n
 
 
@@ -461,7 +487,11 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     flat = _FlatParams([[p for top, p in named if top in ("W", "g", "cat_head",
                                                           "cat_head_bias")],
                         [p for top, p in named if top in ("decoder", "log_tau")]])
-    opt = Adam(flat.segments, lr=lr, lr_scale=[1.0, decoder_lr_scale(n_tr)])
+    # one Adam update of the whole buffer, the decoders' segment at its own rate
+    scale = torch.ones_like(flat.flat)
+    scale[len(flat.segments[0]):] = decoder_lr_scale(n_tr)
+    flat.flat.grad = flat.grad
+    opt = Adam([flat.flat], lr=lr, lr_scale=[scale])
     steps_per_pass = max(n_tr // bs, 1)
     per_check = min(steps_per_pass, MAX_STEPS_PER_CHECK)
     max_steps = int(epochs) * steps_per_pass
@@ -472,8 +502,10 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     live = _Snapshot([flat.flat])
     best_state = _Snapshot([flat.flat])
     # warm starts of the decoders' inversion, one per row
-    z_tr = _inverse_chunks(net, lambda pos: train.rows(pos)[1], n_tr)
-    z_va = _inverse_chunks(net, lambda pos: u_va[pos], n_va)
+    fused = FusedExactStep(net) if FUSED_STEP and unsupported(net) is None else None
+    z_tr = _inverse_chunks(net, lambda pos: train.rows(pos)[1], n_tr,
+                           transposed=fused is not None)
+    z_va = _inverse_chunks(net, lambda pos: u_va[pos], n_va, transposed=fused is not None)
     batches = _passes(n_tr, bs, generator, dev)
     best, bad, lr_bad, step = math.inf, 0, 0, 0
     bar = progress_bar(total=n_checks, desc=desc, disable=not progress, leave=False)
@@ -485,13 +517,21 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
             for k in range(k_steps):
                 pos = next(batches)
                 S_b, u_b, c_b = train.rows(pos)
+                shift = None
                 if step_width is not None:
-                    u_b = u_b + (torch.rand(u_b.shape, generator=generator).to(dev)
-                                 - 0.5) * step_width
-                z0 = None if z_tr is None else z_tr.index_select(0, pos)
-                loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos)
+                    shift = (torch.rand(u_b.shape, generator=generator).to(dev)
+                             - 0.5) * step_width
                 flat.zero_grad()
-                loss.backward()
+                if fused is not None:        # (feature-major warm starts: z_tr is (n_cont, n))
+                    loss, z = fused(S_b, c_b, None if z_tr is None else z_tr[:, pos],
+                                    latent_weight, None if shift is None else (u_b + shift).T)
+                    if z_tr is not None:
+                        z_tr[:, pos] = z
+                else:
+                    z0 = None if z_tr is None else z_tr.index_select(0, pos)
+                    u_b = u_b if shift is None else u_b + shift
+                    loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos)
+                    loss.backward()
                 opt.step()
                 with torch.no_grad():   # (a plain mean over the first steps: no lag behind
                     # the initial values, as a bias-corrected average)
@@ -502,7 +542,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
             with torch.no_grad():
                 live.save()
                 average.restore()                     # validate the averaged parameters
-                val = _chunked_objective(net, S_va, u_va, c_va, z_va, latent_weight) \
+                val = _chunked_objective(net, S_va, u_va, c_va, z_va, latent_weight, fused) \
                     if n_va else float(tot) / k_steps
                 if val < best:
                     best_state.save()
