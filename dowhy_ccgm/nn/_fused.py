@@ -34,6 +34,32 @@ __all__ = ["FusedExactStep", "unsupported"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
+#: The decoders' gradients of ``c``, ``f`` and ``d`` (over ``e^c``) as sums of terms
+#: ``factor * e^d^power * M[row, block]``, ``M`` the batch sums of
+#: :meth:`FusedExactStep._decoder_grads` (rows alpha, beta, gamma and the same times z0;
+#: blocks t, q, t q, q (1 - 3 t^2)): ``(gradient, row, block, power, factor)``.
+_CFD_TERMS = (
+    (0, 0, 0, 0, 1.0), (0, 1, 1, 1, 1.0), (0, 2, 2, 2, -2.0),      # c: f, f', f'' terms
+    (1, 0, 1, 0, 1.0), (1, 1, 2, 1, -2.0), (1, 2, 3, 2, -2.0),     # f: d / d(e^d z0 + f)
+    (2, 3, 1, 1, 1.0), (2, 4, 2, 2, -2.0), (2, 5, 3, 3, -2.0),     # d: z0 e^d d/df ...
+    (2, 1, 1, 1, 1.0), (2, 2, 2, 2, -4.0))                         # ... + the e^d factors
+_CFD_CACHE = {}
+
+
+def _cfd_terms(device):
+    """``(pick, power, factors)`` of :data:`_CFD_TERMS` as tensors on ``device`` (cached):
+    each term's index into ``M`` viewed (n_cont, 6 * 4, K), its power of ``e^d``, and the
+    (3, n_terms) matrix of the factors in their gradient's row."""
+    if device not in _CFD_CACHE:
+        factors = torch.zeros(3, len(_CFD_TERMS))
+        for k, (g, _, _, _, factor) in enumerate(_CFD_TERMS):
+            factors[g, k] = factor
+        _CFD_CACHE[device] = (
+            torch.tensor([row * 4 + block for _, row, block, _, _ in _CFD_TERMS]).to(device),
+            torch.tensor([power for _, _, _, power, _ in _CFD_TERMS]).to(device),
+            factors.to(device))
+    return _CFD_CACHE[device]
+
 
 def unsupported(net) -> str | None:
     """Why :class:`FusedExactStep` cannot train ``net`` (None: it can)."""
@@ -133,30 +159,26 @@ class FusedExactStep:
                 e_c.unsqueeze(1), e_d.unsqueeze(-1), (e_c * e_d).unsqueeze(1))
 
     def _solve(self, y, init, ex, tol: float = 1e-3):
-        """The solve's point ``z0`` and the decoder terms there: the iterates of
-        :meth:`MonotoneMap.inverse_and_log_derivative` (from a warm start: one Newton step
-        unless the start meets ``tol``, then the rest of the inverse's warm steps and its
-        bisection if still needed)."""
+        """The solve's point ``z0`` (n_cont, batch) and the decoder terms there, exact to a
+        residual of ``tol * (1 + |y|)``. From a warm start: one Newton step, and where
+        any row still misses ``tol``, :meth:`MonotoneMap.inverse`'s safeguarded solve from
+        the next Newton iterate (its remaining warm steps inside the guaranteed bracket,
+        then bisection). These are the iterates of
+        :meth:`MonotoneMap.inverse_and_log_derivative` except where its bracket clips a
+        step or the warm start itself meets ``tol`` (then this takes the Newton step
+        anyway); both stop inside the same tolerance."""
         dec = self.net.decoder
         if init is None:
             z0 = dec.inverse(y.T, tol=tol).T
             return z0, self._value_and_slope(z0, ex)
-        a, slope = ex[0], ex[2]
-        spread = ex[3].sum(-1)
-        lo, hi = (y - a - spread) / slope, (y - a + spread) / slope
-        bound = tol * (1 + y.abs())
-        z0 = torch.minimum(torch.maximum(init, lo), hi)
+        f, d = self._value_and_slope(init, ex)[:2]
+        z0 = init - (f - y) / d
         terms = self._value_and_slope(z0, ex)
         r = terms[0] - y
-        if bool((r.abs() <= bound).all()):           # (the warm start itself meets tol)
+        if bool((r.abs() <= tol * (1 + y.abs())).all()):
             return z0, terms
-        z0 = torch.minimum(torch.maximum(z0 - r / terms[1], lo), hi)
-        terms = self._value_and_slope(z0, ex)
-        r = terms[0] - y
-        if bool((r.abs() <= bound).all()):
-            return z0, terms
-        z0 = dec.inverse(y.T, init=torch.minimum(torch.maximum(z0 - r / terms[1], lo), hi).T,
-                         tol=tol, warm_steps=dec.WARM_STEPS - 2).T
+        z0 = dec.inverse(y.T, init=(z0 - r / terms[1]).T, tol=tol,
+                         warm_steps=dec.WARM_STEPS - 2).T
         return z0, self._value_and_slope(z0, ex)
 
     # ------------------------------------------------------------------ the step
@@ -202,9 +224,10 @@ class FusedExactStep:
             z0, (f0, d0, t, q) = self._solve(u, z0, ex)
             tq = t * q
             d2 = torch.bmm(-2.0 * ex[5] * ex[4].transpose(1, 2), tq).squeeze(1)   # f''(z0)
-            z = z0 - (f0 - u) / d0
-            delta = z - z0
-            log_det = torch.log(d0) + d2 / d0 * delta
+            delta = (u - f0) / d0                    # the polishing Newton step
+            z = z0 + delta
+            r2 = d2 / d0
+            log_det = torch.addcmul(torch.log(d0), r2, delta)
             if self.n_endo:
                 o0, o1 = out[self.endo_act, 0], out[self.endo_act, 1]     # (n_endo, B)
                 s_e = F.softplus(o1) + 1e-3
@@ -229,7 +252,7 @@ class FusedExactStep:
                     dout[self.endo_act, 0] = -g_eps[self.endo_col]
                     dout[self.endo_act, 1] = ((1 - eps * eps) / s * inv_B)[self.endo_col] \
                         * torch.sigmoid(o1)
-                dz = g_eps + d2 / d0 * inv_B                     # (log_det's expansion)
+                dz = torch.add(g_eps, r2, alpha=inv_B)           # (log_det's expansion)
                 self._decoder_grads(dec, dz, inv_B, z0, delta, d0, d2, t, q, tq, ex)
         # ---- discrete nodes: cross-entropy, (n_disc, n_out, B)
         if net.disc:
@@ -289,7 +312,8 @@ class FusedExactStep:
 
         Every batch sum is one entry of a single batched matmul: the six coefficient
         rows ``alpha, beta, gamma`` and the same times ``z0`` against the four feature
-        blocks ``t, q, t q, q (1 - 3 t^2)``."""
+        blocks ``t, q, t q, q (1 - 3 t^2)``; each of ``c``, ``f``, ``d`` then combines a
+        few of those sums with powers of ``e^d`` (:data:`_CFD_TERMS`)."""
         e_b, e_c, e_d = ex[2].squeeze(-1), ex[3].squeeze(1), ex[4].squeeze(-1)
         alpha = -dz / d0                                   # on f(z0)
         beta = g_log * (1 / d0 - delta * d2 / (d0 * d0))   # on f'(z0)
@@ -298,16 +322,16 @@ class FusedExactStep:
         C = torch.cat([C, C * z0.unsqueeze(1)], 1)         # (nc, 6, B)
         feats = torch.cat([t, q, tq, q * (3 * q - 2)], 1)  # (nc, 4K, B)
         M = torch.bmm(C, feats.transpose(1, 2))            # (nc, 6, 4K): the batch sums
-        K = t.shape[1]
-        T, Q, TQ, R = (slice(j * K, (j + 1) * K) for j in range(4))
+        nc, K = t.shape[0], t.shape[1]
         sums = C.sum(-1)                                   # (nc, 6)
-        m2, m4 = -2 * e_d, -2 * e_d * e_d                  # f', f'' factors
-        # (rows 0-2: alpha, beta, gamma; 3-5: the same times z0)
-        psi = M[:, 0, Q] + m2 * M[:, 1, TQ] + m4 * M[:, 2, R]          # d / d f
-        psi_z = M[:, 3, Q] + m2 * M[:, 4, TQ] + m4 * M[:, 5, R]
-        beta_q, gamma_tq = e_d * M[:, 1, Q], m4 * M[:, 2, TQ]
         dec.a.grad.copy_(sums[:, 0])
         dec.b.grad.copy_(e_b * (sums[:, 3] + sums[:, 1]))
-        dec.c.grad.copy_(e_c * (M[:, 0, T] + beta_q + gamma_tq))
-        dec.f.grad.copy_(e_c * psi)
-        dec.d.grad.copy_(e_c * (e_d * psi_z + beta_q + 2 * gamma_tq))
+        # c, f, d: sums of factor * e^d^power * M[row, block] (_CFD_TERMS), times e^c
+        e_d2 = e_d * e_d
+        powers = torch.stack([torch.ones_like(e_d), e_d, e_d2, e_d2 * e_d], 1)   # (nc, 4, K)
+        pick, power, factors = _cfd_terms(M.device)
+        terms = M.view(nc, 24, K)[:, pick] * powers[:, power]                  # (nc, 11, K)
+        cfd = torch.matmul(factors, terms) * e_c.unsqueeze(1)                  # (nc, 3, K)
+        dec.c.grad.copy_(cfd[:, 0])
+        dec.f.grad.copy_(cfd[:, 1])
+        dec.d.grad.copy_(cfd[:, 2])
