@@ -13,7 +13,7 @@ from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
 from dowhy_ccgm.nn import CCGMNet
 from dowhy_ccgm.nn._fused import FusedExactStep, unsupported
 
-TRAINED = ("W", "g", "decoder", "log_tau")
+TRAINED = ("W", "g", "decoder", "log_tau", "cat_head", "cat_head_bias")
 
 
 def _net(kinds, n_categories, edges, seed=0, **kw):
@@ -30,9 +30,20 @@ def _net(kinds, n_categories, edges, seed=0, **kw):
     return net
 
 
+def _atom_net(lower):
+    """The demo graph with point masses on a root (column 0) and a child (column 2), of
+    the lower (truncated) form or not, at standardized values -0.7 and 0.4."""
+    net = _net(*CASES["continuous"], atoms=[True, False, True, False])
+    net.set_atoms([-0.7, 0.0, 0.4, 0.0], [lower[0], False, lower[1], False])
+    return net
+
+
 def _batch(net, B=300, seed=1):
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(B, len(net.cont), generator=g)
+    for k, i in enumerate(net.cont):           # a third of a zero-inflated column's rows
+        if net.atoms[i]:                       # at its point mass
+            u[torch.rand(B, generator=g) < 0.33, k] = float(net.atom[k, 1])
     codes = torch.stack([torch.randint(0, net.n_categories[i], (B,), generator=g)
                          for i in net.disc], -1) if net.disc else torch.zeros(B, 0).long()
     return net.encode_states(u, codes), u, codes, g
@@ -83,6 +94,11 @@ CASES = {
                     [0, 2, 0, 4, 0],
                     [(1, 0), (2, 0), (1, 3), (0, 3), (2, 4), (3, 4), (0, 4), (1, 4)]),
     "discrete only": (["binary", "categorical", "binary"], [2, 5, 2], [(0, 1), (1, 2)]),
+    # many-level categoricals (above 16 levels): a root read through lookup tables, a child
+    # with its low-rank head, both parents of others
+    "many levels": (["categorical", "continuous", "categorical", "binary", "continuous"],
+                    [40, 0, 25, 2, 0],
+                    [(0, 1), (0, 2), (1, 2), (2, 3), (0, 4), (2, 4), (3, 4)]),
 }
 
 
@@ -139,17 +155,27 @@ def test_fused_forward_only_is_the_objective_and_leaves_gradients_alone():
     assert all(bool((p.grad == 7.0).all()) for _, p in _trained(net))
 
 
+@pytest.mark.parametrize("lower", [(True, True), (False, True), (False, False)])
+@pytest.mark.parametrize("z_offset", [0.01, None])
+def test_fused_step_with_point_masses_equals_autograd(lower, z_offset):
+    """Zero-inflated columns: the point-mass logits, the rows at the atom (no density, no
+    latent), and for the lower form the truncation's normaliser through the decoder's
+    inverse of the atom value."""
+    net = _atom_net(lower)
+    for lw in (1.0, 0.0):
+        d_loss, worst = _compare(net, z_offset, latent_weight=lw)
+        assert d_loss < 1e-5 and worst < 1e-5
+
+
 def test_unsupported_networks_are_named_and_refused():
     kinds, cats, edges = CASES["continuous"]
     assert unsupported(_net(kinds, cats, edges)) is None
     det = _net(kinds, cats, edges, variant="ccgm")
     assert "deterministic" in unsupported(det)
-    atoms = _net(kinds, cats, edges, atoms=[True, False, False, False])
-    assert "zero-inflated" in unsupported(atoms)
-    wide = _net(["continuous", "categorical"], [0, 40], [(0, 1)])
-    assert "many-level" in unsupported(wide)
-    with pytest.raises(ValueError, match="zero-inflated"):
-        FusedExactStep(atoms)
+    assert unsupported(_atom_net((True, False))) is None
+    assert unsupported(_net(*CASES["many levels"])) is None
+    with pytest.raises(ValueError, match="deterministic"):
+        FusedExactStep(det)
 
 
 def test_the_fit_trains_by_the_fused_step_and_matches_the_autograd_fit(monkeypatch):

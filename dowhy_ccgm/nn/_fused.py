@@ -19,9 +19,12 @@ float rounding (``tests/test_fused.py`` compares both on every node kind it cove
 and sparse first layers, with and without warm starts).
 
 It covers the default model: continuous roots and noisy endogenous continuous nodes
-(``variant="ccgm_noise"``), binary and categorical nodes up to ``MAX_DIRECT_CATEGORIES``
-levels. :func:`unsupported` names what else a network has (point masses, deterministic
-nodes, many-level categoricals); those are trained by autograd on the same objective.
+(``variant="ccgm_noise"``), zero-inflated ones (their point-mass logits and, for the
+truncated lower form, the normaliser through the decoder's inverse of the atom), binary
+and categorical nodes, many-level ones included (their lookup tables and low-rank
+heads). :func:`unsupported` names what else a network has
+(deterministic endogenous nodes, ``variant="ccgm"``); those are trained by autograd on the
+same objective.
 """
 from __future__ import annotations
 
@@ -65,12 +68,8 @@ def unsupported(net) -> str | None:
     """Why :class:`FusedExactStep` cannot train ``net`` (None: it can)."""
     if net.objective != "exact" or net.variant == "causalvae":
         return "the objective is not the exact likelihood"
-    if net.has_atoms:
-        return "zero-inflated nodes"
     if net.has_deterministic:
         return "deterministic endogenous nodes (variant='ccgm')"
-    if net.wide or len(net.g.tables):
-        return "many-level categorical nodes"
     return None
 
 
@@ -102,9 +101,10 @@ class FusedExactStep:
         self.net = net
         dev = net.mask.device
         cont_endo = [i for i in net.cont if not net.exogenous[i]]
+        atoms = [i for i in net.cont if net.atoms[i]]
         # the nodes whose mask outputs the likelihood reads: every node but the
-        # exogenous continuous roots
-        active = sorted(cont_endo + list(net.disc))
+        # exogenous continuous roots without a point mass
+        active = sorted(set(cont_endo) | set(atoms) | set(net.disc))
         where = {i: k for k, i in enumerate(active)}
         self.m = m = len(active)
         self.act = _select(active, dev)
@@ -112,7 +112,23 @@ class FusedExactStep:
         self.endo_col = _select([net.cont_pos[i] for i in cont_endo], dev)
         self.n_endo = len(cont_endo)
         self.disc_act = _select([where[i] for i in net.disc], dev)
+        # many-level categorical nodes: (active position, discrete position, head, bias)
+        self.heads = [(where[i], net.disc_pos[i], net.cat_head[str(i)],
+                       net.cat_head_bias[str(i)]) for i in net.wide]
+        self.narrow = torch.tensor([float(i not in net.wide) for i in net.disc],
+                                   device=dev).view(-1, 1)
         self.all_endo = len(cont_endo) == len(net.cont)
+        # zero-inflated columns (:mod:`._atoms`): their nodes' probability logits (mask
+        # output 2), their columns, which of them are of the lower (truncated) form
+        self.atoms = None
+        if atoms:
+            nc = len(net.cont)
+            lower = [net.cont_pos[i] for i in atoms if net.atom_lower(i)]
+            self.atoms = dict(
+                act=_select([where[i] for i in atoms], dev),
+                col=_select([net.cont_pos[i] for i in atoms], dev),
+                mask=net.cont_atom.unsqueeze(-1), value=net.atom[:nc, 1:2].clone(),
+                lower=_select(lower, dev) if lower else None)
         self.cont_endo = net.cont_endo.float().unsqueeze(-1)              # (n_cont, 1)
         # plain lists (indexing an nn.ParameterList builds a module every time)
         self.weights, self.biases = list(net.g.weights), list(net.g.biases)
@@ -134,9 +150,17 @@ class FusedExactStep:
         else:
             cols = torch.arange(net.width, device=dev).expand(m, -1)
             valid = torch.ones(m, net.width, device=dev)
-        self.gate_index = (net.g.block_index[cols] * net.n + act_idx.unsqueeze(-1)).reshape(-1)
-        self.gate_mask = net.mask.reshape(-1)[self.gate_index].view(m, -1) * valid
+        block = net.g.block_index
+        self.gate_index = (block[cols] * net.n + act_idx.unsqueeze(-1)).reshape(-1)
+        # (a lookup column, a many-level parent's code, enters through its table instead)
+        self.gate_mask = net.mask.reshape(-1)[self.gate_index].view(m, -1) * valid \
+            * net.g.dense_col[cols]
         self.gate_shape = (m, cols.shape[1])
+        # lookup tables: (table, state column, gate index into W (m,), gate mask (m,))
+        self.tables = []
+        for T, c in zip(net.g.tables, net.g.lookup_cols):
+            gi = block[c] * net.n + act_idx
+            self.tables.append((T, c, gi, net.mask.reshape(-1)[gi]))
 
     # ------------------------------------------------------------------ decoder solve
     @staticmethod
@@ -210,6 +234,13 @@ class FusedExactStep:
                 V = W0T * gate.unsqueeze(1)
                 h = torch.addmm(biases[0].reshape(-1, 1), V.reshape(m * H, width), ST) \
                     .view(m, H, B)
+            looked = []
+            for T, c, gi, gm in self.tables:         # many-level parents: a row per code
+                code = S[:, c].round().long().clamp(0, T.shape[1] - 1)
+                g_t = (torch.take(net.W, gi) * gm).view(-1, 1, 1)
+                rows_t = T[a][:, code]                                    # (m, B, H)
+                h = h + g_t * rows_t.transpose(1, 2)
+                looked.append((T, code, rows_t, g_t, gi, gm))
             pre, post = [h], []
             for W, b in zip(weights[1:], biases[1:]):
                 post.append(F.silu(h))
@@ -243,20 +274,41 @@ class FusedExactStep:
                     s[self.endo_col] = s_e
             eps = (z - loc) / s
             term = 0.5 * eps * eps + log_det + torch.log(s)
-            rows = rows + term.sum(0) + _HALF_LOG_2PI * nc
             diff = z - loc
-            if latent_weight:
-                latent = ((diff * diff).mean(1, keepdim=True) * self.cont_endo).sum()
-            if grad:                 # ---- backward of the continuous terms
-                g_eps = eps / s * inv_B                          # d(eps^2 / 2) / dz
+            A = self.atoms
+            if A is None:
+                rows = rows + term.sum(0) + _HALF_LOG_2PI * nc
+                off = None
                 if latent_weight:
-                    g_eps = g_eps + (2.0 * latent_weight * inv_B) * diff * self.cont_endo
+                    latent = ((diff * diff).mean(1, keepdim=True) * self.cont_endo).sum()
+            else:                    # rows at a point mass: no density, no latent
+                at = A["mask"] & (u == A["value"])
+                off = (~at).float()
+                rows = rows + ((term + _HALF_LOG_2PI) * off).sum(0)
+                n_off = off.sum(1, keepdim=True).clamp(min=1.0)
+                if latent_weight:
+                    latent = ((diff * diff * off).sum(1, keepdim=True) / n_off
+                              * self.cont_endo).sum()
+            g_loc = g_s = None
+            if grad:                 # ---- backward of the continuous terms
+                g_log = inv_B if off is None else off * inv_B    # d loss / d log-slope
+                g_eps = eps / s * g_log                          # d(eps^2 / 2) / dz
+                if latent_weight:
+                    g_eps = g_eps + 2.0 * latent_weight * diff * self.cont_endo * (
+                        inv_B if off is None else off / n_off)
+                g_loc = -g_eps
+                g_s = (1 - eps * eps) / s * g_log
+                dz = g_eps + r2 * g_log                          # (log_det's expansion)
+            if A is not None:
+                rows = rows + self._atom_terms(A, dec, ex, out, at, off, loc, s, grad,
+                                               inv_B, dout, g_loc, g_s)
+            if grad:
                 if self.n_endo:                                  # -> loc, the scale's logit
-                    dout[self.endo_act, 0] = -g_eps[self.endo_col]
-                    dout[self.endo_act, 1] = ((1 - eps * eps) / s * inv_B)[self.endo_col] \
-                        * torch.sigmoid(o1)
-                dz = torch.add(g_eps, r2, alpha=inv_B)           # (log_det's expansion)
-                self._decoder_grads(dec, dz, inv_B, z0, delta, d0, d2, t, q, tq, ex)
+                    dout[self.endo_act, 0] = g_loc[self.endo_col]
+                    dout[self.endo_act, 1] = g_s[self.endo_col] * torch.sigmoid(o1)
+                self._decoder_grads(dec, dz, g_log, z0, delta, d0, d2, t, q, tq, ex)
+                if A is not None and A["lower"] is not None:
+                    self._atom_decoder_grads(dec, ex, A)
         # ---- discrete nodes: cross-entropy, (n_disc, n_out, B)
         if net.disc:
             od = out[self.disc_act]
@@ -264,14 +316,29 @@ class FusedExactStep:
             is_bin = net.disc_binary.view(-1, 1, 1)
             logits = torch.where(is_bin, F.pad(od[:, :1], (0, 0, 1, n_out - 2)), od)
             logits = logits.masked_fill(~net.disc_valid.unsqueeze(-1), -math.inf)
-            c = codes.T.long().unsqueeze(1)                               # (n_disc, 1, B)
+            codes_t = codes.T.long()
+            c = codes_t.clamp(max=n_out - 1).unsqueeze(1)                 # (n_disc, 1, B)
             lse = torch.logsumexp(logits, 1, keepdim=True)
-            rows = rows + (lse - logits.gather(1, c)).squeeze(1).sum(0)
+            nll = (lse - logits.gather(1, c)).squeeze(1)
+            rows = rows + (nll * self.narrow if self.heads else nll).sum(0)
             if grad:                 # softmax minus the one-hot code
                 d_logits = torch.exp(logits - lse).scatter_add_(
                     1, c, torch.full(c.shape, -1.0, device=S.device)).mul_(inv_B)
                 dout[self.disc_act] = torch.where(
                     is_bin, F.pad(d_logits[:, 1:2], (0, 0, 0, n_out - 1)), d_logits)
+            for p, r, head, bias in self.heads:      # many-level nodes: the low-rank heads
+                o = out[p, :head.shape[0]]                                # (rank, B)
+                logit = torch.addmm(bias.unsqueeze(-1), head.T, o)        # (K, B)
+                code = codes_t[r].unsqueeze(0)
+                lse_w = torch.logsumexp(logit, 0, keepdim=True)
+                rows = rows + (lse_w - logit.gather(0, code)).squeeze(0)
+                if grad:
+                    d = torch.exp(logit - lse_w).scatter_add_(
+                        0, code, torch.full(code.shape, -1.0, device=S.device)).mul_(inv_B)
+                    head.grad.copy_(o @ d.T)
+                    bias.grad.copy_(d.sum(1))
+                    dout[p] = 0.0
+                    dout[p, :head.shape[0]] = head @ d
         loss = rows.mean()
         if nc and latent_weight:
             loss = loss + latent_weight * latent
@@ -298,7 +365,59 @@ class FusedExactStep:
                 d_gate = (gV * W0T).sum(1)
             net.W.grad.view(-1).index_add_(0, self.gate_index,
                                            (d_gate * self.gate_mask).view(-1))
+            for T, code, rows_t, g_t, gi, gm in looked:
+                dhT = dh.transpose(1, 2)                                  # (m, B, H)
+                T.grad[a] = torch.zeros_like(T[a]).index_add_(1, code, dhT * g_t)
+                net.W.grad.view(-1).index_add_(0, gi, (dhT * rows_t).sum((1, 2)) * gm)
         return loss, (z if nc else None)
+
+    def _atom_terms(self, A, dec, ex, out, at, off, loc, s, grad, inv_B, dout, g_loc, g_s):
+        """The zero-inflated columns' terms of every row (:func:`._atoms.atom_nll`): ``-log
+        P(at the atom)`` or ``-log P(off it)`` from the nodes' logits, and for the lower
+        form the truncation's normaliser ``log Phi(-e0)`` off the atom, ``e0 = (w0 - loc) /
+        s`` with ``w0`` the decoder's inverse of the atom's value. With ``grad``, their
+        gradients go to the logits (``dout``), to ``loc`` and ``s`` (``g_loc``, ``g_s``, in
+        place) and, through ``w0``, to the decoders (kept in ``A`` for
+        :meth:`_atom_decoder_grads`)."""
+        logit = out[A["act"], 2]                                          # (n_atoms, B)
+        at_a = at[A["col"]]
+        rows = torch.where(at_a, F.softplus(-logit), F.softplus(logit)).sum(0)
+        if grad:
+            dout[A["act"], 2] = torch.where(at_a, -torch.sigmoid(-logit),
+                                            torch.sigmoid(logit)) * inv_B
+        L = A["lower"]
+        if L is None:
+            return rows
+        # w0: the implicit-function inverse of the atom values (a Newton step off the solve)
+        zs = dec.inverse(A["value"].T, tol=1e-3).T                       # (nc, 1)
+        f_s, d_s, t_s, q_s = self._value_and_slope(zs, ex)
+        w0 = zs - (f_s - A["value"]) / d_s
+        e0 = (w0[L] - loc[L]) / s[L]                                      # (n_lower, B)
+        off_l = off[L]
+        log_tail = torch.special.log_ndtr(-e0)
+        rows = rows + (log_tail * off_l).sum(0)
+        if grad:   # d log Phi(-e0) / d e0 = -phi(e0) / Phi(-e0)
+            g_e0 = -off_l * inv_B * torch.exp(-0.5 * e0 * e0 - _HALF_LOG_2PI - log_tail)
+            g_loc[L] -= g_e0 / s[L]
+            g_s[L] -= g_e0 * e0 / s[L]
+            g_w0 = torch.zeros_like(zs)
+            g_w0[L] = (g_e0 / s[L]).sum(1, keepdim=True)
+            A["grad_w0"] = (g_w0, zs, d_s, t_s, q_s)
+        return rows
+
+    @staticmethod
+    def _atom_decoder_grads(dec, ex, A):
+        """Adds the decoders' gradients through ``w0 = z* - (f(z*) - a) / f'(z*)`` (the
+        slope held fixed): ``-dw0 / f'(z*)`` on ``f(z*)``."""
+        g_w0, zs, d_s, t_s, q_s = A.pop("grad_w0")
+        alpha = (-g_w0 / d_s).squeeze(-1)                                 # (nc,)
+        e_b, e_c, e_d = ex[2].squeeze(-1), ex[3].squeeze(1), ex[4].squeeze(-1)
+        al = alpha.unsqueeze(-1)
+        dec.a.grad.add_(alpha)
+        dec.b.grad.add_(e_b * alpha * zs.squeeze(-1))
+        dec.c.grad.add_(e_c * al * t_s.squeeze(-1))
+        dec.f.grad.add_(e_c * al * q_s.squeeze(-1))
+        dec.d.grad.add_(e_c * al * q_s.squeeze(-1) * e_d * zs)
 
     @staticmethod
     def _decoder_grads(dec, dz, g_log, z0, delta, d0, d2, t, q, tq, ex):
