@@ -270,8 +270,9 @@ class _FlatParams:
     contiguously, Adam, the Polyak average and the best/live snapshots are a few ops on
     whole buffers instead of a few per tensor (the same arithmetic, element by element).
     Backward accumulates into the gradient views in place (autograd adds into an
-    existing ``.grad``), so zeroing is one fill. Tensors are laid out in ``groups``
-    order, so each group is one contiguous ``segments[k]`` slice (with its ``.grad``).
+    existing ``.grad``), so zeroing is one fill; ``flat.grad`` is the gradient buffer, so
+    the optimizer updates ``flat`` as one tensor. Tensors are laid out in ``groups``
+    order, so group ``k`` is the ``sizes[k]`` elements after the groups before it.
     :meth:`release` gives every parameter its own storage again.
     """
 
@@ -285,14 +286,8 @@ class _FlatParams:
             p.data = self.flat[off:off + k].view_as(p)
             p.grad = self.grad[off:off + k].view_as(p)
             off += k
-        self.segments = []
-        off = 0
-        for group in groups:
-            k = sum(p.numel() for p in group)
-            seg = self.flat[off:off + k]
-            seg.grad = self.grad[off:off + k]
-            self.segments.append(seg)
-            off += k
+        self.flat.grad = self.grad
+        self.sizes = [sum(p.numel() for p in group) for group in groups]
 
     def zero_grad(self):
         self.grad.zero_()
@@ -489,8 +484,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
                         [p for top, p in named if top in ("decoder", "log_tau")]])
     # one Adam update of the whole buffer, the decoders' segment at its own rate
     scale = torch.ones_like(flat.flat)
-    scale[len(flat.segments[0]):] = decoder_lr_scale(n_tr)
-    flat.flat.grad = flat.grad
+    scale[flat.sizes[0]:] = decoder_lr_scale(n_tr)
     opt = Adam([flat.flat], lr=lr, lr_scale=[scale])
     steps_per_pass = max(n_tr // bs, 1)
     per_check = min(steps_per_pass, MAX_STEPS_PER_CHECK)
