@@ -33,6 +33,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._model import _as_slice
+
 __all__ = ["FusedExactStep", "unsupported"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -64,6 +66,13 @@ def _cfd_terms(device):
     return _CFD_CACHE[device]
 
 
+def _softmax_minus_code(logits, lse, code, dim: int, scale: float):
+    """The cross-entropy's gradient in its logits, ``scale * (softmax - one_hot(code))``
+    along ``dim`` (``lse`` the log-sum-exp there, ``code`` the index tensor of gather)."""
+    return torch.exp(logits - lse).scatter_add_(
+        dim, code, torch.full(code.shape, -1.0, device=logits.device)).mul_(scale)
+
+
 def unsupported(net) -> str | None:
     """Why :class:`FusedExactStep` cannot train ``net`` (None: it can)."""
     if net.objective != "exact" or net.variant == "causalvae":
@@ -75,7 +84,6 @@ def unsupported(net) -> str | None:
 
 def _select(values, device):
     """``values`` (a list of ints) as a slice when consecutive (a view), else an index."""
-    from ._model import _as_slice
     return _as_slice(values, torch.tensor(values, dtype=torch.long, device=device))
 
 
@@ -299,16 +307,18 @@ class FusedExactStep:
                 g_loc = -g_eps
                 g_s = (1 - eps * eps) / s * g_log
                 dz = g_eps + r2 * g_log                          # (log_det's expansion)
+            w0_grad = None
             if A is not None:
-                rows = rows + self._atom_terms(A, dec, ex, out, at, off, loc, s, grad,
-                                               inv_B, dout, g_loc, g_s)
+                atom_rows, w0_grad = self._atom_terms(A, dec, ex, out, at, off, loc, s, grad,
+                                                      inv_B, dout, g_loc, g_s)
+                rows = rows + atom_rows
             if grad:
                 if self.n_endo:                                  # -> loc, the scale's logit
                     dout[self.endo_act, 0] = g_loc[self.endo_col]
                     dout[self.endo_act, 1] = g_s[self.endo_col] * torch.sigmoid(o1)
                 self._decoder_grads(dec, dz, g_log, z0, delta, d0, d2, t, q, tq, ex)
-                if A is not None and A["lower"] is not None:
-                    self._atom_decoder_grads(dec, ex, A)
+                if w0_grad is not None:
+                    self._atom_decoder_grads(dec, ex, *w0_grad)
         # ---- discrete nodes: cross-entropy, (n_disc, n_out, B)
         if net.disc:
             od = out[self.disc_act]
@@ -322,8 +332,7 @@ class FusedExactStep:
             nll = (lse - logits.gather(1, c)).squeeze(1)
             rows = rows + (nll * self.narrow if self.heads else nll).sum(0)
             if grad:                 # softmax minus the one-hot code
-                d_logits = torch.exp(logits - lse).scatter_add_(
-                    1, c, torch.full(c.shape, -1.0, device=S.device)).mul_(inv_B)
+                d_logits = _softmax_minus_code(logits, lse, c, 1, inv_B)
                 dout[self.disc_act] = torch.where(
                     is_bin, F.pad(d_logits[:, 1:2], (0, 0, 0, n_out - 1)), d_logits)
             for p, r, head, bias in self.heads:      # many-level nodes: the low-rank heads
@@ -333,8 +342,7 @@ class FusedExactStep:
                 lse_w = torch.logsumexp(logit, 0, keepdim=True)
                 rows = rows + (lse_w - logit.gather(0, code)).squeeze(0)
                 if grad:
-                    d = torch.exp(logit - lse_w).scatter_add_(
-                        0, code, torch.full(code.shape, -1.0, device=S.device)).mul_(inv_B)
+                    d = _softmax_minus_code(logit, lse_w, code, 0, inv_B)
                     head.grad.copy_(o @ d.T)
                     bias.grad.copy_(d.sum(1))
                     dout[p] = 0.0
@@ -346,11 +354,11 @@ class FusedExactStep:
         if m and grad:
             dh = dout
             for layer in range(len(weights) - 1, 0, -1):
-                W, grad = weights[layer], self.weights[layer].grad
+                W, g_w = weights[layer], self.weights[layer].grad
                 if W.shape[-1] < 8:          # (skinny: the product with rows inner is faster)
-                    grad[a] = torch.bmm(dh, post[layer - 1].transpose(1, 2)).transpose(1, 2)
+                    g_w[a] = torch.bmm(dh, post[layer - 1].transpose(1, 2)).transpose(1, 2)
                 else:
-                    grad[a] = torch.bmm(post[layer - 1], dh.transpose(1, 2))
+                    g_w[a] = torch.bmm(post[layer - 1], dh.transpose(1, 2))
                 self.biases[layer].grad[a] = dh.sum(2)
                 dh = torch.ops.aten.silu_backward(torch.bmm(W, dh), pre[layer - 1])
             self.biases[0].grad[a] = dh.sum(2)
@@ -376,9 +384,10 @@ class FusedExactStep:
         P(at the atom)`` or ``-log P(off it)`` from the nodes' logits, and for the lower
         form the truncation's normaliser ``log Phi(-e0)`` off the atom, ``e0 = (w0 - loc) /
         s`` with ``w0`` the decoder's inverse of the atom's value. With ``grad``, their
-        gradients go to the logits (``dout``), to ``loc`` and ``s`` (``g_loc``, ``g_s``, in
-        place) and, through ``w0``, to the decoders (kept in ``A`` for
-        :meth:`_atom_decoder_grads`)."""
+        gradients go to the logits (``dout``) and to ``loc`` and ``s`` (``g_loc``, ``g_s``,
+        in place). Returns the rows' terms and, for :meth:`_atom_decoder_grads`, the
+        gradient in ``w0`` with the decoder terms at the atom (None without ``grad`` or a
+        lower form)."""
         logit = out[A["act"], 2]                                          # (n_atoms, B)
         at_a = at[A["col"]]
         rows = torch.where(at_a, F.softplus(-logit), F.softplus(logit)).sum(0)
@@ -387,7 +396,7 @@ class FusedExactStep:
                                             torch.sigmoid(logit)) * inv_B
         L = A["lower"]
         if L is None:
-            return rows
+            return rows, None
         # w0: the implicit-function inverse of the atom values (a Newton step off the solve)
         zs = dec.inverse(A["value"].T, tol=1e-3).T                       # (nc, 1)
         f_s, d_s, t_s, q_s = self._value_and_slope(zs, ex)
@@ -402,14 +411,14 @@ class FusedExactStep:
             g_s[L] -= g_e0 * e0 / s[L]
             g_w0 = torch.zeros_like(zs)
             g_w0[L] = (g_e0 / s[L]).sum(1, keepdim=True)
-            A["grad_w0"] = (g_w0, zs, d_s, t_s, q_s)
-        return rows
+            return rows, (g_w0, zs, d_s, t_s, q_s)
+        return rows, None
 
     @staticmethod
-    def _atom_decoder_grads(dec, ex, A):
+    def _atom_decoder_grads(dec, ex, g_w0, zs, d_s, t_s, q_s):
         """Adds the decoders' gradients through ``w0 = z* - (f(z*) - a) / f'(z*)`` (the
-        slope held fixed): ``-dw0 / f'(z*)`` on ``f(z*)``."""
-        g_w0, zs, d_s, t_s, q_s = A.pop("grad_w0")
+        slope held fixed): ``-dw0 / f'(z*)`` on ``f(z*)``, the terms at ``z*`` from
+        :meth:`_value_and_slope`."""
         alpha = (-g_w0 / d_s).squeeze(-1)                                 # (nc,)
         e_b, e_c, e_d = ex[2].squeeze(-1), ex[3].squeeze(1), ex[4].squeeze(-1)
         al = alpha.unsqueeze(-1)
