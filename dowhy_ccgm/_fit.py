@@ -5,6 +5,7 @@ run (the mechanisms do not go through the estimator, so the package has no impor
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import warnings
@@ -16,13 +17,14 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._fitted import FittedCCGM, root_copula, root_pool
 from ._params import resolve_objective, schedule
-from ._schema import Schema, infer_column_spec
+from ._schema import Schema, infer_column_spec, parse_declaration
 from ._training import train_ccgm, train_encoder, train_exact
 from ._utils import resolve_device, seed_from, show_progress, torch_generator, torch_threads
 from ._validation import check_frame, check_graph, check_node
 from .nn import CCGMNet
 
-__all__ = ["FitResult", "fit_model", "uses_exact_fit", "warn_if_not_converged"]
+__all__ = ["FitResult", "fit_model", "set_value_encoding", "uses_exact_fit",
+           "warn_if_not_converged"]
 
 
 @dataclass(frozen=True)
@@ -71,22 +73,48 @@ def _learned_mask(net: CCGMNet, edge_threshold: float) -> None:
     net.order = list(nx.topological_sort(D))
 
 
-def _check_atoms(specs, exo, variant: str, objective: str) -> None:
-    """Zero-inflated columns need the exact likelihood and a noise of their own."""
-    atoms = [s.name for s in specs if s.atom]
+def _check_atoms(specs, exo, variant: str, objective: str, column_types: dict) -> list:
+    """Columns with point masses need the exact likelihood and a noise of their own.
+
+    A declared point mass the model cannot represent is an error; a detected one is
+    dropped with a warning (a deterministic mechanism, ``variant="ccgm"``, makes its point
+    masses itself, e.g. ``max(3, f(pa))``). Returns the specs, those columns without
+    atoms."""
+    atoms = [s.name for s in specs if s.atoms]
     if not atoms:
-        return
+        return specs
     hint = ("; or declare column_types={name: 'continuous'} to model them as plain "
             "continuous columns")
     if objective != "exact":
-        raise ValueError(f"zero-inflated columns {atoms} (a point mass at 0) need "
-                         f"objective='exact', got objective={objective!r} with "
-                         f"variant={variant!r}{hint}")
-    deterministic = [c for c in atoms if c not in exo and variant == "ccgm"]
-    if deterministic:
-        raise ValueError(f"zero-inflated columns {deterministic} are endogenous, and "
-                         "variant='ccgm' makes endogenous nodes deterministic functions of "
-                         f"their parents: use variant='ccgm_noise'{hint}")
+        bad = atoms
+        why = (f"need objective='exact', got objective={objective!r} with "
+               f"variant={variant!r}")
+    else:
+        bad = [c for c in atoms if c not in exo and variant == "ccgm"]
+        why = ("are endogenous, and variant='ccgm' makes endogenous nodes deterministic "
+               "functions of their parents: use variant='ccgm_noise'")
+    declared = [c for c in bad if parse_declaration(c, column_types.get(c))[1]]
+    if declared:
+        raise ValueError(f"columns with point masses {declared} (zeros, floors, caps) "
+                         f"{why}{hint}")
+    if not bad:
+        return specs
+    warnings.warn(f"columns {bad} have point masses (detected: "
+                  + ", ".join(f"{s.name!r} at {s.atoms}" for s in specs if s.name in bad)
+                  + f") that this model does not represent: they {why}; they are modelled "
+                  "as plain continuous columns (declare column_types={name: 'continuous'} "
+                  "to say so and silence this)", UserWarning, stacklevel=4)
+    return [dataclasses.replace(s, atoms=[], atom_shares=[], atom=False, atom_share=0.0)
+            if s.name in bad else s for s in specs]
+
+
+def set_value_encoding(net: CCGMNet, specs) -> None:
+    """The columns' lattices and point masses into the net's buffers (``specs`` in the
+    net's node order)."""
+    cont = [specs[i] for i in net.cont]
+    net.set_lattice([(s.step, s.mean, s.sd, s.vmin, s.vmax) for s in cont])
+    net.set_atoms([s.atoms_standardized() for s in cont], [s.floor for s in cont],
+                  [s.cap for s in cont], [0.5 * s.step / s.sd for s in cont])
 
 
 def fit_model(params: dict, X, groups=None) -> FitResult:
@@ -110,7 +138,6 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     exo = _exogenous(params, graph)
     order = list(nx.topological_sort(graph))
     specs = [infer_column_spec(c, Xg[c], column_types.get(c)) for c in order]
-    schema = Schema(specs, [c for c in Xg.columns])
     idx = {c: k for k, c in enumerate(order)}
     n = len(order)
     mask = np.zeros((n, n), dtype=bool)
@@ -125,7 +152,8 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     seed = seed_from(params["random_state"])
     dev = resolve_device(params["device"])
     objective = resolve_objective(params["variant"], params["objective"])
-    _check_atoms(specs, exo, params["variant"], objective)
+    specs = _check_atoms(specs, exo, params["variant"], objective, column_types)
+    schema = Schema(specs, [c for c in Xg.columns])
     exact_fit = uses_exact_fit(params)
     epochs, latent_weight = int(params["epochs"]), float(params["latent_weight"])
     vf = float(params["validation_fraction"])
@@ -137,11 +165,8 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                       list(range(n)), variant=params["variant"], hidden=params["hidden"],
                       n_layers=params["n_layers"], encoder_hidden=params["encoder_hidden"],
                       prior=params["prior"], objective=objective,
-                      atoms=[s.atom for s in specs]).to(dev)
-        net.set_lattice([(float(s.integer), s.mean, s.sd, s.vmin, s.vmax)
-                         for s in (specs[i] for i in net.cont)])
-        net.set_atoms([specs[i].atom_standardized for i in net.cont],
-                      [specs[i].vmin >= 0.0 for i in net.cont])
+                      atoms=[len(s.atoms) for s in specs]).to(dev)
+        set_value_encoding(net, specs)
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])
         if exact_fit:

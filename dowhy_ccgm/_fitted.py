@@ -94,7 +94,7 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
         if net.noise_kind(i) == "uniform":
             return net.node_codes(i, state).long()
         if net.atoms[i]:
-            return torch.where(net.at_atom(i, state[:, 0]), 0, -1).long()
+            return net.atom_index(i, state[:, 0])
         return torch.full((Sb.shape[0],), -1, dtype=torch.long, device=Sb.device)
 
     for k in range(0, m, 16_384):
@@ -555,8 +555,18 @@ class FittedCCGM:
         with torch_threads(self.n_threads):
             noise = self.net.abduct(u, codes, method=abduction, generator=generator,
                                     overrides=self.overrides(unit_level=True))
-        return self.generate(len(Xg), lambda rows: {k: v[rows] for k, v in noise.items()},
-                             specs, generator, index=Xg.index, unit_level=True)
+        out = self.generate(len(Xg), lambda rows: {k: v[rows] for k, v in noise.items()},
+                            specs, generator, index=Xg.index, unit_level=True)
+        # a continuous column that no intervention reaches is the unit's own value, exactly
+        # (the model's float32 round trip would change its last digits)
+        graph = self.graph()
+        reached = set()
+        for node in (interventions or {}):
+            reached |= {node} | nx.descendants(graph, node)
+        for col in self.schema.cont:
+            if col not in reached:
+                out[col] = Xg[col].to_numpy(dtype=np.float64).astype(out[col].dtype)
+        return out
 
     def latents(self, X, abduction: str, extra_columns: str = "raise") -> pd.DataFrame:
         """``z_<node>`` / ``eps_<node>`` of observed rows (``transform``)."""

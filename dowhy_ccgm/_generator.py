@@ -68,12 +68,23 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         unit-level counterfactuals exist); ``"causalvae"`` is the CausalVAE layer
         ``z = A^T z + eps`` with the leakage, as a baseline.
     column_types : dict, optional
-        ``{column: "continuous" | "zero_inflated" | "binary" | "categorical"}``
-        overriding dtype detection. A float column with at least 1% exact zeros is
-        detected ``"zero_inflated"``: a point mass at 0 with a probability that depends on
-        the parents, and the continuous model elsewhere (above 0 when the column is
-        nonnegative); samples, interventions and counterfactuals put exact zeros there
-        (``objective="exact"`` only). Declare ``"continuous"`` to turn that off.
+        ``{column: "continuous" | "zero_inflated" | "binary" | "categorical" | dict}``
+        overriding dtype detection. A continuous column may carry up to four *point
+        masses* (atoms): a value many rows share exactly, such as zeros of earnings, a
+        survey's top-code, a floor, a round value. A float column's value held by at least
+        0.5% of the rows (and 20 rows) and 10 times as often as any other value is
+        detected as one; so is the minimum or maximum of an integer or fixed-decimal
+        column held twice as often as its neighbouring value. Each atom has a
+        probability that depends on the parents, and the continuous model fills the rest,
+        truncated above a floor and below a cap (nothing is ever generated beyond a cap;
+        censoring beyond it is not modelled). Samples, interventions, counterfactuals and
+        ``score`` put the data's exact values at the atoms (``objective="exact"`` only).
+        Float columns whose values all lie on a lattice of ``10^-d`` (d = 0..4: grades
+        recorded to one decimal, prices to cents) are dequantized in training and come
+        back on their lattice, like integer columns. Declare a dict ``{"atoms": [0,
+        99999], "step": 0.1}`` (either key optional, ``"auto"`` to detect, ``[]`` / ``0``
+        for none) to set them; ``"zero_inflated"`` is ``{"atoms": [0]}``, and
+        ``"continuous"`` a plain continuous column (no atoms, no float lattice).
     hidden, n_layers : int
         Width and depth of every node's mask MLP.
     encoder_hidden : int

@@ -14,6 +14,7 @@ import networkx as nx
 import numpy as np
 import torch
 
+from ._fit import set_value_encoding
 from ._fitted import FittedCCGM, RemovedEdge
 from ._params import resolve_objective
 from ._removal import HOW_MODES
@@ -287,17 +288,19 @@ def load(cls, path, device="cpu"):
                   variant=gen.variant, hidden=gen.hidden, n_layers=gen.n_layers,
                   encoder_hidden=gen.encoder_hidden, prior=gen.prior,
                   objective=resolve_objective(gen.variant, gen.objective),
-                  atoms=[s.atom for s in specs], max_direct_categories=mdc)
+                  atoms=[len(s.atoms) for s in specs], max_direct_categories=mdc)
     state = payload.get("state")
     if not isinstance(state, dict):
         raise _damaged(path, "state", "is missing")
     for name in ("agg_mu", "agg_sd"):
         if name in state:
             setattr(net, name, torch.zeros_like(state[name]))
-    if "lattice" not in state:     # files before integer columns were snapped
-        state = {**state, "lattice": net.lattice.clone()}
-    if "atom" not in state:        # files before zero-inflated columns
-        state = {**state, "atom": net.atom.clone()}
+    # files before general point masses (or before integer columns were snapped): the
+    # value encoding's buffers from the schema, which records the same columns
+    if "atom_values" not in state or "lattice" not in state:
+        set_value_encoding(net, specs)
+        state = {**state, "atom": net.atom.clone(), "atom_values": net.atom_values.clone(),
+                 "lattice": state.get("lattice", net.lattice).clone()}
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

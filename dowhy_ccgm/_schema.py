@@ -10,13 +10,27 @@ from dataclasses import dataclass, field, asdict
 import numpy as np
 import pandas as pd
 
+from .nn._atoms import MAX_ATOMS
+
 COLUMN_KINDS = ("continuous", "binary", "categorical")
-#: what ``column_types`` may declare: a kind, or ``"zero_inflated"`` (a continuous column
-#: with a point mass at zero)
+#: what ``column_types`` may declare as a string: a kind, or ``"zero_inflated"`` (a
+#: continuous column with a point mass at zero); a dict ``{"atoms": [...], "step": h}``
+#: declares a continuous column's point masses and lattice (:func:`parse_declaration`)
 DECLARED_KINDS = COLUMN_KINDS + ("zero_inflated",)
-#: a float column whose share of exact zeros is at least this is zero-inflated by default
-#: (a continuous density puts no mass on a point)
-ZERO_SHARE_DETECT = 0.01
+#: the keys a dict declaration may hold
+DECLARATION_KEYS = ("kind", "atoms", "step")
+#: a value of a float column is a point mass when at least this share of the rows (and
+#: ATOM_MIN_ROWS rows) hold it and it is ATOM_GAP times as frequent as every value that is
+#: not one (a continuous density puts no mass on a single value; a grid-valued column, such
+#: as a swept angle, repeats every value about equally)
+ATOM_SHARE_DETECT = 0.005
+ATOM_MIN_ROWS = 20
+ATOM_GAP = 10
+#: an end (minimum or maximum) of a lattice column (integers, fixed decimals) is a point
+#: mass when it is this many times as frequent as its neighbour on the lattice
+LATTICE_END_GAP = 2
+#: lattice steps tried for float columns (values recorded to 0..4 decimals)
+_LATTICE_DECIMALS = range(0, 5)
 
 
 def _native(v):
@@ -39,9 +53,16 @@ class ColumnSpec:
     vmax: float = 0.0
     is_category_dtype: bool = False
     ordered: bool = False
-    #: a continuous column with a point mass at 0 (zero-inflated), its share in the data
+    #: a continuous column with point masses (zeros, floors, caps, round values), and the
+    #: share of the rows at any of them
     atom: bool = False
     atom_share: float = 0.0
+    #: the point masses' values (ascending, the data's exact values) and their shares
+    atoms: list = field(default_factory=list)
+    atom_shares: list = field(default_factory=list)
+    #: the lattice step of an integer (1) or fixed-decimal column (0.1, 0.01, ...); 0 for
+    #: a float column off any lattice
+    step: float = 0.0
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -50,6 +71,11 @@ class ColumnSpec:
 
     @classmethod
     def from_json(cls, d: dict) -> "ColumnSpec":
+        d = dict(d)
+        if d.get("atom") and "atoms" not in d:       # files before general point masses
+            d["atoms"], d["atom_shares"] = [0.0], [d.get("atom_share", 0.0)]
+        if "step" not in d and d.get("integer"):
+            d["step"] = 1.0
         return cls(**d)
 
     # -- value <-> code / standardized value
@@ -78,26 +104,41 @@ class ColumnSpec:
         return np.asarray(u, dtype=np.float64) * self.sd + self.mean
 
     @property
-    def declared_kind(self) -> str:
-        """The kind to declare for this column elsewhere (``column_types``):
-        ``"zero_inflated"`` for a continuous column with a point mass, else ``kind``."""
-        return "zero_inflated" if self.atom else self.kind
+    def declared_kind(self):
+        """The declaration that reproduces this column's kind elsewhere (``column_types``):
+        ``{"atoms": [...], "step": h}`` for a continuous column with point masses or a
+        float lattice, else ``kind``."""
+        if self.kind == "continuous" and (self.atoms or (self.step and not self.integer)):
+            return {"atoms": list(self.atoms), "step": 0.0 if self.integer else self.step}
+        return self.kind
 
     @property
-    def atom_standardized(self) -> float:
-        """The point mass's standardized value as the float32 state rows hold it (the
-        model recognises atom rows by equality with it)."""
-        return float(np.float32((0.0 - self.mean) / self.sd))
+    def floor(self) -> bool:
+        """The first point mass is the column's minimum (the continuous part lies above)."""
+        return bool(self.atoms) and self.atoms[0] == self.vmin
+
+    @property
+    def cap(self) -> bool:
+        """The last point mass is the column's maximum (a top-code: nothing above it)."""
+        return bool(self.atoms) and self.atoms[-1] == self.vmax and self.vmax > self.vmin
+
+    def atoms_standardized(self) -> list:
+        """The point masses' standardized values as the float32 state rows hold them (the
+        model recognises atom rows by equality with them)."""
+        return [float(np.float32((a - self.mean) / self.sd)) for a in self.atoms]
 
     def values(self, u: np.ndarray) -> np.ndarray:
         """A continuous column's standardized model values -> the float64 values the output
-        shows: integer columns on their integers, a zero-inflated column's point mass
-        exactly 0 (not 0 up to rounding)."""
+        shows: integer and lattice columns on their lattice (within the training range),
+        point masses exactly the data's values (not up to rounding)."""
+        u = np.asarray(u)
         x = self.unstandardize(u)
-        if self.integer:
-            x = np.clip(np.rint(x), self.vmin, self.vmax)
-        elif self.atom:
-            x = np.where(np.asarray(u) == np.float32(self.atom_standardized), 0.0, x)
+        if self.step:
+            x = np.clip(np.rint(x / self.step) * self.step, self.vmin, self.vmax)
+            if not self.integer and self.step < 1:
+                x = np.round(x, int(round(-np.log10(self.step))))
+        for a, st in zip(self.atoms, self.atoms_standardized()):
+            x = np.where(u == np.float32(st), a, x)
         return x
 
     def to_series(self, arr: np.ndarray, index=None) -> pd.Series:
@@ -118,13 +159,165 @@ class ColumnSpec:
         return pd.Series(labels[codes], index=index, name=self.name).astype(self.dtype)
 
 
-def _zero_stands_out(x: np.ndarray) -> bool:
-    """Whether 0 is a point mass of a continuous column rather than one value of a grid:
-    at least 10 times as frequent as the most frequent other value (grid-valued columns,
-    such as a swept angle, repeat every value about equally)."""
+def _lattice_step(x: np.ndarray) -> float:
+    """The coarsest step ``10^-d`` (d = 0..4) every value of a float column lies on (0: on
+    none): grades to one decimal, prices to cents, counts stored as floats."""
+    if x.size == 0 or len(np.unique(x[:4096])) < 3:
+        return 0.0
+    top = float(np.max(np.abs(x)))
+    for d in _LATTICE_DECIMALS:
+        step = 10.0 ** -d
+        if top / step >= 2.0 ** 50:
+            return 0.0
+        k = x / step
+        if np.all(np.abs(k - np.rint(k)) <= 1e-6):
+            return step
+    return 0.0
+
+
+def detect_atoms(x: np.ndarray, step: float) -> list:
+    """The point masses of a continuous column (ascending): a float column's values that
+    stand out from the continuous part (at least ``ATOM_SHARE_DETECT`` of the rows and
+    ``ATOM_MIN_ROWS`` rows, ``ATOM_GAP`` times as frequent as every other value; at most
+    ``MAX_ATOMS``); a lattice column's minimum or maximum when it is ``LATTICE_END_GAP``
+    times as frequent as its neighbour on the lattice (the zeros of a count, a
+    top-code)."""
+    n = x.size
     values, counts = np.unique(x, return_counts=True)
-    others = counts[values != 0.0]
-    return others.size == 0 or int(counts[values == 0.0].sum()) >= 10 * int(others.max())
+    if len(values) < 3:
+        return []
+    least = max(ATOM_MIN_ROWS, ATOM_SHARE_DETECT * n)
+    if not step:
+        order = np.argsort(-counts, kind="stable")
+        c = counts[order]
+        best = 0
+        for k in range(1, min(MAX_ATOMS, len(c) - 1) + 1):
+            if c[k - 1] >= least and c[k - 1] >= ATOM_GAP * c[k]:
+                best = k
+        return sorted(float(v) for v in values[order[:best]])
+    out = []
+    for end, neighbour in ((0, values[0] + step), (-1, values[-1] - step)):
+        near = np.isclose(values, neighbour, rtol=0.0, atol=step * 1e-6)
+        if counts[end] >= least and counts[end] >= LATTICE_END_GAP * int(counts[near].sum()):
+            out.append(float(values[end]))
+    return sorted(set(out))
+
+
+def parse_declaration(name, declared):
+    """A ``column_types`` entry -> ``(kind, atoms, step)``: ``kind`` None (detect) or a
+    kind; ``atoms`` None (detect), a list of values, or ``[]`` (none); ``step`` None
+    (detect), 0 (no lattice) or the lattice step. Errors name the column.
+
+    Strings: a kind; ``"zero_inflated"`` is ``{"atoms": [0]}``; ``"continuous"`` a plain
+    continuous column (no point masses, no float lattice). A dict ``{"atoms": [...],
+    "step": h}`` (each key optional, ``"auto"`` to detect) declares a continuous column's
+    point masses and lattice step."""
+    if declared is None:
+        return None, None, None
+    if isinstance(declared, str):
+        if declared not in DECLARED_KINDS:
+            raise ValueError(f"column_types[{name!r}] must be one of {DECLARED_KINDS} or a "
+                             f"dict with keys {DECLARATION_KEYS}, got {declared!r}")
+        if declared == "zero_inflated":
+            return "continuous", [0.0], None
+        if declared == "continuous":
+            return "continuous", [], 0.0
+        return declared, None, None
+    if not isinstance(declared, dict):
+        raise TypeError(f"column_types[{name!r}] must be a string or a dict, got "
+                        f"{type(declared).__name__}")
+    unknown = sorted(set(declared) - set(DECLARATION_KEYS), key=str)
+    if unknown:
+        raise ValueError(f"column_types[{name!r}] has unknown keys {unknown}; a dict "
+                         f"declaration may hold {DECLARATION_KEYS}")
+    kind = declared.get("kind", "continuous")
+    if kind != "continuous":
+        raise ValueError(f"column_types[{name!r}]: point masses and lattices belong to "
+                         f"continuous columns, got kind {kind!r}")
+    atoms = declared.get("atoms", "auto")
+    if isinstance(atoms, str):
+        if atoms != "auto":
+            raise ValueError(f"column_types[{name!r}]['atoms'] must be a list of values or "
+                             f"'auto', got {atoms!r}")
+        atoms = None
+    else:
+        try:
+            atoms = sorted({float(a) for a in atoms})
+        except (TypeError, ValueError):
+            raise ValueError(f"column_types[{name!r}]['atoms'] must be a list of numbers, "
+                             f"got {atoms!r}") from None
+        if len(atoms) > MAX_ATOMS or not all(np.isfinite(atoms)):
+            raise ValueError(f"column_types[{name!r}]['atoms'] must hold at most "
+                             f"{MAX_ATOMS} finite values, got {atoms!r}")
+    step = declared.get("step", "auto")
+    if isinstance(step, str):
+        if step != "auto":
+            raise ValueError(f"column_types[{name!r}]['step'] must be a number >= 0 or "
+                             f"'auto', got {step!r}")
+        step = None
+    elif step is None:
+        step = 0.0
+    else:
+        if isinstance(step, bool) or not isinstance(step, (int, float, np.number)) \
+                or not np.isfinite(step) or step < 0:
+            raise ValueError(f"column_types[{name!r}]['step'] must be a number >= 0, got "
+                             f"{step!r}")
+        step = float(step)
+    return "continuous", atoms, step
+
+
+def _continuous_spec(spec: ColumnSpec, s: pd.Series, atoms, step) -> ColumnSpec:
+    """Learn a continuous column's encoding: standardization, range, lattice, atoms."""
+    name = spec.name
+    x = s.to_numpy(dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sd = float(np.std(x))
+    if not np.isfinite(sd):
+        raise ValueError(f"column {name!r}: its variance overflows float64 (values up to "
+                         f"{np.max(np.abs(x)):.3g}); rescale the column (e.g. to other "
+                         "units) before fitting")
+    if sd <= 0:
+        raise ValueError(f"column {name!r} is constant; a constant column carries no "
+                         "causal information: drop it from the graph and the data")
+    spec.mean, spec.sd = float(np.mean(x)), sd
+    spec.integer = bool(pd.api.types.is_integer_dtype(s.dtype))
+    spec.vmin, spec.vmax = float(np.min(x)), float(np.max(x))
+    if spec.integer:
+        if step not in (None, 0.0, 1.0):
+            raise ValueError(f"column {name!r} holds integers: its lattice step is 1, got "
+                             f"{step!r} (cast the column to float for another step)")
+        spec.step = 1.0
+    elif step is None:
+        spec.step = _lattice_step(x)
+    else:
+        spec.step = float(step)
+        if step:
+            k = x / step
+            bad = np.abs(k - np.rint(k)) > 1e-6
+            if bad.any():
+                raise ValueError(f"column {name!r} is declared on a lattice of step "
+                                 f"{step!r} but holds {x[bad][0]!r}, which is not a "
+                                 "multiple of it")
+    if atoms is None:
+        atoms = detect_atoms(x, spec.step)
+    else:
+        missing = [a for a in atoms if not np.any(x == a)]
+        if missing == [0.0] and atoms == [0.0]:
+            raise ValueError(f"column {name!r} is declared zero_inflated but has no exact "
+                             "zeros (a declared point mass must be a value rows hold)")
+        if missing:
+            raise ValueError(f"column {name!r} is declared with point masses {missing} that "
+                             "no row holds")
+        if spec.step and any(spec.vmin < a < spec.vmax for a in atoms):
+            raise ValueError(
+                f"column {name!r} lies on a lattice (step {spec.step:g}): its point masses "
+                f"must be its minimum or maximum (a floor, a top-code), got {atoms}; an "
+                "interior value of a lattice already has its own probability")
+    spec.atoms = [float(a) for a in atoms]
+    spec.atom_shares = [float(np.mean(x == a)) for a in spec.atoms]
+    spec.atom = bool(spec.atoms)
+    spec.atom_share = float(sum(spec.atom_shares))
+    return spec
 
 
 def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> ColumnSpec:
@@ -133,21 +326,14 @@ def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> Colum
     * bool, pandas ``category`` with 2 levels, integer or float columns with exactly two
       values {0, 1}: binary;
     * ``category`` with 3+ levels: categorical;
-    * other numeric columns: continuous (integer columns are rounded back on output); a
-      float column with at least ``ZERO_SHARE_DETECT`` (1%) exact zeros, 0 being at least
-      10 times as frequent as any other value, is zero-inflated:
-      continuous with a point mass at 0 (declare ``"continuous"`` to turn that off, or
-      ``"zero_inflated"`` to ask for it);
+    * other numeric columns: continuous (integer columns are rounded back on output; float
+      columns on a lattice of ``10^-d`` likewise come back on it), with the point masses
+      :func:`detect_atoms` finds (``kind="continuous"`` turns both off; a dict declares
+      them, :func:`parse_declaration`);
     * object/string columns: labels, binary with two distinct values, categorical otherwise
       (the same rule as ``assign_ccgm_mechanisms``).
     """
-    if kind is not None and kind not in DECLARED_KINDS:
-        raise ValueError(f"column_types[{name!r}] must be one of {DECLARED_KINDS}, got "
-                         f"{kind!r}")
-    declared_atom = kind == "zero_inflated"
-    if declared_atom:
-        kind = "continuous"
-    kind_was_detected = kind is None
+    kind, atoms, step = parse_declaration(name, kind)
     is_cat = isinstance(s.dtype, pd.CategoricalDtype)
     numeric = pd.api.types.is_numeric_dtype(s.dtype) and not is_cat
     is_bool = pd.api.types.is_bool_dtype(s.dtype)
@@ -173,29 +359,7 @@ def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> Colum
     if kind == "continuous":
         if not numeric or is_bool:
             raise ValueError(f"column {name!r} (dtype {s.dtype}) cannot be continuous")
-        x = s.to_numpy(dtype=np.float64)
-        sd = float(np.std(x))
-        if not np.isfinite(sd) or sd <= 0:
-            raise ValueError(f"column {name!r} is constant; a constant column carries no "
-                             "causal information: drop it from the graph and the data")
-        spec.mean, spec.sd = float(np.mean(x)), sd
-        spec.integer = bool(pd.api.types.is_integer_dtype(s.dtype))
-        spec.vmin, spec.vmax = float(np.min(x)), float(np.max(x))
-        share = float(np.mean(x == 0.0))
-        if declared_atom:
-            if spec.integer:
-                raise ValueError(
-                    f"column {name!r} is declared zero_inflated but has an integer dtype: "
-                    "integer columns already give every integer, 0 included, its own "
-                    "probability; declare it continuous or leave it undeclared")
-            if share == 0.0:
-                raise ValueError(f"column {name!r} is declared zero_inflated but has no "
-                                 "exact zeros")
-        spec.atom = bool(declared_atom or (kind_was_detected and not spec.integer
-                                           and share >= ZERO_SHARE_DETECT
-                                           and _zero_stands_out(x)))
-        spec.atom_share = share if spec.atom else 0.0
-        return spec
+        return _continuous_spec(spec, s, atoms, step)
     if is_cat:
         cats = list(s.cat.categories)
     else:

@@ -429,6 +429,16 @@ def pretrain_linear(net: CCGMNet, train: _RowView, *, epochs: int, batch_size: i
     return trace
 
 
+def _dequantize(net: CCGMNet, u: torch.Tensor, step_width: torch.Tensor,
+                generator: torch.Generator) -> torch.Tensor:
+    """Uniform dequantization noise of lattice columns' values ``u`` (batch, n_cont): one
+    step wide, none on rows at a point mass (an atom is a value, not a cell)."""
+    shift = (torch.rand(u.shape, generator=generator).to(u.device) - 0.5) * step_width
+    if net.has_atoms:
+        shift = shift.masked_fill(net.atom_rows(u), 0.0)
+    return shift
+
+
 def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
                 pretrain_epochs: int, batch_size: int, lr: float, patience: int,
                 validation_fraction: float, generator: torch.Generator, progress: bool,
@@ -466,7 +476,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     # stays the integer): fresh noise every step, one fixed draw for the validation rows
     step_width = net.lattice_step().to(dev) if net.has_lattice else None
     if step_width is not None:
-        u_va = u_va + (torch.rand(u_va.shape, generator=generator).to(dev) - 0.5) * step_width
+        u_va = u_va + _dequantize(net, u_va, step_width, generator)
     n_tr, n_va = len(tr_idx), len(val_idx)
     bs = int(min(batch_size, n_tr))
     train = _RowView(S, codes, net.cont_columns, tr_idx)
@@ -513,8 +523,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
                 S_b, u_b, c_b = train.rows(pos)
                 shift = None
                 if step_width is not None:
-                    shift = (torch.rand(u_b.shape, generator=generator).to(dev)
-                             - 0.5) * step_width
+                    shift = _dequantize(net, u_b, step_width, generator)
                 flat.zero_grad()
                 if fused is not None:        # (feature-major warm starts: z_tr is (n_cont, n))
                     loss, z = fused(S_b, c_b, None if z_tr is None else z_tr[:, pos],

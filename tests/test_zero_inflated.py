@@ -133,13 +133,24 @@ def test_declarations_and_errors():
     assert not plain.schema_.by_name["earn"].atom
     with pytest.raises(ValueError, match="'y' is declared zero_inflated but has no exact zeros"):
         CCGMGenerator(GRAPH, column_types={"y": "zero_inflated"}, epochs=1).fit(df)
+    # an integer column may carry a point mass (a count's structural zeros)
     counts = df.assign(earn=np.rint(df["earn"]).astype(np.int64))
-    with pytest.raises(ValueError, match="'earn' is declared zero_inflated but has an integer"):
-        CCGMGenerator(GRAPH, column_types={"earn": "zero_inflated"}, epochs=1).fit(counts)
-    with pytest.raises(ValueError, match=r"zero-inflated columns \['earn'\].*objective='exact'"):
-        CCGMGenerator(GRAPH, objective="elbo", epochs=1).fit(df)
-    with pytest.raises(ValueError, match=r"zero-inflated columns \['earn'\].*ccgm_noise"):
-        CCGMGenerator(GRAPH, variant="ccgm", epochs=1).fit(df)
+    gen = CCGMGenerator(GRAPH, column_types={"earn": "zero_inflated"}, epochs=1,
+                        progress_bar=False).fit(counts)
+    assert gen.schema_.by_name["earn"].atoms == [0.0]
+    # a declared point mass the model cannot represent is an error naming the column ...
+    with pytest.raises(ValueError, match=r"point masses \['earn'\].*objective='exact'"):
+        CCGMGenerator(GRAPH, objective="elbo", epochs=1,
+                      column_types={"earn": "zero_inflated"}).fit(df)
+    with pytest.raises(ValueError, match=r"point masses \['earn'\].*ccgm_noise"):
+        CCGMGenerator(GRAPH, variant="ccgm", epochs=1,
+                      column_types={"earn": "zero_inflated"}).fit(df)
+    # ... a detected one is modelled as plain continuous, with a warning that names it
+    for kw in ({"objective": "elbo"}, {"variant": "ccgm"}):
+        with pytest.warns(UserWarning, match=r"columns \['earn'\] have point masses.*'earn' "
+                                             r"at \[0.0\]"):
+            g = CCGMGenerator(GRAPH, epochs=1, progress_bar=False, **kw).fit(df)
+        assert not g.schema_.by_name["earn"].atom
 
 
 def test_dowhy_path_detects_the_point_mass():

@@ -179,7 +179,10 @@ def starting_units(n_units, n_values, size, random_state):
 def fit_label_model(labels, variant, cfg: Config, progress=False):
     """Label-to-label model: ``CCGMGenerator`` on the 4 labels, ``diag(A) = [1, 1, 0, 0]``."""
     from .. import CCGMGenerator
+    # (w_shadow = max(3, |s2 - s1|) has a floor at 3 that the deterministic mechanisms
+    # of the paper's variant make themselves: plain continuous labels)
     return CCGMGenerator(GRAPH, exogenous=EXOGENOUS, variant=variant, hidden=cfg.hidden,
+                         column_types={c: "continuous" for c in GRAPH.nodes},
                          epochs=cfg.label_epochs, random_state=cfg.seed, progress_bar=progress,
                          n_threads=1, patience=cfg.patience).fit(labels)
 

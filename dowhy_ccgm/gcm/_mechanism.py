@@ -41,7 +41,7 @@ from sklearn.exceptions import NotFittedError
 
 from .._fit import fit_model, warn_if_not_converged
 from .._params import DEFAULTS, check_parameters
-from .._schema import DECLARED_KINDS, infer_column_spec
+from .._schema import infer_column_spec, parse_declaration
 from .._utils import seed_from
 from .._validation import check_frame, check_graph
 from ._node import NodeModel, as_2d, as_column
@@ -114,9 +114,7 @@ def _column_kind(name, s: pd.Series, declared=None) -> str:
     with 3+ levels is categorical even when its labels are numbers), and string / object
     columns are categorical (binary with two values) instead of an error."""
     if declared is not None:
-        if declared not in DECLARED_KINDS:
-            raise ValueError(f"column_types[{name!r}] must be one of {DECLARED_KINDS}, got "
-                             f"{declared!r}")
+        parse_declaration(name, declared)
         return declared
     if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype):
         return infer_column_spec(str(name), s.dropna()).declared_kind
@@ -136,8 +134,7 @@ class _CCGMModelBase:
                     "'ccgm_noise', the graph is parents -> node)") if reserved else ""
             raise TypeError(f"{type(self).__name__} got unexpected parameter(s) {unknown}"
                             f"{hint}; CCGMGenerator parameters it accepts: {list(_ALLOWED)}")
-        if kind is not None and kind not in DECLARED_KINDS:
-            raise ValueError(f"kind must be None or one of {DECLARED_KINDS}, got {kind!r}")
+        parse_declaration("kind", kind)      # a clear error for a bad declaration
         self.kind = kind
         self.hidden = hidden
         self.epochs = epochs
@@ -239,8 +236,10 @@ class CCGMMechanism(_CCGMModelBase, InvertibleFunctionalCausalModel):
 
     Parameters
     ----------
-    kind : {None, "continuous", "zero_inflated", "binary", "categorical"}
-        The node's type (``"zero_inflated"``: continuous with a point mass at 0); ``None``
+    kind : {None, "continuous", "zero_inflated", "binary", "categorical"} or dict
+        The node's type (``"zero_inflated"``: continuous with a point mass at 0; a dict
+        ``{"atoms": [...], "step": h}``: continuous with those point masses and lattice
+        step, as in ``CCGMGenerator``'s ``column_types``); ``None``
         detects it at fit time from the target values (bool or
         numeric {0, 1}: binary; other numbers: continuous; labels such as strings: binary
         with two distinct values, categorical otherwise). With a discrete ``kind`` the
@@ -461,9 +460,9 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
           values), roots independent.
         * a ``StochasticModel``: a clone of it per root.
     column_types : dict, optional
-        ``{node: "continuous" | "zero_inflated" | "binary" | "categorical"}`` overriding
-        the detection (a float column with at least 1% exact zeros is detected
-        zero-inflated).
+        ``{node: "continuous" | "zero_inflated" | "binary" | "categorical" | dict}``
+        overriding the detection, as in ``CCGMGenerator``'s ``column_types`` (point masses
+        such as zeros and top-codes, and lattices, are detected).
     **ccgm_params
         Parameters of every :class:`CCGMMechanism` (``hidden``, ``epochs``,
         ``random_state``, ``progress_bar``, ``learning_rate``, ...).

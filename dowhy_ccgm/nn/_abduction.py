@@ -47,13 +47,12 @@ class AbductionMixin:
 
     def _atom_noise(self, i: int, out_i: torch.Tensor, u_i: torch.Tensor, z_i: torch.Tensor,
                     r: torch.Tensor) -> torch.Tensor:
-        """A zero-inflated node's abducted noise (batch,) from its standardized values
-        ``u_i`` and their latents ``z_i`` (the decoder's inverse): exact off the point mass,
-        a draw (``r`` in [0, 1)) within the point mass's CDF interval at it
+        """A node with point masses: its abducted noise (batch,) from its standardized
+        values ``u_i`` and their latents ``z_i`` (the decoder's inverse): exact off the
+        atoms, a draw (``r`` in [0, 1)) within an atom's CDF interval at one
         (:func:`._atoms.atom_noise`)."""
-        loc, s, pi, e0 = self.atom_frame(i, out_i, u_i.shape[0])
-        return atom_noise((z_i - loc) / s, self.at_atom(i, u_i), pi, e0, r,
-                          self.atom_lower(i))
+        loc, s, logp, e_at, e_lo, e_hi = self.atom_frame(i, out_i, u_i.shape[0])
+        return atom_noise((z_i - loc) / s, self.atom_index(i, u_i), logp, e_at, e_lo, e_hi, r)
 
     def _posterior_uniform(self, i: int, out_i: torch.Tensor, code: torch.Tensor,
                            r: torch.Tensor) -> torch.Tensor:

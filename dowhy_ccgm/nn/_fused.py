@@ -79,6 +79,9 @@ def unsupported(net) -> str | None:
         return "the objective is not the exact likelihood"
     if net.has_deterministic:
         return "deterministic endogenous nodes (variant='ccgm')"
+    if any(net.atoms[i] and not net.atom_simple(i) for i in net.cont):
+        return ("a column with several point masses, a cap or a lattice (trained by "
+                "autograd)")
     return None
 
 
@@ -135,7 +138,7 @@ class FusedExactStep:
             self.atoms = dict(
                 act=_select([where[i] for i in atoms], dev),
                 col=_select([net.cont_pos[i] for i in atoms], dev),
-                mask=net.cont_atom.unsqueeze(-1), value=net.atom[:nc, 1:2].clone(),
+                mask=net.cont_atom.unsqueeze(-1), value=net.atom_values[:nc, 0:1].clone(),
                 lower=_select(lower, dev) if lower else None)
         self.cont_endo = net.cont_endo.float().unsqueeze(-1)              # (n_cont, 1)
         # plain lists (indexing an nn.ParameterList builds a module every time)

@@ -114,13 +114,16 @@ class GenerationMixin:
         return self.disc_state(i, inverse_cdf_codes(self.disc_logits(i, out_i), noise_i))
 
     def _atom_state(self, i, out_i, nu):
-        """A zero-inflated node's state from its noise ``nu`` (mixed-CDF inverse,
-        :func:`._atoms.atom_part`): the point mass, or the continuous part decoded."""
+        """A node with point masses: its state from its noise ``nu`` (mixed-CDF inverse,
+        :func:`._atoms.atom_part`): an atom, or the continuous part decoded (on the
+        column's lattice for integer and lattice columns)."""
         k = self.cont_pos[i]
-        loc, s, pi, e0 = self.atom_frame(i, out_i, nu.shape[0])
-        e, at = atom_part(nu, pi, e0, self.atom_lower(i))
-        u = self.decoder.forward_column(k, loc + s * e)
-        return torch.where(at, self.atom[k, 1], u).unsqueeze(-1)
+        loc, s, logp, e_at, e_lo, e_hi = self.atom_frame(i, out_i, nu.shape[0])
+        e, index = atom_part(nu, logp, e_at, e_lo, e_hi)
+        u = self.snap(k, self.decoder.forward_column(k, loc + s * e.float()))
+        K = int(self.atom[k, 0])
+        at = self.atom_values[k, :K][index.clamp(min=0)]
+        return torch.where(index >= 0, at, u).unsqueeze(-1)
 
     # ------------------------------------------------------------------ one node at a time
     def noise_kind(self, i: int) -> str | None:

@@ -6,7 +6,8 @@ abduction in :mod:`._abduction` (mixins of :class:`CCGMNet`).
 Tensor conventions (no pandas here):
 
 * nodes are indexed ``0..n-1``; ``kinds[i]`` is ``"continuous"``, ``"binary"`` or
-  ``"categorical"``; ``atoms[i]`` marks a zero-inflated continuous node (:mod:`._atoms`);
+  ``"categorical"``; ``atoms[i]`` is the number of point masses of a continuous node
+  (zeros, floors, caps: :mod:`._atoms`);
 * a *state* row is the concatenation of every node's block: a continuous node's
   block is its standardized value ``u_i = dec_i(z_hat_i)`` (1 value), a binary
   node's is ``value - 0.5``, a categorical node's is its one-hot (K values), or, with
@@ -42,6 +43,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ._abduction import AbductionMixin
+from ._atoms import MAX_ATOMS, NO_BOUND, log_probs
 from ._generation import GenerationMixin, inverse_cdf_codes
 from ._layers import GatedNodeMLP, MonotoneMap
 from ._objectives import ObjectivesMixin
@@ -80,9 +82,10 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
     order : list of int
         A topological order of the graph used for generation.
     variant, hidden, n_layers, encoder_hidden, prior : see ``CCGMGenerator``.
-    atoms : list of bool, optional
-        Zero-inflated continuous nodes (a point mass, :mod:`._atoms`; its value is set by
-        :meth:`set_atoms`). They need ``objective="exact"`` and a noise of their own.
+    atoms : list of int (or bool), optional
+        The number of point masses of each continuous node (:mod:`._atoms`; ``True`` is
+        one; their values are set by :meth:`set_atoms`). Such nodes need
+        ``objective="exact"`` and a noise of their own.
     max_direct_categories : int or None, default=MAX_DIRECT_CATEGORIES
         Categorical nodes with more levels keep their code as state, are read through
         lookup tables and emit logits through a rank-``HEAD_RANK`` head; ``None`` gives
@@ -136,10 +139,14 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
             self.noisy = []
         self.noisy_pos = {i: k for k, i in enumerate(self.noisy)}
         self.n_latent = len(self.cont) + len(self.noisy)
-        # zero-inflated continuous nodes: a point mass (value ``atom[k, 1]``, standardized)
-        # with probability sigmoid(mask output 2), and the decoder's density otherwise
-        self.atoms = [False] * n if atoms is None else [bool(a) for a in atoms]
-        for i, a in enumerate(self.atoms):
+        # continuous nodes with point masses: atom k (value ``atom_values[c, k]``,
+        # standardized) with probability softmax([0, mask outputs 2..K+1])[k + 1], the
+        # decoder's (truncated) density otherwise
+        self.n_atoms = [0] * n if atoms is None else [int(a) for a in atoms]
+        self.atoms = [a > 0 for a in self.n_atoms]
+        for i, a in enumerate(self.n_atoms):
+            if a > MAX_ATOMS:
+                raise ValueError(f"node {i}: at most {MAX_ATOMS} point masses, got {a}")
             if a and self.kinds[i] != "continuous":
                 raise ValueError(f"node {i}: only a continuous node can have a point mass")
             if a and (self.objective != "exact" or self.noise_kind(i) is None):
@@ -152,7 +159,7 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
             [k == "categorical" for k in self.kinds], dtype=torch.bool))
         self.register_buffer("B", torch.diag(torch.tensor(self.exogenous, dtype=torch.float32)))
         self.W = nn.Parameter(torch.zeros(n, n))
-        n_out = max([3 if any(self.atoms) else 2]
+        n_out = max([2 + max(self.n_atoms, default=0)]
                     + [k for i, (kind, k) in enumerate(zip(self.kinds, self.n_categories))
                        if kind == "categorical" and i not in self.wide]
                     + ([HEAD_RANK] if self.wide else []))
@@ -178,12 +185,15 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         # integer (lattice) continuous columns: [is_integer, mean, sd, vmin, vmax] per
         # continuous column (``set_lattice``); generation snaps them to their integers
         self.register_buffer("lattice", torch.zeros(max(len(self.cont), 1), 5))
-        # zero-inflated continuous columns: [has_atom, standardized atom value, lower form]
-        # (set_atoms; :mod:`._atoms`)
-        self.register_buffer("atom", torch.zeros(max(len(self.cont), 1), 3))
+        # continuous columns with point masses (set_atoms; :mod:`._atoms`): [number of
+        # atoms, floor (the first atom is the minimum), cap (the last is the maximum), half
+        # the lattice step (standardized)], and the atoms' standardized values, ascending
+        # (0 beyond a column's count)
+        self.register_buffer("atom", torch.zeros(max(len(self.cont), 1), 4))
+        self.register_buffer("atom_values", torch.zeros(max(len(self.cont), 1), MAX_ATOMS))
         with torch.no_grad():
             self.atom[: len(self.cont), 0] = torch.tensor(
-                [float(self.atoms[i]) for i in self.cont])
+                [float(self.n_atoms[i]) for i in self.cont])
         self._register_index_buffers()
         # aggregate posterior of exogenous latents (used by the conditional prior)
         self.register_buffer("agg_mu", torch.zeros(0, len(self.cont)))
@@ -316,58 +326,117 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         with torch.no_grad():
             self.lattice[: len(rows)] = torch.as_tensor(rows, dtype=torch.float32)
 
-    def set_atoms(self, values, lower) -> None:
-        """Per continuous column: the standardized value of its point mass and whether the
-        point mass is the column's minimum (the ``lower`` form of :mod:`._atoms`); ignored
-        for columns without one."""
-        values = list(values)
-        if values:
-            with torch.no_grad():
-                self.atom[: len(values), 1] = torch.as_tensor(values, dtype=torch.float32)
-                self.atom[: len(values), 2] = torch.as_tensor([float(v) for v in lower])
+    def set_atoms(self, values, floor=None, cap=None, half_step=None) -> None:
+        """Per continuous column: its point masses' standardized values (a list, empty
+        for none; a scalar is one atom), whether the first is the column's minimum
+        (``floor``) and the last its maximum (``cap``), and half its lattice step in
+        standardized units (0 for a float column); ignored for columns without atoms."""
+        values = [list(v) if isinstance(v, (list, tuple)) else [v] for v in values]
+        if not values:
+            return
+        nc = len(values)
+        floor = [False] * nc if floor is None else list(floor)
+        cap = [False] * nc if cap is None else list(cap)
+        half_step = [0.0] * nc if half_step is None else list(half_step)
+        with torch.no_grad():
+            for k, v in enumerate(values):
+                K = int(self.atom[k, 0])
+                if K == 0:
+                    continue
+                if len(v) != K:
+                    raise ValueError(f"continuous column {k}: {len(v)} atom values for "
+                                     f"{K} atoms")
+                self.atom_values[k, :K] = torch.as_tensor(sorted(v), dtype=torch.float32)
+                self.atom[k, 1:] = torch.tensor([float(floor[k]), float(cap[k]),
+                                                 float(half_step[k])])
 
     def atom_lower(self, i: int) -> bool:
-        return bool(self.atom[self.cont_pos[i], 2] > 0)
+        """Whether node ``i``'s first point mass is its floor (the continuous part lies
+        above it)."""
+        return bool(self.atom[self.cont_pos[i], 1] > 0)
+
+    def atom_simple(self, i: int) -> bool:
+        """One atom, no cap, no lattice: the form :mod:`._fused` trains by hand."""
+        row = self.atom[self.cont_pos[i]]
+        return int(row[0]) == 1 and not bool(row[2] > 0) and not bool(row[3] > 0)
+
+    def atom_index(self, i: int, u_i: torch.Tensor) -> torch.Tensor:
+        """Which point mass of node ``i`` its standardized values ``u_i`` sit at (batch,)
+        long, -1 off them."""
+        k = self.cont_pos[i]
+        K = int(self.atom[k, 0])
+        hit = u_i.unsqueeze(-1) == self.atom_values[k, :K]
+        return torch.where(hit.any(-1), hit.float().argmax(-1),
+                           torch.full_like(u_i, -1.0)).long()
 
     def at_atom(self, i: int, u_i: torch.Tensor) -> torch.Tensor:
-        """Whether zero-inflated node ``i``'s standardized values ``u_i`` sit at its point
-        mass (batch,) bool."""
-        return u_i == self.atom[self.cont_pos[i], 1]
+        """Whether node ``i``'s standardized values ``u_i`` sit at one of its point masses
+        (batch,) bool."""
+        return self.atom_index(i, u_i) >= 0
+
+    def atom_rows(self, u: torch.Tensor) -> torch.Tensor:
+        """(batch, n_cont) bool: the continuous values ``u`` that sit at a point mass of
+        their column."""
+        nc = len(self.cont)
+        hit = torch.zeros_like(u, dtype=torch.bool)
+        for k in range(nc):
+            K = int(self.atom[k, 0])
+            if K:
+                hit[:, k] = (u[:, k].unsqueeze(-1) == self.atom_values[k, :K]).any(-1)
+        return hit
 
     @property
     def has_lattice(self) -> bool:
         return bool(self.cont) and bool(self.lattice[: len(self.cont), 0].any())
 
     def lattice_step(self) -> torch.Tensor:
-        """(n_cont,) the standardized width of one integer step (0 for float columns):
-        the exact fit dequantizes integer columns with uniform noise of that width."""
+        """(n_cont,) the standardized width of one lattice step (0 for float columns):
+        the exact fit dequantizes lattice columns (integers, values recorded to a fixed
+        number of decimals) with uniform noise of that width."""
         L = self.lattice[: len(self.cont)]
-        return torch.where(L[:, 0] > 0, 1.0 / L[:, 2].clamp(min=1e-12), torch.zeros_like(L[:, 0]))
+        return torch.where(L[:, 0] > 0, L[:, 0] / L[:, 2].clamp(min=1e-12),
+                           torch.zeros_like(L[:, 0]))
 
     def snap(self, k: int, u: torch.Tensor) -> torch.Tensor:
-        """Continuous column ``k``'s standardized values on its integers (clipped to the
-        training range) when it is an integer column: children then see exactly the value
-        the output shows."""
+        """Continuous column ``k``'s standardized values on its lattice (clipped to the
+        training range) when it is an integer or lattice column: children then see the
+        value the output shows."""
         row = self.lattice[k]
         if not bool(row[0] > 0):
             return u
-        x = torch.round(u * row[2] + row[1]).clamp(row[3], row[4])
+        x = torch.round((u * row[2] + row[1]) / row[0]) * row[0]
+        x = x.clamp(row[3], row[4])
         return (x - row[1]) / row[2]
 
-    def atom_frame(self, i: int, out_i: torch.Tensor | None, batch: int):
-        """A zero-inflated node's ``(loc, s, pi, e0)`` (batch,) given its mask output: the
-        continuous part's location and scale in latent units (``0, 1`` for a root), the
-        point mass's probability and its place ``e0`` on the part's noise scale
-        (:mod:`._atoms`)."""
-        k = self.cont_pos[i]
-        dev = self.atom.device
-        w0 = self.decoder.inverse(self.atom[:, 1].unsqueeze(0))[0, k]
+    def atom_frame(self, i: int, out_i: torch.Tensor | None, batch: int,
+                   differentiable: bool = False):
+        """A node with point masses given its mask output: ``(loc, s, logp, e_at, e_lo,
+        e_hi)``, the continuous part's location and scale in latent units (``0, 1`` for a
+        root), the log-probabilities (batch, K + 1) of the part and of each atom, the
+        atoms' places (batch, K) on the part's noise scale and the part's bounds (batch,)
+        (:mod:`._atoms`). ``differentiable``: the decoder's inverse of the atom values
+        carries the implicit-function gradient (training)."""
+        c = self.cont_pos[i]
+        K = int(self.atom[c, 0])
+        floor, cap = bool(self.atom[c, 1] > 0), bool(self.atom[c, 2] > 0)
+        h = self.atom[c, 3]
+        vals = self.atom_values[c, :K]
+        # the atoms, then the part's lower and upper bounds (half a step inside a lattice)
+        grid = torch.cat([vals, (vals[:1] + h), (vals[-1:] - h)])
+        y = torch.zeros(K + 2, self.decoder.a.shape[0], device=vals.device)
+        y[:, c] = grid
+        w = (self.decoder.inverse_differentiable(y) if differentiable
+             else self.decoder.inverse(y))[:, c]
         if self.noise_kind(i) == "latent":
+            dev = self.atom.device
             loc = torch.zeros(batch, device=dev)
             s = torch.ones(batch, device=dev)
         else:
             loc, s = out_i[:, 0], self.scale(out_i)
-        return loc, s, torch.sigmoid(out_i[:, 2]), (w0 - loc) / s
+        e = (w.unsqueeze(0) - loc.unsqueeze(-1)) / s.unsqueeze(-1)       # (batch, K + 2)
+        e_lo = e[:, K] if floor else torch.full_like(loc, -NO_BOUND)
+        e_hi = e[:, K + 1] if cap else torch.full_like(loc, NO_BOUND)
+        return loc, s, log_probs(out_i[:, 2:2 + K]), e[:, :K], e_lo, e_hi
 
     def scale(self, out_i: torch.Tensor) -> torch.Tensor:
         return F.softplus(out_i[:, 1]) + 1e-3

@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._atoms import atom_nll
+from ._atoms import atom_nll, log_ndtr_diff
 from ._layers import dag_penalty
 
 _MIN_LOG_TAU = math.log(0.02)
@@ -111,25 +111,24 @@ class ObjectivesMixin:
                 term = torch.where(self.cont_det.unsqueeze(0),
                                    0.5 * r * r + torch.log(tau), term)
             if self.has_atoms:
-                # zero-inflated columns: -log P(atom) on atom rows; -log P(off the atom)
-                # plus the continuous part's density elsewhere
-                nc = len(self.cont)
-                at = self.cont_atom.unsqueeze(0) & (u_cont == self.atom[:nc, 1])
+                # columns with point masses: -log P(atom k) on rows at atom k; off them
+                # -log P(continuous part) plus the log of the part's truncation normaliser
+                # (floors and caps) and its density
+                at = self.atom_rows(u_cont)
                 term = torch.where(at, torch.zeros_like(term),
                                    term + 0.5 * math.log(2 * math.pi))
-                gate = atom_nll(oc[..., 2], at)
-                lower = self.cont_atom & (self.atom[:nc, 2] > 0)
-                if bool(lower.any()):
-                    # the lower form's continuous part is truncated at the atom: its
-                    # normaliser log Phi(-e0) off the atom (e0 through the decoder's
-                    # differentiable inverse of the atom's value)
-                    w0 = self.decoder.inverse_differentiable(self.atom[:, 1].unsqueeze(0))
-                    e0 = torch.where(exo, w0[:, :nc], (w0[:, :nc] - loc) / s)
-                    gate = gate + torch.where(lower.unsqueeze(0) & ~at,
-                                              torch.special.log_ndtr(-e0),
-                                              torch.zeros_like(gate))
-                term = term + torch.where(self.cont_atom.unsqueeze(0), gate,
-                                          torch.zeros_like(term))
+                cols = []
+                for i in self.cont:
+                    k = self.cont_pos[i]
+                    if not self.atoms[i]:
+                        cols.append(term[:, k])
+                        continue
+                    _, _, logp, _, e_lo, e_hi = self.atom_frame(
+                        i, oc[:, k], u_cont.shape[0], differentiable=True)
+                    gate = atom_nll(logp, self.atom_index(i, u_cont[:, k]),
+                                    log_ndtr_diff(e_lo, e_hi))
+                    cols.append(term[:, k] + gate.to(term.dtype))
+                term = torch.stack(cols, -1)
                 rows = rows + term.sum(-1)
                 res["off_atom"] = (~at).float()
             else:

@@ -1,0 +1,234 @@
+"""Point masses anywhere (zeros, floors, caps and top-codes, round values), integer columns
+with structural zeros and lattice-valued float columns: detection and declaration, shares
+in samples and by parent value against the true SCM, nothing beyond a cap, exact values
+back from counterfactuals, the mixed-CDF noise's inverse, persistence, and clear errors."""
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dowhy_ccgm import CCGMGenerator
+from dowhy_ccgm._schema import infer_column_spec
+from dowhy_ccgm.nn._atoms import atom_noise, atom_part, log_probs
+from dowhy_ccgm.nn._fused import unsupported
+
+
+def _expit(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+CAP = 100.0
+
+
+def capped_scm(n, rng, x=None):
+    """x -> earn -> y. P(earn = 0 | x) = expit(-0.85 - 0.8 x); otherwise lognormal
+    exp(3.2 + 0.5 x + 0.6 e), top-coded at CAP (about 3% of the rows, more for large x)."""
+    x = rng.normal(size=n) if x is None else np.full(n, float(x))
+    zero = rng.random(n) < _expit(-0.85 - 0.8 * x)
+    earn = np.where(zero, 0.0, np.minimum(np.exp(3.2 + 0.5 * x + 0.6 * rng.normal(size=n)),
+                                          CAP))
+    y = 0.02 * earn + 0.3 * rng.normal(size=n)
+    return pd.DataFrame({"x": x, "earn": earn, "y": y})
+
+
+def p_cap(x):
+    """P(earn = CAP | x) in the truth: off the zero, the lognormal beyond log(CAP)."""
+    from scipy.stats import norm
+    return (1 - _expit(-0.85 - 0.8 * x)) * norm.sf((np.log(CAP) - 3.2 - 0.5 * x) / 0.6)
+
+
+GRAPH = nx.DiGraph([("x", "earn"), ("earn", "y")])
+
+
+@pytest.fixture(scope="module")
+def capped():
+    df = capped_scm(8000, np.random.default_rng(0))
+    return CCGMGenerator(GRAPH, random_state=0, progress_bar=False).fit(df), df
+
+
+def test_zero_and_cap_detected_without_declaration(capped):
+    gen, df = capped
+    spec = gen.schema_.by_name["earn"]
+    assert spec.atoms == [0.0, CAP] and spec.floor and spec.cap
+    assert spec.atom_shares == [float((df["earn"] == 0).mean()), float((df["earn"] == CAP).mean())]
+    # the network trains such a column by autograd (the hand-written step covers one atom)
+    assert "cap" in unsupported(gen.net_)
+
+
+def test_shares_by_parent_and_nothing_beyond_the_cap(capped):
+    gen, df = capped
+    s = gen.sample(100_000, random_state=1)
+    assert s["earn"].min() == 0.0 and s["earn"].max() == CAP          # exact values, none beyond
+    # each atom's share (binomial sd of the data's shares: 0.0055 and 0.0019)
+    assert abs((s["earn"] == 0).mean() - (df["earn"] == 0).mean()) < 0.015
+    assert abs((s["earn"] == CAP).mean() - (df["earn"] == CAP).mean()) < 0.006
+    # the atoms' probabilities follow the parent as in the truth
+    for lo, hi in [(-2.0, -0.5), (-0.5, 0.5), (0.5, 2.0)]:
+        m = (s["x"] > lo) & (s["x"] < hi)
+        xs = s.loc[m, "x"].to_numpy()
+        assert abs((s.loc[m, "earn"] == 0).mean() - _expit(-0.85 - 0.8 * xs).mean()) < 0.03
+        assert abs((s.loc[m, "earn"] == CAP).mean() - p_cap(xs).mean()) < 0.015, (lo, hi)
+    # the continuous part strictly between the atoms; its median against the data's
+    inner_g = s["earn"][(s["earn"] > 0) & (s["earn"] < CAP)]
+    inner_d = df["earn"][(df["earn"] > 0) & (df["earn"] < CAP)]
+    assert abs(inner_g.median() / inner_d.median() - 1) < 0.06
+
+
+def test_interventions_move_the_cap(capped):
+    gen, _ = capped
+    for x in (-1.0, 1.5):
+        iv = gen.intervene({"x": x}, 60_000, random_state=2)
+        assert abs((iv["earn"] == CAP).mean() - p_cap(np.array([x]))[0]) < 0.012, x
+        assert abs((iv["earn"] == 0).mean() - _expit(-0.85 - 0.8 * x)) < 0.025, x
+        assert iv["earn"].max() <= CAP
+
+
+def test_counterfactuals_keep_atoms_and_ranks(capped):
+    gen, df = capped
+    rows = df.iloc[:2000]
+    same = gen.counterfactual(rows, {"y": rows["y"].to_numpy()})
+    np.testing.assert_array_equal(same["earn"].to_numpy(), rows["earn"].to_numpy())
+    up = gen.counterfactual(rows, {"x": rows["x"].to_numpy() + 1.0})
+    # a unit at the cap stays there when x rises (the atom's interval of U moves up)
+    at_cap = rows["earn"].to_numpy() == CAP
+    assert (up["earn"].to_numpy()[at_cap] == CAP).all()
+    # between the atoms, a unit's value rises with x (monotone in its noise)
+    inner = (rows["earn"] > 0) & (rows["earn"] < CAP)
+    assert (up["earn"][inner].to_numpy() >= rows["earn"][inner].to_numpy() - 1e-9).mean() > 0.99
+    assert up["earn"].max() <= CAP
+
+
+def test_score_and_persistence(capped, tmp_path):
+    gen, df = capped
+    score = gen.score(df.iloc[:2000])
+    assert np.isfinite(score)
+    path = tmp_path / "m.pt"
+    gen.save(path)
+    back = CCGMGenerator.load(path)
+    assert back.schema_.by_name["earn"].atoms == [0.0, CAP]
+    pd.testing.assert_frame_equal(back.sample(3000, random_state=4),
+                                  gen.sample(3000, random_state=4))
+    assert back.score(df.iloc[:2000]) == pytest.approx(score, abs=1e-6)
+
+
+def test_count_with_structural_zeros():
+    """An int64 count: 60% structural zeros, Poisson(exp(1 + 0.3 x)) otherwise."""
+    rng = np.random.default_rng(3)
+    n = 8000
+    x = rng.normal(size=n)
+    lam = np.exp(1.0 + 0.3 * x)
+    k = np.where(rng.random(n) < 0.6, 0, rng.poisson(lam)).astype(np.int64)
+    df = pd.DataFrame({"x": x, "k": k})
+    gen = CCGMGenerator(nx.DiGraph([("x", "k")]), random_state=0, progress_bar=False).fit(df)
+    spec = gen.schema_.by_name["k"]
+    assert spec.atoms == [0.0] and spec.integer
+    s = gen.sample(60_000, random_state=5)
+    assert s["k"].dtype == np.int64
+    # P(0 | x) of the truth: 0.6 + 0.4 exp(-lam); measured 0.565 against 0.585 at x > 1
+    # (before point masses on integer columns: 0.46)
+    for lo, hi in [(-3.0, -1.0), (-1.0, 1.0), (1.0, 3.0)]:
+        m = (s["x"] > lo) & (s["x"] < hi)
+        truth = (0.6 + 0.4 * np.exp(-np.exp(1.0 + 0.3 * s.loc[m, "x"]))).mean()
+        assert abs((s.loc[m, "k"] == 0).mean() - truth) < 0.035, (lo, hi)
+    # and the positive counts' mean given x (the truth's Poisson truncated at 0)
+    m = (s["x"] > -0.5) & (s["x"] < 0.5) & (s["k"] > 0)
+    lam_m = np.exp(1.0 + 0.3 * s.loc[m, "x"])
+    assert abs(s.loc[m, "k"].mean() - (lam_m / (1 - np.exp(-lam_m))).mean()) < 0.2
+
+
+def test_lattice_float_column_comes_back_on_its_lattice():
+    """Grades recorded to one decimal (a float column): detected, dequantized, generated on
+    the lattice; counterfactuals of the unit itself return its recorded grade exactly."""
+    rng = np.random.default_rng(4)
+    n = 5000
+    x = rng.normal(size=n)
+    gpa = np.clip(np.round(3.4 + 0.3 * x + 0.4 * rng.normal(size=n), 1), 0.0, 4.0)
+    y = 2.0 * gpa + rng.normal(size=n)
+    df = pd.DataFrame({"x": x, "gpa": gpa, "y": y})
+    g = nx.DiGraph([("x", "gpa"), ("gpa", "y")])
+    gen = CCGMGenerator(g, random_state=0, progress_bar=False).fit(df)
+    spec = gen.schema_.by_name["gpa"]
+    assert spec.step == pytest.approx(0.1) and not spec.integer
+    assert spec.atoms == [4.0]          # the ceiling at 4.0 holds 2.8x its neighbour's rows
+    s = gen.sample(30_000, random_state=6)
+    tenth = s["gpa"].to_numpy() * 10
+    np.testing.assert_array_equal(tenth, np.rint(tenth))
+    assert s["gpa"].max() == 4.0
+    assert abs((s["gpa"] == 4.0).mean() - (gpa == 4.0).mean()) < 0.012
+    assert abs(s["gpa"].std() / gpa.std() - 1) < 0.05
+    cf = gen.counterfactual(df.iloc[:500], {"y": df["y"].iloc[:500].to_numpy()})
+    np.testing.assert_array_equal(cf["gpa"].to_numpy(), gpa[:500])
+
+
+@pytest.mark.parametrize("floor,cap,n_atoms", [(True, True, 3), (False, False, 2),
+                                                (True, False, 1), (False, True, 1)])
+def test_mixed_cdf_noise_round_trip(floor, cap, n_atoms):
+    """atom_noise inverts atom_part off the atoms (the node noise comes back, tails
+    included), and every atom's interval of U has its probability."""
+    torch.manual_seed(0)
+    B = 200_000
+    logits = torch.randn(B, n_atoms) * 0.5 - 1.0
+    logp = log_probs(logits)
+    e_at = torch.sort(torch.randn(B, n_atoms) * 0.8, -1).values
+    e_lo = e_at[:, 0] if floor else torch.full((B,), -40.0)
+    e_hi = e_at[:, -1] if cap else torch.full((B,), 40.0)
+    nu = torch.randn(B, dtype=torch.float64) * 2.0     # wide: far tails (|nu| up to ~9)
+    e, index = atom_part(nu, logp, e_at, e_lo, e_hi)
+    assert set(index.unique().tolist()) == set(range(-1, n_atoms))
+    off = index < 0
+    assert (e[off] >= e_lo.double()[off] - 1e-9).all() and (e[off] <= e_hi.double()[off] + 1e-9).all()
+    back = atom_noise(e, index, logp, e_at, e_lo, e_hi, torch.rand(B))
+    err = (back.double() - nu)[off].abs()
+    assert float(err.max()) < 1e-3 * (1 + float(nu.abs().max()))
+    # at an atom, the abducted noise lies in that atom's interval: generating from it
+    # gives the same atom back
+    _, again = atom_part(back.double(), logp, e_at, e_lo, e_hi)
+    assert bool((again == index).float().mean() > 0.999)
+
+
+def test_atom_shares_under_standard_noise():
+    """With nu ~ N(0, 1), each atom's share is its probability and the continuous part's
+    share is p_c (a floor, an interior value and a cap)."""
+    torch.manual_seed(1)
+    B = 400_000
+    logp = log_probs(torch.tensor([[-1.0, -2.0, -1.5]]).expand(B, 3))
+    e_at = torch.tensor([[-1.0, 0.2, 1.3]]).expand(B, 3)
+    nu = torch.randn(B, dtype=torch.float64)
+    e, index = atom_part(nu, logp, e_at, e_at[:, 0], e_at[:, 2])
+    p = torch.exp(logp[0]).double()
+    for k in range(3):
+        assert abs(float((index == k).double().mean() - p[k + 1])) < 0.003
+    # the continuous part is a normal truncated to (e_lo, e_hi): its median
+    from scipy.stats import truncnorm
+    med = truncnorm(-1.0, 1.3).median()
+    assert abs(float(e[index < 0].median()) - med) < 0.01
+
+
+def test_declarations():
+    rng = np.random.default_rng(5)
+    df = capped_scm(1500, rng)
+    s = infer_column_spec("earn", df["earn"], {"atoms": [0, 100]})
+    assert s.atoms == [0.0, 100.0] and s.cap
+    assert infer_column_spec("earn", df["earn"], {"atoms": []}).atoms == []
+    assert infer_column_spec("earn", df["earn"], "continuous").atoms == []
+    assert infer_column_spec("earn", df["earn"], {"atoms": [100]}).atoms == [100.0]
+    with pytest.raises(ValueError, match=r"'earn'.*point masses \[55.5\] that no row holds"):
+        infer_column_spec("earn", df["earn"], {"atoms": [0, 55.5]})
+    with pytest.raises(ValueError, match=r"column_types\['earn'\] has unknown keys \['atom'\]"):
+        infer_column_spec("earn", df["earn"], {"atom": [0]})
+    with pytest.raises(ValueError, match=r"column_types\['earn'\]\['step'\] must be"):
+        infer_column_spec("earn", df["earn"], {"step": -1})
+    with pytest.raises(ValueError, match=r"'earn' is declared on a lattice of step 0.5"):
+        infer_column_spec("earn", df["earn"], {"step": 0.5})
+    k = pd.Series(np.r_[np.zeros(50), np.arange(1, 30), np.full(40, 7)].astype(np.int64))
+    with pytest.raises(ValueError, match=r"'k' lies on a lattice.*minimum or maximum"):
+        infer_column_spec("k", k, {"atoms": [7]})
+    with pytest.raises(ValueError, match=r"column_types\['k'\] must be one of"):
+        infer_column_spec("k", k, "zero-inflated")
+    # a grid-valued column repeats every value about equally: no point mass
+    grid = pd.Series(np.repeat(np.linspace(-1, 1, 40), 50) + 0.123456789)
+    assert infer_column_spec("g", grid).atoms == []
+    # a value that 1% of the rows share in a continuous column is one
+    v = pd.Series(np.r_[rng.normal(size=2000), np.full(30, 1.2345678)])
+    assert infer_column_spec("v", v).atoms == [1.2345678]
