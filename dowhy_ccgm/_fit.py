@@ -108,6 +108,28 @@ def _check_atoms(specs, exo, variant: str, objective: str, column_types: dict) -
             if s.name in bad else s for s in specs]
 
 
+def _check_missing_supported(Xg, params: dict) -> None:
+    """Missing cells are fitted by the exact likelihood of the observed factors (a node's
+    ``p(x_i | pa_i)`` where it and its parents are observed); the other fits refuse them,
+    naming the columns."""
+    cols = [c for c in Xg.columns if Xg[c].isna().any()]
+    for c in cols:
+        seen = int(Xg[c].notna().sum())
+        if seen < 2:
+            raise ValueError(f"column {c!r} has {seen} observed values of {len(Xg)}: a "
+                             "column needs at least two to be modelled")
+    what = None
+    if not uses_exact_fit(params):
+        what = ("objective='exact' with the graph given (not learn_structure=True, not "
+                "the ELBO)")
+    elif params["fit_encoder"]:
+        what = "fit_encoder=False"
+    if what is not None:
+        raise ValueError(f"columns {cols} have missing (NaN) values; fitting with missing "
+                         f"cells needs {what}: impute or drop those rows, or change the "
+                         "parameters")
+
+
 def set_value_encoding(net: CCGMNet, specs) -> None:
     """The columns' lattices and point masses into the net's buffers (``specs`` in the
     net's node order)."""
@@ -125,7 +147,11 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     row's original row, so no validation row is a duplicate of a training row."""
     graph = check_graph(params["graph"])
     min_rows = 10 if params["validation_fraction"] > 0 else 2
-    Xg = check_frame(X, graph, extra_columns=params["extra_columns"], min_rows=min_rows)
+    Xg = check_frame(X, graph, extra_columns=params["extra_columns"], min_rows=min_rows,
+                     missing="allow")
+    has_missing = bool(Xg.isna().to_numpy().any())
+    if has_missing:
+        _check_missing_supported(Xg, params)
     if groups is not None:
         groups = np.asarray(groups)
         if groups.shape != (len(Xg),):
@@ -137,7 +163,8 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
         raise KeyError(f"column_types names unknown columns {unknown}")
     exo = _exogenous(params, graph)
     order = list(nx.topological_sort(graph))
-    specs = [infer_column_spec(c, Xg[c], column_types.get(c)) for c in order]
+    specs = [infer_column_spec(c, Xg[c].dropna() if has_missing else Xg[c],
+                               column_types.get(c)) for c in order]
     idx = {c: k for k, c in enumerate(order)}
     n = len(order)
     mask = np.zeros((n, n), dtype=bool)
@@ -167,6 +194,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                       prior=params["prior"], objective=objective,
                       atoms=[len(s.atoms) for s in specs]).to(dev)
         set_value_encoding(net, specs)
+        net.fit_missing = has_missing
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])
         if exact_fit:
@@ -211,6 +239,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                 history["refit"] = train_ccgm(
                     net, u, codes, epochs=epochs, pretrain_epochs=0,
                     desc="CCGM refit on learned DAG", **train_kw)
+    net.fit_missing = False
     net.eval()
     pool = None
     if params["root_sampling"] in ("empirical", "copula"):

@@ -77,6 +77,11 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
     for i in _pooled_root_indices(net):
         key = _POOL_KEY_OF[net.noise_kind(i)]
         roots.append((i, (key, position[key])))
+    cols = [net.offsets[i] for i, _ in roots]
+    if cols:                       # rows with a missing root are not pooled
+        complete = ~torch.isnan(S[:, cols]).any(1)
+        if not bool(complete.all()):
+            S = S[complete]
     n = S.shape[0]
     keep = None
     if n > ROOT_POOL_ROWS:
@@ -412,11 +417,13 @@ class FittedCCGM:
         codes = net.states_to_codes(S).cpu().numpy()
         return self.schema.to_frame(u, codes, index=index)
 
-    def observed(self, X, extra_columns: str = "raise"):
-        """Observed rows -> ``(u, codes, X restricted to the nodes)`` on the model's device."""
+    def observed(self, X, extra_columns: str = "raise", missing: str = "raise"):
+        """Observed rows -> ``(u, codes, X restricted to the nodes)`` on the model's device
+        (``missing="allow"``: missing cells as NaN values and codes of -1)."""
         graph = nx.DiGraph()
         graph.add_nodes_from(self.nodes)
-        Xg = check_frame(X, graph, extra_columns=extra_columns, min_rows=1)
+        Xg = check_frame(X, graph, extra_columns=extra_columns, min_rows=1,
+                         missing=missing)
         u, codes = self.schema.to_arrays(Xg)
         return (torch.as_tensor(u, device=self.device),
                 torch.as_tensor(codes, device=self.device), Xg)
@@ -550,23 +557,71 @@ class FittedCCGM:
                        extra_columns: str = "raise") -> pd.DataFrame:
         """Unit-level counterfactuals of the rows of ``X`` (removed edges at their
         reference values, in abduction and prediction: see :mod:`dowhy_ccgm._removal`)."""
-        u, codes, Xg = self.observed(X, extra_columns)
+        u, codes, Xg = self.observed(X, extra_columns, missing="allow")
         specs = self.compile_interventions(interventions, len(Xg)) if interventions else None
+        miss = self._missing_cells(Xg)
+        if miss is not None:
+            u, codes = torch.nan_to_num(u, nan=0.0), codes.clamp(min=0)
         with torch_threads(self.n_threads):
             noise = self.net.abduct(u, codes, method=abduction, generator=generator,
                                     overrides=self.overrides(unit_level=True))
+            if miss is not None:     # a missing node's noise: a draw from its prior
+                prior = self.net.sample_noise(len(Xg), generator)
+                for i, rows in miss.items():
+                    key, pos = self._noise_slot(i)
+                    noise[key][rows, pos] = prior[key][rows, pos]
         out = self.generate(len(Xg), lambda rows: {k: v[rows] for k, v in noise.items()},
                             specs, generator, index=Xg.index, unit_level=True)
         # a continuous column that no intervention reaches is the unit's own value, exactly
-        # (the model's float32 round trip would change its last digits)
+        # (the model's float32 round trip would change its last digits), where observed
         graph = self.graph()
         reached = set()
         for node in (interventions or {}):
             reached |= {node} | nx.descendants(graph, node)
         for col in self.schema.cont:
             if col not in reached:
-                out[col] = Xg[col].to_numpy(dtype=np.float64).astype(out[col].dtype)
+                own = Xg[col].to_numpy(dtype=np.float64, na_value=np.nan)
+                known = ~np.isnan(own)
+                out.loc[known, col] = own[known].astype(out[col].dtype)
         return out
+
+    def _missing_cells(self, Xg) -> dict | None:
+        """``{node index: rows (bool tensor)}`` of the missing cells of observed rows, None
+        when there are none. A missing node's noise is then drawn from its prior, which is
+        its posterior only when none of its descendants is observed in that row: a row
+        with an observed descendant is refused, naming the columns."""
+        na = Xg[list(self.nodes)].isna().to_numpy()
+        if not na.any():
+            return None
+        graph = self.graph()
+        out = {}
+        for k, node in enumerate(self.nodes):
+            rows = na[:, k]
+            if not rows.any():
+                continue
+            desc = [self.nodes.index(d) for d in nx.descendants(graph, node)]
+            seen = rows & ~na[:, desc].all(1) if desc else np.zeros_like(rows)
+            if seen.any():
+                r = int(np.argmax(seen))
+                shown = [self.nodes[d] for d in desc if not na[r, d]]
+                raise ValueError(
+                    f"row {Xg.index[r]!r} has a missing value of {node!r} and observed values "
+                    f"of its descendants {shown}: the model draws a missing value from its "
+                    "parents and cannot condition it on its descendants; impute it, or "
+                    "mark those descendants missing too")
+            out[k] = torch.as_tensor(rows, device=self.device)
+        return out
+
+    def _noise_slot(self, i: int):
+        """``(key, position)`` of node ``i``'s noise in a noise dict."""
+        kind = self.net.noise_kind(i)
+        if kind == "latent":
+            return "z", self.net.cont_pos[i]
+        if kind == "normal":
+            return "eps", self.net.noisy_pos[i]
+        if kind == "uniform":
+            return "unif", self.net.disc_pos[i]
+        return "z", self.net.cont_pos[i]      # (no noise: its value is its parents')
 
     def latents(self, X, abduction: str, extra_columns: str = "raise") -> pd.DataFrame:
         """``z_<node>`` / ``eps_<node>`` of observed rows (``transform``)."""

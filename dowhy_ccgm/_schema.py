@@ -98,7 +98,12 @@ class ColumnSpec:
         return out
 
     def standardize(self, values) -> np.ndarray:
-        return (np.asarray(values, dtype=np.float64) - self.mean) / self.sd
+        """Values -> standardized float64 (a missing value stays NaN)."""
+        if isinstance(values, pd.Series):
+            x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            x = np.asarray(values, dtype=np.float64)
+        return (x - self.mean) / self.sd
 
     def unstandardize(self, u: np.ndarray) -> np.ndarray:
         return np.asarray(u, dtype=np.float64) * self.sd + self.mean
@@ -385,10 +390,15 @@ class Schema:
         self.disc = [s.name for s in specs if s.kind != "continuous"]
 
     def codes_array(self, X: pd.DataFrame) -> np.ndarray:
-        """Discrete codes (n, n_disc) int64."""
+        """Discrete codes (n, n_disc) int64; -1 for a missing value."""
         codes = np.empty((len(X), len(self.disc)), dtype=np.int64)
         for k, c in enumerate(self.disc):
-            codes[:, k] = self.by_name[c].codes(X[c])
+            na = X[c].isna().to_numpy()
+            if na.any():
+                codes[:, k] = -1
+                codes[~na, k] = self.by_name[c].codes(X[c][~na])
+            else:
+                codes[:, k] = self.by_name[c].codes(X[c])
         return codes
 
     def standardize_into(self, X: pd.DataFrame, out: np.ndarray, columns) -> None:

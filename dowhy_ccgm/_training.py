@@ -328,10 +328,13 @@ def _inverse_chunks(net: CCGMNet, values_of, n: int,
     z = torch.empty((len(net.cont), n) if transposed else (n, len(net.cont)), device=dev)
     for k in range(0, n, INVERSE_CHUNK):
         pos = torch.arange(k, min(k + INVERSE_CHUNK, n), device=dev)
+        values = values_of(pos)
+        if net.fit_missing:                   # (a missing cell's warm start is never read)
+            values = torch.nan_to_num(values, nan=0.0)
         if transposed:
-            z[:, pos] = net.decoder.inverse(values_of(pos)).T
+            z[:, pos] = net.decoder.inverse(values).T
         else:
-            z[pos] = net.decoder.inverse(values_of(pos))
+            z[pos] = net.decoder.inverse(values)
     return z
 
 

@@ -24,8 +24,10 @@ def check_graph(graph) -> nx.DiGraph:
 
 
 def check_frame(X, graph: nx.DiGraph, *, extra_columns: str = "raise",
-                min_rows: int = 2) -> pd.DataFrame:
-    """Graph/data agreement, finiteness and size; returns the frame restricted to graph nodes."""
+                min_rows: int = 2, missing: str = "raise") -> pd.DataFrame:
+    """Graph/data agreement, finiteness and size; returns the frame restricted to graph nodes.
+
+    ``missing="allow"`` lets missing cells (NaN, None, pd.NA) through."""
     if not isinstance(X, pd.DataFrame):
         if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
             raise TypeError("X is a sparse matrix: sparse input is not supported; pass a "
@@ -38,9 +40,9 @@ def check_frame(X, graph: nx.DiGraph, *, extra_columns: str = "raise",
     if extra_columns not in ("raise", "drop"):
         raise ValueError(f"extra_columns must be 'raise' or 'drop', got {extra_columns!r}")
     nodes = list(graph.nodes)
-    missing = [n for n in nodes if n not in X.columns]
-    if missing:
-        raise ValueError(f"graph nodes missing from the data: {missing}")
+    absent = [n for n in nodes if n not in X.columns]
+    if absent:
+        raise ValueError(f"graph nodes missing from the data: {absent}")
     extra = [c for c in X.columns if c not in graph.nodes]
     if extra and extra_columns == "raise":
         raise ValueError(f"data columns not in the graph: {extra}; add them to the graph "
@@ -54,11 +56,11 @@ def check_frame(X, graph: nx.DiGraph, *, extra_columns: str = "raise",
     for c in cols:
         s = X[c]
         n_na = int(s.isna().sum())
-        if n_na:
+        if n_na and missing != "allow":
             raise ValueError(f"column {c!r} has {n_na} missing (NaN) values; impute or drop "
                              "those rows first")
         if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            n_inf = int(np.isinf(s.to_numpy(dtype=np.float64)).sum())
+            n_inf = int(np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
             if n_inf:
                 raise ValueError(f"column {c!r} has {n_inf} infinite values")
     return X[cols]

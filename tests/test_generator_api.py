@@ -54,8 +54,16 @@ def test_extra_columns_raise_or_drop(data):
 
 @pytest.mark.parametrize("bad,msg", [(np.nan, "missing \\(NaN\\)"), (np.inf, "infinite")])
 def test_nan_and_inf_are_refused_naming_the_column(data, bad, msg):
+    """An infinite value is refused everywhere; a missing one by everything but ``fit``
+    (which fits the observed factors, tests/test_missing.py) and ``counterfactual``."""
     d = data.copy()
     d.loc[d.index[3], "x3"] = bad
+    if np.isnan(bad):
+        fitted = CCGMGenerator(TOY_GRAPH, **FAST).fit(d)
+        for call in (fitted.score, fitted.transform):
+            with pytest.raises(ValueError, match=f"column 'x3' has 1 {msg}"):
+                call(d)
+        return
     with pytest.raises(ValueError, match=f"column 'x3' has 1 {msg}"):
         CCGMGenerator(TOY_GRAPH, **FAST).fit(d)
 

@@ -1,5 +1,6 @@
 """A simulated observational study with known ATE and ATT: correlated confounders (one of
-them zero-inflated), a rare treatment and a zero-inflated outcome."""
+them zero-inflated; optionally rounded, count-valued and top-coded ones), a rare treatment
+and a zero-inflated outcome."""
 from __future__ import annotations
 
 import numbers
@@ -17,8 +18,14 @@ def _expit(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def _covariates(L: np.ndarray) -> dict:
-    """The eight confounders from correlated standard-normal latents ``L`` (n, 8)."""
+#: the top-code of ``x8`` with ``quirks=True`` (its latent above 1.2: about 11.5% of rows)
+OBS_TOP_CODE = float(np.round(np.exp(0.4 + 0.5 * 1.2), 2))
+
+
+def _covariates(L: np.ndarray, quirks: bool = False) -> dict:
+    """The eight confounders from correlated standard-normal latents ``L`` (n, 8); with
+    ``quirks`` the values real data record (a rounded column, a count with structural
+    zeros, a top-code)."""
     x = {f"x{k}": L[:, k - 1] for k in range(1, 5)}                   # continuous
     x["x5"] = np.exp(0.5 * L[:, 4])                                     # skewed
     x["x6"] = (L[:, 5] > 0.5).astype(np.int64)                          # binary
@@ -26,6 +33,12 @@ def _covariates(L: np.ndarray) -> dict:
     # zero-inflated "earnings": a point mass at 0 (latent below -0.3, about 38%), else a
     # skewed positive amount
     x["x8"] = np.where(L[:, 7] < -0.3, 0.0, np.exp(0.4 + 0.5 * L[:, 7]))
+    if quirks:
+        x["x4"] = np.round(L[:, 3], 1)                                  # recorded to 0.1
+        # a count with structural zeros (half the rows), 1, 2, ... above
+        x["x5"] = np.where(L[:, 4] < 0.0, 0,
+                           np.floor(2.0 * np.exp(0.6 * L[:, 4]))).astype(np.int64)
+        x["x8"] = np.minimum(np.round(x["x8"], 2), OBS_TOP_CODE)       # cents, top-coded
     return x
 
 
@@ -54,12 +67,13 @@ def _latents(n: int, rng: np.random.Generator) -> np.ndarray:
 _INTERCEPTS: dict = {}
 
 
-def _intercept(treated_share: float) -> float:
+def _intercept(treated_share: float, quirks: bool = False) -> float:
     """The propensity's intercept that gives ``treated_share`` (bisection on 1M fixed
     covariate draws; cached)."""
-    key = round(float(treated_share), 12)
+    key = (round(float(treated_share), 12), bool(quirks))
     if key not in _INTERCEPTS:
-        index = _propensity_index(_covariates(_latents(1_000_000, np.random.default_rng(12345))))
+        index = _propensity_index(_covariates(_latents(1_000_000, np.random.default_rng(12345)),
+                                              quirks))
         lo, hi = -20.0, 20.0
         for _ in range(60):
             mid = 0.5 * (lo + hi)
@@ -74,18 +88,19 @@ def _intercept(treated_share: float) -> float:
 _TRUTH: dict = {}
 
 
-def observational_truth(treated_share: float = 0.02) -> dict:
+def observational_truth(treated_share: float = 0.02, quirks: bool = False) -> dict:
     """Population ATE and ATT of :func:`simulate_observational` (Monte Carlo over 2M fixed
     units with both potential outcomes drawn from the same noise; the ATT weights every
     unit by its propensity, ``E[e(X) (Y(1) - Y(0))] / E[e(X)]``, which has far less Monte
-    Carlo error than averaging over drawn treated units). Cached per share."""
-    key = round(float(treated_share), 12)
+    Carlo error than averaging over drawn treated units). Cached per share and
+    ``quirks``."""
+    key = (round(float(treated_share), 12), bool(quirks))
     if key not in _TRUTH:
         rng = np.random.default_rng(54321)
         effects, weights = [], []
-        a = _intercept(treated_share)
+        a = _intercept(treated_share, quirks)
         for _ in range(4):
-            x = _covariates(_latents(500_000, rng))
+            x = _covariates(_latents(500_000, rng), quirks)
             eps = rng.standard_normal(500_000)
             base = _outcome_index(x) + eps
             delta = np.maximum(base + _effect_index(x), 0.0) - np.maximum(base, 0.0)
@@ -103,7 +118,8 @@ def _positive_part_mean(v: np.ndarray) -> np.ndarray:
     return v * ndtr(v) + np.exp(-0.5 * v * v) / np.sqrt(2.0 * np.pi)
 
 
-def observational_nuisances(data: pd.DataFrame, treated_share: float = 0.02) -> dict:
+def observational_nuisances(data: pd.DataFrame, treated_share: float = 0.02,
+                            quirks: bool = False) -> dict:
     """The true nuisance functions of :func:`simulate_observational` at the rows of
     ``data``: the propensity ``e = P(D = 1 | x)`` and the outcome regressions
     ``mu0 = E[Y | x, D = 0]``, ``mu1 = E[Y | x, D = 1]`` (exact:
@@ -118,11 +134,12 @@ def observational_nuisances(data: pd.DataFrame, treated_share: float = 0.02) -> 
                          "simulate_observational")
     x = {c: data[c].to_numpy(dtype=np.float64) for c in OBS_CONFOUNDERS}
     m, tau = _outcome_index(x), _effect_index(x)
-    return {"e": _expit(_intercept(treated_share) + _propensity_index(x)),
+    return {"e": _expit(_intercept(treated_share, quirks) + _propensity_index(x)),
             "mu0": _positive_part_mean(m), "mu1": _positive_part_mean(m + tau)}
 
 
-def oracle_estimates(data: pd.DataFrame, treated_share: float = 0.02) -> dict:
+def oracle_estimates(data: pd.DataFrame, treated_share: float = 0.02,
+                     quirks: bool = False) -> dict:
     """The efficient (doubly robust) ATE and ATT estimates of ``data`` with the *true*
     nuisance functions (:func:`observational_nuisances`): the efficient influence
     functions' means,
@@ -134,7 +151,7 @@ def oracle_estimates(data: pd.DataFrame, treated_share: float = 0.02) -> dict:
     size: no regular estimator that learns the nuisances from the data does better. (The
     treated units' own sample ATT is *not* such a floor: it needs their unobserved
     ``Y(0)``.) ``data`` needs the columns of :func:`simulate_observational`."""
-    nu = observational_nuisances(data, treated_share)
+    nu = observational_nuisances(data, treated_share, quirks)
     for c in ("D", "Y"):
         if c not in data.columns:
             raise ValueError(f"data lacks the column {c!r} of simulate_observational")
@@ -150,7 +167,7 @@ def oracle_estimates(data: pd.DataFrame, treated_share: float = 0.02) -> dict:
 
 def simulate_observational(n: int = 10_000, *, treated_share: float = 0.02,
                            random_state=None, return_effects: bool = False,
-                           randomized: bool = False):
+                           randomized: bool = False, quirks: bool = False):
     """An observational study with a known ATE and ATT (the shape of real data).
 
     Structural causal model, with latents ``L ~ N(0, R)``, ``R_ij = 0.7^|i-j|`` (eight
@@ -166,6 +183,12 @@ def simulate_observational(n: int = 10_000, *, treated_share: float = 0.02,
         Y  = max(0, m(x) + (1 + 0.5 x1) D + eps)                      zero-inflated outcome
         m(x) = 0.6 + 0.7 x1 + 0.5 x2 - 0.4 x4 + 0.3 x5 + 0.5 x6 + 0.3 [x7 = 2]
                + 0.4 log1p(x8)
+
+    With ``quirks=True`` the confounders carry what real data record, and the treatment and
+    outcome respond to the recorded values: ``x4`` rounded to one decimal (a lattice),
+    ``x5`` a count with structural zeros (``0`` where ``L5 < 0``, else ``floor(2 exp(0.6
+    L5))``, int64), and ``x8`` in cents and top-coded at :data:`OBS_TOP_CODE` (a second
+    point mass, about 11.5% of the rows, beside the zeros).
 
     ``a`` makes the treated share ``treated_share`` (default 2%: a rare treatment). The
     treated have larger ``x1``, hence larger effects: the ATT exceeds the ATE. The
@@ -201,14 +224,14 @@ def simulate_observational(n: int = 10_000, *, treated_share: float = 0.02,
             or not 0.0 < float(treated_share) < 1.0):
         raise ValueError(f"treated_share must be a number in (0, 1), got {treated_share!r}.")
     rng = np.random.default_rng(random_state)
-    x = _covariates(_latents(int(n), rng))
+    x = _covariates(_latents(int(n), rng), quirks)
     e = (np.full(int(n), float(treated_share)) if randomized
-         else _expit(_intercept(treated_share) + _propensity_index(x)))
+         else _expit(_intercept(treated_share, quirks) + _propensity_index(x)))
     d = rng.random(int(n)) < e
     base = _outcome_index(x) + rng.standard_normal(int(n))
     y = np.maximum(base + _effect_index(x) * d, 0.0)
     data = pd.DataFrame({**x, "D": d.astype(np.int64), "Y": y})
     if return_effects:
         effects = np.maximum(base + _effect_index(x), 0.0) - np.maximum(base, 0.0)
-        return data, observational_truth(treated_share), effects
-    return data, observational_truth(treated_share)
+        return data, observational_truth(treated_share, quirks), effects
+    return data, observational_truth(treated_share, quirks)

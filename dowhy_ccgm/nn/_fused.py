@@ -79,6 +79,8 @@ def unsupported(net) -> str | None:
         return "the objective is not the exact likelihood"
     if net.has_deterministic:
         return "deterministic endogenous nodes (variant='ccgm')"
+    if net.fit_missing:
+        return "data with missing cells (trained by autograd)"
     if any(net.atoms[i] and not net.atom_simple(i) for i in net.cont):
         return ("a column with several point masses, a cap or a lattice (trained by "
                 "autograd)")

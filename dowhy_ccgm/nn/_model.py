@@ -182,6 +182,9 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
             nn.Linear(encoder_hidden, encoder_hidden), nn.SiLU(),
             nn.Linear(encoder_hidden, 2 * L))
         self.n_out = n_out
+        # set while fitting data with missing cells (NaN state blocks): the likelihood
+        # then keeps each node's factor only where the node and its parents are observed
+        self.fit_missing = False
         # integer (lattice) continuous columns: [is_integer, mean, sd, vmin, vmax] per
         # continuous column (``set_lattice``); generation snaps them to their integers
         self.register_buffer("lattice", torch.zeros(max(len(self.cont), 1), 5))
@@ -301,11 +304,28 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         return S
 
     def disc_state(self, i: int, code: torch.Tensor) -> torch.Tensor:
+        """A discrete node's state block from its codes (a code of -1, a missing value,
+        gives a block of NaN)."""
         if self.kinds[i] == "binary":
-            return (code.float() - 0.5).unsqueeze(-1)
-        if i in self.wide:
-            return code.float().unsqueeze(-1)
-        return F.one_hot(code.long(), self.n_categories[i]).float()
+            state = (code.float() - 0.5).unsqueeze(-1)
+        elif i in self.wide:
+            state = code.float().unsqueeze(-1)
+        else:
+            state = F.one_hot(code.long().clamp(min=0), self.n_categories[i]).float()
+        if self.fit_missing:
+            state = state.masked_fill((code < 0).unsqueeze(-1), math.nan)
+        return state
+
+    def observed_factors(self, S: torch.Tensor):
+        """``(S0, w)`` for state rows ``S`` that may hold missing cells (NaN blocks): ``S``
+        with NaN as 0 (what the masks read), and ``w`` (batch, n) bool, whether each node's
+        factor ``p(x_i | pa_i)`` is observed (the node and all its parents are). ``w`` is
+        None when the net is not fitting data with missing cells."""
+        if not self.fit_missing:
+            return S, None
+        miss = torch.isnan(S[:, self.offsets[:-1]])                         # (batch, n)
+        w = ~(miss | ((miss.float() @ self.mask) > 0))
+        return torch.nan_to_num(S, nan=0.0), w
 
     def disc_logits(self, i: int, out_i: torch.Tensor) -> torch.Tensor:
         """Mechanism output -> logits (batch, K); binary gets [0, logit]; a many-level

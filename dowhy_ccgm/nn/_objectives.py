@@ -69,14 +69,25 @@ class ObjectivesMixin:
         return torch.stack(cols, -1)
 
     def label_loss(self, S_obs, u_cont, codes, linear: bool) -> torch.Tensor:
-        """l_u (eq. 4) over non-exogenous nodes."""
+        """l_u (eq. 4) over non-exogenous nodes (missing cells: over the rows where a node
+        and its parents are observed)."""
+        S_obs, w = self.observed_factors(S_obs)
+        if w is not None:
+            u_cont, codes = torch.nan_to_num(u_cont, nan=0.0), codes.clamp(min=0)
         pred = self.label_predictions(S_obs, linear)
         loss = S_obs.new_zeros(())
+
+        def mean(values, cols):
+            if w is None:
+                return values.mean(0)
+            wk = w[:, cols].float()
+            return (values * wk).sum(0) / wk.sum(0).clamp(min=1.0)
         if self.cont:
             sq = (u_cont - pred[:, self.cont_idx, 0]) ** 2
-            loss = loss + (sq.mean(0) * self.cont_endo).sum()
+            loss = loss + (mean(sq, self.cont_nodes) * self.cont_endo).sum()
         if self.disc:
-            loss = loss + (self.discrete_nll(pred, codes).mean(0) * self.disc_endo).sum()
+            loss = loss + (mean(self.discrete_nll(pred, codes), self.disc_nodes)
+                           * self.disc_endo).sum()
         return loss
 
     def exact_terms(self, S_obs: torch.Tensor, u_cont: torch.Tensor, codes: torch.Tensor,
@@ -93,6 +104,12 @@ class ObjectivesMixin:
         latents (batch, n_cont), "loc": mask locations (batch, n_cont), "eps": noise
         (batch, n_cont)}`` (the last three only with continuous nodes).
         """
+        S_obs, w = self.observed_factors(S_obs)
+        if w is not None:          # missing cells: only the observed factors count
+            u_cont = torch.nan_to_num(u_cont, nan=0.0)
+            codes = codes.clamp(min=0)
+            if z_init is not None:
+                z_init = torch.nan_to_num(z_init, nan=0.0)
         out = self.g(S_obs, self.G, self.input_index())
         rows = S_obs.new_zeros(S_obs.shape[0])
         res = {}
@@ -110,6 +127,10 @@ class ObjectivesMixin:
                 r = (u_cont - self.decoder(loc)) / tau
                 term = torch.where(self.cont_det.unsqueeze(0),
                                    0.5 * r * r + torch.log(tau), term)
+            if w is not None:
+                wc = w[:, self.cont_nodes]
+                term = torch.where(wc, term, torch.zeros_like(term))
+                res["weight"] = wc.float()
             if self.has_atoms:
                 # columns with point masses: -log P(atom k) on rows at atom k; off them
                 # -log P(continuous part) plus the log of the part's truncation normaliser
@@ -129,13 +150,20 @@ class ObjectivesMixin:
                                     log_ndtr_diff(e_lo, e_hi))
                     cols.append(term[:, k] + gate.to(term.dtype))
                 term = torch.stack(cols, -1)
+                if w is not None:
+                    term = torch.where(wc, term, torch.zeros_like(term))
                 rows = rows + term.sum(-1)
-                res["off_atom"] = (~at).float()
+                res["weight"] = (~at).float() * res.get("weight", 1.0)
+            elif w is not None:
+                rows = rows + (term + 0.5 * math.log(2 * math.pi) * wc.float()).sum(-1)
             else:
                 rows = rows + term.sum(-1) + 0.5 * math.log(2 * math.pi) * len(self.cont)
             res.update(z=z, loc=loc, eps=eps)
         if self.disc:
-            rows = rows + self.discrete_nll(out, codes).sum(-1)
+            nll = self.discrete_nll(out, codes)
+            if w is not None:
+                nll = torch.where(w[:, self.disc_nodes], nll, torch.zeros_like(nll))
+            rows = rows + nll.sum(-1)
         res["rows"] = rows
         res["nll"] = rows.mean()
         return res
@@ -196,8 +224,8 @@ class ObjectivesMixin:
         """l_z (eq. 5) from :meth:`exact_terms`'s output: the squared distance of every
         endogenous continuous node's exact latent from its mask's location (a mean over
         rows, summed over nodes)."""
-        if "off_atom" in terms:           # a row at a point mass has no latent
-            w = terms["off_atom"]
+        if "weight" in terms:    # a row at a point mass (or missing) has no latent
+            w = terms["weight"]
             sq = ((terms["z"] - terms["loc"]) ** 2 * w).sum(0) / w.sum(0).clamp(min=1.0)
             return (sq * self.cont_endo).sum()
         return (((terms["z"] - terms["loc"]) ** 2).mean(0) * self.cont_endo).sum()
