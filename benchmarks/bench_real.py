@@ -158,6 +158,7 @@ def run_nhefs(args) -> dict:
 def ihdp(surface: str, rep: int) -> tuple[pd.DataFrame, np.ndarray]:
     from econml.data.dgps import ihdp_surface_A, ihdp_surface_B
     Y, T, X, te = (ihdp_surface_A if surface == "A" else ihdp_surface_B)(random_state=rep)
+    X = X[:, np.ptp(X, axis=0) > 0]        # (the data's first column is a constant 1)
     cols = [f"x{k + 1}" for k in range(X.shape[1])]
     df = pd.DataFrame(X, columns=cols)
     for c in cols:        # the binary covariates as 0/1 integers

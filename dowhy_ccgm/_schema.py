@@ -29,6 +29,9 @@ ATOM_GAP = 10
 #: an end (minimum or maximum) of a lattice column (integers, fixed decimals) is a point
 #: mass when it is this many times as frequent as its neighbour on the lattice
 LATTICE_END_GAP = 2
+#: a column whose sd exceeds this many times its interquartile scale (a few far outliers)
+#: is standardized by its median and interquartile range instead (:func:`_robust_scale`)
+OUTLIER_SD_RATIO = 100.0
 #: lattice steps tried for float columns (values recorded to 0..4 decimals)
 _LATTICE_DECIMALS = range(0, 5)
 
@@ -208,6 +211,33 @@ def detect_atoms(x: np.ndarray, step: float) -> list:
     return sorted(set(out))
 
 
+def _robust_scale(spec: ColumnSpec, x: np.ndarray, atoms) -> None:
+    """Standardize by the median and the interquartile range (of the values off the point
+    masses) instead of the mean and sd when a few far outliers make the sd more than
+    ``OUTLIER_SD_RATIO`` times that robust scale: the model computes in float32, and
+    standardized by such an sd the bulk of the column would collapse onto a few float32
+    values (and onto its point masses). A value that then lies beyond ``MAX_STANDARDIZED``
+    robust scales is refused, naming it."""
+    from ._codec import MAX_STANDARDIZED
+    body = x[~np.isin(x, atoms)] if len(atoms) else x
+    if body.size < 10:
+        return
+    q1, med, q3 = np.percentile(body, [25, 50, 75])
+    robust = float(q3 - q1) / 1.349
+    if not robust > 0 or spec.sd <= OUTLIER_SD_RATIO * robust:
+        return
+    far = np.abs(x - med) / robust > MAX_STANDARDIZED
+    if far.any():
+        v = x[far][np.argmax(np.abs(x[far] - med))]
+        raise ValueError(
+            f"column {spec.name!r} holds {int(far.sum())} value(s) more than "
+            f"{MAX_STANDARDIZED:.0e} interquartile-scaled units from its median {med:.4g} "
+            f"(the farthest: {v!r}); the model computes in float32 and would lose the bulk "
+            "of the column's values: correct, winsorize or transform (e.g. log) those "
+            "values")
+    spec.mean, spec.sd = float(med), robust
+
+
 def parse_declaration(name, declared):
     """A ``column_types`` entry -> ``(kind, atoms, step)``: ``kind`` None (detect) or a
     kind; ``atoms`` None (detect), a list of values, or ``[]`` (none); ``step`` None
@@ -318,6 +348,7 @@ def _continuous_spec(spec: ColumnSpec, s: pd.Series, atoms, step) -> ColumnSpec:
                 f"column {name!r} lies on a lattice (step {spec.step:g}): its point masses "
                 f"must be its minimum or maximum (a floor, a top-code), got {atoms}; an "
                 "interior value of a lattice already has its own probability")
+    _robust_scale(spec, x, atoms)
     spec.atoms = [float(a) for a in atoms]
     spec.atom_shares = [float(np.mean(x == a)) for a in spec.atoms]
     spec.atom = bool(spec.atoms)

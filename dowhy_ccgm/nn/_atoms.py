@@ -90,6 +90,15 @@ def _probabilities(logp):
     return p[:, 0], p[:, 1:]
 
 
+def _unbounded(e_lo, e_hi):
+    """The part's bounds in float64 with the :data:`NO_BOUND` stand-ins as infinities
+    (generation and abduction must reach values however far out; the likelihood keeps the
+    finite stand-ins for its gradients)."""
+    e_lo, e_hi = e_lo.double(), e_hi.double()
+    return (e_lo.masked_fill(e_lo <= -NO_BOUND, -math.inf),
+            e_hi.masked_fill(e_hi >= NO_BOUND, math.inf))
+
+
 def _intervals(pc, pa, e_at, e_lo, e_hi, log_z):
     """Each atom's interval of ``U`` as ``(head, tail)`` (batch, K): the probability below
     it and above it, each summed directly (so both are accurate near 0)."""
@@ -110,8 +119,8 @@ def atom_part(nu, logp, e_at, e_lo, e_hi):
 
     ``U = Phi(nu)`` is compared with the atoms' intervals from below in the lower half and
     ``1 - U = Phi(-nu)`` from above in the upper half, so both tails are resolved."""
-    nu = nu.double()
-    e_at, e_lo, e_hi = e_at.double(), e_lo.double(), e_hi.double()
+    nu, e_at = nu.double(), e_at.double()
+    e_lo, e_hi = _unbounded(e_lo, e_hi)
     pc, pa = _probabilities(logp)
     log_pc = torch.log(pc)
     log_z = log_ndtr_diff(e_lo, e_hi)
@@ -150,8 +159,8 @@ def atom_noise(e, index, logp, e_at, e_lo, e_hi, r):
     continuous noise is ``e`` (rows off the atoms, ``index == -1``; ``e`` is ignored
     elsewhere), or, at atom ``index``, ``U`` placed at ``r`` (in [0, 1)) within the atom's
     interval."""
-    e, e_at = e.double(), e_at.double()
-    e_lo, e_hi, r = e_lo.double(), e_hi.double(), r.double()
+    e, e_at, r = e.double(), e_at.double(), r.double()
+    e_lo, e_hi = _unbounded(e_lo, e_hi)
     pc, pa = _probabilities(logp)
     log_pc = torch.log(pc)
     K = pa.shape[1]
