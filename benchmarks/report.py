@@ -17,7 +17,8 @@ benchmark run on the code before the fast fit, commit 27b3d86):
   docs/bootstrap.md);
 * ``parquet.json``: ``bench_parquet.py``;
 * ``dowhy_intervals.json``: ``bench_dowhy_intervals.py`` (also rewrites its table in
-  docs/bootstrap.md).
+  docs/bootstrap.md);
+* ``real.json``: ``bench_real.py`` (also rewrites the tables of docs/real-data.md).
 
 Run::
 
@@ -510,6 +511,79 @@ def observational_markdown(r) -> list:
     return out
 
 
+def real_markdown(r) -> list:
+    """``bench_real.py``: NHEFS, IHDP A/B and the quirky simulated study."""
+    out = []
+    nh = r.get("nhefs")
+    if nh:
+        ref = nh["reference"]
+        out.append(f"NHEFS: effect of quitting smoking on weight gain (kg), {nh['n']} "
+                   f"smokers, {nh['n_missing_outcome']} without an outcome. References "
+                   f"(Hernan and Robins, ch. 12-13): IP weighting {ref['ip_weighting'][0]} "
+                   f"({ref['ip_weighting'][1]}-{ref['ip_weighting'][2]}), standardization "
+                   f"{ref['standardization'][0]} ({ref['standardization'][1]}-"
+                   f"{ref['standardization'][2]}).\n")
+        out.append("| estimator | rows used | ATE [kg] | 95% interval | inside both references "
+                   "| fit [s] |")
+        out.append("|---|---|---|---|---|---|")
+        names = {"ccgm_all_rows": ("CCGM", "all (missing outcomes kept)"),
+                 "ccgm_complete_cases": ("CCGM", "complete cases"),
+                 "ipw": ("IPW (DoWhy)", "complete cases"),
+                 "aipw": ("AIPW (EconML)", "complete cases"),
+                 "dr_learner": ("DR learner (EconML)", "complete cases"),
+                 "dowhy": ("DoWhy GCM, auto-assigned", "complete cases")}
+        for key, (name, rows) in names.items():
+            e = nh.get(key)
+            if not e:
+                continue
+            ci = f"{e['ci'][0]:.2f}-{e['ci'][1]:.2f}" if "ci" in e else "-"
+            inside = "yes" if all(e["inside"].values()) else "no"
+            out.append(f"| {name} | {rows} | {e['ate']:.2f} | {ci} | {inside} | "
+                       f"{_f(e.get('fit_s'), 1)} |")
+        out.append("")
+    ih = r.get("ihdp")
+    if ih:
+        reps = len(next(iter(ih.values()))["rows"]) if isinstance(ih.get("A"), dict) else 0
+        out.append(f"IHDP response surfaces (Hill 2011; `econml.data.dgps`), {reps} "
+                   "replications each: mean |error| against each replication's true sample "
+                   "ATE and ATT.\n")
+        out.append("| surface | estimator | mean abs. ATE error | mean abs. ATT error |")
+        out.append("|---|---|---|---|")
+        for surface in ("A", "B"):
+            sm = ih.get(surface, {}).get("summary")
+            if not sm:
+                continue
+            for key, name in (("ccgm", "CCGM"), ("ipw", "IPW"), ("aipw", "AIPW"),
+                              ("dr_learner", "DR learner"), ("dowhy", "DoWhy GCM")):
+                if key in sm:
+                    v = sm[key]
+                    out.append(f"| {surface} | {name} | {v['ate_mean_abs_error']:.3f} | "
+                               f"{_f(v.get('att_mean_abs_error'), 3)} |")
+        out.append("")
+    sim = r.get("sim")
+    if sim:
+        sm, a = sim["summary"], r["args"]
+        out.append(f"Simulated study with real data's quirks (`simulate_observational(quirks="
+                   f"True)`, {a['sim_n']} rows, {a['sim_share']:.0%} treated, seeds "
+                   f"{a['sim_seeds']}): a rounded column, a count with structural zeros, "
+                   "earnings in cents with zeros and a top-code, a zero-inflated outcome.\n")
+        out.append("| measure | value | target | met |")
+        out.append("|---|---|---|---|")
+        t = sm["targets"]
+        out.append(f"| worst point-mass share error | {sm['worst_share_error']:.4f} | <= 0.01 | "
+                   f"{'yes' if t['shares_within_0.01'] else 'no'} |")
+        out.append(f"| generated share beyond the top-code | {sm['beyond_cap_max']:.4f} | 0 | "
+                   f"{'yes' if t['nothing_beyond_cap'] else 'no'} |")
+        out.append(f"| generated naive difference, worst relative error | "
+                   f"{sm['naive_rel_error_max']:.3f} | <= 0.10 | "
+                   f"{'yes' if t['naive_within_10pct'] else 'no'} |")
+        out.append(f"| ATT mean abs. error (efficiency floor sd "
+                   f"{sm['att_efficiency_floor_sd']:.3f}) | {sm['att_mean_abs_error']:.3f} | "
+                   f"<= floor | {'yes' if t['att_within_floor'] else 'no'} |")
+        out.append("")
+    return out
+
+
 def gcm_roots_markdown(r) -> list:
     """``bench_gcm_roots.py``: joint against independent roots in ``dowhy.gcm``."""
     a, sm = r["args"], r["summary"]
@@ -557,6 +631,8 @@ roots_section = _table_section("root_sampling.json", "Root sampling (`bench_root
                                roots_markdown)
 gcm_roots_section = _table_section("gcm_roots.json", "Roots in `dowhy.gcm` (`bench_gcm_roots.py`)",
                                    gcm_roots_markdown)
+real_section = _table_section("real.json", "Real data and real data's quirks (`bench_real.py`)",
+                              real_markdown)
 observational_section = _table_section(
     "observational.json", "Simulated observational study (`bench_observational.py`)",
     observational_markdown,
@@ -604,7 +680,8 @@ def main() -> int:
             ("gcm_roots.json", "gcm.md", "gcm-roots-table", gcm_roots_markdown,
              "roots table"),
             ("observational.json", "observational.md", "observational-table",
-             observational_markdown, "simulated-study table")):
+             observational_markdown, "simulated-study table"),
+            ("real.json", "real-data.md", "real-table", real_markdown, "real-data tables")):
         r = _load(name)
         if r:
             rewrite_doc(page, marker, lines_of(r), what)
@@ -631,7 +708,8 @@ def main() -> int:
                         None)
     for section in (core_section, scale_section, calls_section, triangle_section,
                     mindset_section, roots_section, bootstrap_section, parquet_section,
-                    observational_section, gcm_roots_section, many_levels_section):
+                    observational_section, gcm_roots_section, many_levels_section,
+                    real_section):
         section(out)
     path = os.path.join(HERE, "RESULTS.md")
     with open(path, "w") as fh:

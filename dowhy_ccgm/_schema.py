@@ -238,6 +238,15 @@ def _robust_scale(spec: ColumnSpec, x: np.ndarray, atoms) -> None:
     spec.mean, spec.sd = float(med), robust
 
 
+def _auto(name, key: str, value: str, expected: str) -> None:
+    """A string in a dict declaration: ``"auto"`` (detect: None), else an error naming the
+    column and the key."""
+    if value != "auto":
+        raise ValueError(f"column_types[{name!r}][{key!r}] must be {expected} or 'auto', "
+                         f"got {value!r}")
+    return None
+
+
 def parse_declaration(name, declared):
     """A ``column_types`` entry -> ``(kind, atoms, step)``: ``kind`` None (detect) or a
     kind; ``atoms`` None (detect), a list of values, or ``[]`` (none); ``step`` None
@@ -271,10 +280,7 @@ def parse_declaration(name, declared):
                          f"continuous columns, got kind {kind!r}")
     atoms = declared.get("atoms", "auto")
     if isinstance(atoms, str):
-        if atoms != "auto":
-            raise ValueError(f"column_types[{name!r}]['atoms'] must be a list of values or "
-                             f"'auto', got {atoms!r}")
-        atoms = None
+        atoms = _auto(name, "atoms", atoms, "a list of values")
     else:
         try:
             atoms = sorted({float(a) for a in atoms})
@@ -286,10 +292,7 @@ def parse_declaration(name, declared):
                              f"{MAX_ATOMS} finite values, got {atoms!r}")
     step = declared.get("step", "auto")
     if isinstance(step, str):
-        if step != "auto":
-            raise ValueError(f"column_types[{name!r}]['step'] must be a number >= 0 or "
-                             f"'auto', got {step!r}")
-        step = None
+        step = _auto(name, "step", step, "a number >= 0")
     elif step is None:
         step = 0.0
     else:
