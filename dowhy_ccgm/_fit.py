@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from ._fitted import FittedCCGM, root_copula, root_pool
+from ._fitted import FittedCCGM, pooled_root_indices, root_copula, root_pool
 from ._params import resolve_objective, schedule
 from ._schema import Schema, infer_column_spec, parse_declaration
 from ._training import train_ccgm, train_encoder, train_exact
@@ -128,6 +128,18 @@ def _check_missing_supported(Xg, params: dict) -> None:
         raise ValueError(f"columns {cols} have missing (NaN) values; fitting with missing "
                          f"cells needs {what}: impute or drop those rows, or change the "
                          "parameters")
+
+
+def _keep_root_values(pool: dict, net: CCGMNet, specs, Xg, order, rows) -> None:
+    """The pooled rows' raw values of the continuous roots (float64), so that a root drawn
+    from a stored row comes back bit for bit (``pool["values"]``, columns in
+    ``pool["values_idx"]`` node order)."""
+    idx = [i for i in pooled_root_indices(net) if net.kinds[i] == "continuous"]
+    if not idx:
+        return
+    pool["values"] = torch.as_tensor(np.stack(
+        [Xg[order[i]].to_numpy(dtype=np.float64, na_value=np.nan)[rows] for i in idx], 1))
+    pool["values_idx"] = idx
 
 
 def set_value_encoding(net: CCGMNet, specs) -> None:
@@ -247,8 +259,11 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
             S_all = S if exact_fit else net.encode_states(u.to(dev), codes.to(dev))
             pool = root_pool(net, S_all.to(dev), gen,
                              groups=params["root_sampling"] == "copula")
+            rows = pool.pop("rows").numpy()
             if params["root_sampling"] == "copula":
                 pool = root_copula(pool)
+            else:
+                _keep_root_values(pool, net, specs, Xg, order, rows)
     model = FittedCCGM(net, schema, tuple(order), tuple(c for c in order if c in exo),
                        n_threads=params["n_threads"], root_pool=pool)
     return FitResult(model, history, tuple(Xg.columns),

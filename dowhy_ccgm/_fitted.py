@@ -27,6 +27,7 @@ from ._validation import check_frame, check_node
 from .nn import CCGMNet
 
 __all__ = ["FittedCCGM", "RemovedEdge", "CHUNK_ROWS", "MAX_STANDARDIZED", "MAX_SAMPLES",
+           "pooled_root_indices",
            "ROOT_POOL_ROWS", "root_pool", "root_copula"]
 
 #: rows generated per chunk (bounded memory; noise is drawn per chunk)
@@ -45,7 +46,7 @@ _POOL_KEYS = ("z", "eps", "unif")
 _POOL_KEY_OF = {"latent": "z", "normal": "eps", "uniform": "unif"}
 
 
-def _pooled_root_indices(net: CCGMNet) -> list:
+def pooled_root_indices(net: CCGMNet) -> list:
     """The nodes :func:`root_pool` keeps the noise of: no parents in the mask, and a noise
     of their own."""
     mask = net.mask.detach().cpu().numpy()
@@ -74,22 +75,30 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
     :func:`root_copula`)."""
     position = {"z": net.cont_pos, "eps": net.noisy_pos, "unif": net.disc_pos}
     roots = []
-    for i in _pooled_root_indices(net):
+    for i in pooled_root_indices(net):
         key = _POOL_KEY_OF[net.noise_kind(i)]
         roots.append((i, (key, position[key])))
     cols = [net.offsets[i] for i, _ in roots]
+    used = torch.arange(S.shape[0])
     if cols:                       # rows with a missing root are not pooled
         complete = ~torch.isnan(S[:, cols]).any(1)
         if not bool(complete.all()):
             S = S[complete]
+            used = used[complete.cpu()]
+    if bool(torch.isnan(S).any()):
+        # other columns' missing cells: the roots read none of them (their gates are 0,
+        # but 0 * NaN is NaN), and the decoders invert every column of a row together
+        S = torch.nan_to_num(S, nan=0.0)
     n = S.shape[0]
     keep = None
     if n > ROOT_POOL_ROWS:
         keep = torch.randperm(n, generator=generator, dtype=torch.int32)[
             :ROOT_POOL_ROWS].to(S.device)
+        used = used[keep.long().cpu()]
     m = n if keep is None else len(keep)
     out = {f"{key}_idx": [pos[i] for i, (k2, pos) in roots if k2 == key]
            for key in _POOL_KEYS}
+    out["rows"] = used          # (the rows of S pooled: fit_model keeps their raw values)
     parts = {key: [] for key in _POOL_KEYS}
     group_parts = {key: [] for key in _POOL_KEYS}
     latent = [i for i, (key, _) in roots if key == "z"]
@@ -470,17 +479,27 @@ class FittedCCGM:
         the noise of a chunk (drawn per chunk: memory stays bounded whatever ``n_rows``)."""
         specs, exact = interventions if interventions else (None, {})
         overrides = self.overrides(unit_level)
-        parts = []
+        parts, raw = [], []
         with torch.no_grad(), torch_threads(self.n_threads):
             for start in range(0, max(n_rows, 1), CHUNK_ROWS):
                 rows = slice(start, min(start + CHUNK_ROWS, n_rows))
                 cspecs = None if specs is None else {
                     i: (sp.rows(rows) if isinstance(sp, _RowSlice) else sp)
                     for i, sp in specs.items()}
-                parts.append(self.net.generate(noise_of(rows), cspecs, overrides,
+                noise = noise_of(rows)
+                if "root_values" in noise:
+                    raw.append(noise["root_values"])
+                parts.append(self.net.generate(noise, cspecs, overrides,
                                                generator=generator))
         S = torch.cat(parts) if len(parts) > 1 else parts[0]
         out = self.frame(S, index)
+        if raw and len(raw) == len(parts):
+            # a root drawn from a stored training row is that row's value, bit for bit
+            # (the state rows hold it in float32)
+            values = torch.cat(raw).numpy()
+            for k, i in enumerate(self.root_pool["values_idx"]):
+                col = self.nodes[i]
+                out[col] = values[:n_rows, k].astype(out[col].dtype)
         for col, values in exact.items():
             if isinstance(values, list):
                 values = np.concatenate(values) if values else values
@@ -523,6 +542,8 @@ class FittedCCGM:
             for key in _POOL_KEYS:
                 if pool[f"{key}_idx"]:
                     noise[key][:, pool[f"{key}_idx"]] = pool[key].to(self.device)[rows]
+            if pool.get("values_idx"):   # the pooled rows' own values, for the output
+                noise["root_values"] = pool["values"][rows.cpu()]
         return noise
 
     def pooled_roots(self) -> list:
@@ -530,7 +551,7 @@ class FittedCCGM:
         noise of their own), in model order; empty without a pool."""
         if self.root_pool is None:
             return []
-        return [self.nodes[i] for i in _pooled_root_indices(self.net)]
+        return [self.nodes[i] for i in pooled_root_indices(self.net)]
 
     def pooled_root_rows(self, generator) -> pd.DataFrame:
         """The pooled roots' values, one row per stored training row (the training rows'

@@ -327,13 +327,20 @@ def load(cls, path, device="cpu"):
     if pool is not None:
         try:
             keys = ("z", "eps", "unif", "z_idx", "eps_idx", "unif_idx") + tuple(
-                k for k in ("copula", "unif_perm", "unif_probs") if k in pool)
+                k for k in ("copula", "unif_perm", "unif_probs", "values", "values_idx")
+                if k in pool)
             pool = {k: (pool[k] if k in ("z", "eps", "unif", "copula", "unif_perm",
-                                         "unif_probs") else
+                                         "unif_probs", "values") else
                         [int(i) for i in pool[k].tolist()])
                     for k in keys}
         except (KeyError, TypeError, AttributeError):
             raise _damaged(path, "root_pool", "is not a root sample") from None
+        if "values" in pool:
+            V, rows = pool["values"], max(pool[k].shape[0] for k in ("z", "eps", "unif"))
+            if not (isinstance(V, torch.Tensor) and V.dtype == torch.float64
+                    and tuple(V.shape) == (rows, len(pool.get("values_idx", [])))):
+                raise _damaged(path, "root_pool", f"has root values of shape "
+                               f"{tuple(getattr(V, 'shape', ()))} for {rows} stored rows")
         if "copula" in pool:
             k = sum(len(pool[f"{key}_idx"]) for key in ("z", "eps", "unif"))
             L = pool["copula"]

@@ -9,7 +9,7 @@ import pytest
 
 from dowhy_ccgm import CCGMGenerator
 
-GRAPH = nx.DiGraph([("x", "t"), ("x", "y"), ("t", "y")])
+GRAPH = nx.DiGraph([("x", "t"), ("x", "y"), ("t", "y"), ("w", "y")])
 
 
 def _expit(v):
@@ -25,8 +25,9 @@ def mar():
     n = 6000
     x = rng.normal(size=n)
     t = (rng.random(n) < _expit(x)).astype(np.int64)
-    y = t + 0.8 * x + rng.normal(size=n)
-    full = pd.DataFrame({"x": x, "t": t, "y": y})
+    w = rng.choice(["a", "b", "c"], size=n, p=[0.5, 0.3, 0.2])       # a categorical root
+    y = t + 0.8 * x + 0.5 * (w == "c") + rng.normal(size=n)
+    full = pd.DataFrame({"x": x, "t": t, "y": y, "w": w})
     df = full.astype({"t": "float64"})
     miss_y = rng.random(n) < _expit(1.5 * x - 1.5)
     miss_t = rng.random(n) < 0.08
@@ -42,10 +43,16 @@ def test_observed_factors_recover_the_truth(mar):
     # complete cases are biased by 0.3 (the truth's E[y] is about 0.5 here) ...
     assert full["y"].mean() - df["y"].mean() > 0.25
     s = gen.sample(60_000, random_state=1)
+    assert not s.isna().any().any()          # (the root pool holds no missing row's NaN)
     # ... the model's E[y] is not (sd of the mean of 6000 rows: 0.02)
     assert abs(s["y"].mean() - full["y"].mean()) < 0.06
     assert abs(s["t"].mean() - full["t"].mean()) < 0.02
-    do1 = gen.intervene({"t": 1.0}, 60_000, random_state=2)["y"].mean()
+    # the roots drawn jointly from the rows: their shares (a missing y must not leak in)
+    for level, share in (full["w"].value_counts(normalize=True)).items():
+        assert abs((s["w"] == level).mean() - share) < 0.01, level
+    iv = gen.intervene({"t": 1.0}, 60_000, random_state=2)
+    assert not iv.isna().any().any()
+    do1 = iv["y"].mean()
     do0 = gen.intervene({"t": 0.0}, 60_000, random_state=2)["y"].mean()
     assert abs((do1 - do0) - 1.0) < 0.1
 
