@@ -407,6 +407,16 @@ class FittedCCGM:
         if spec.kind == "continuous":
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"{what} value for {spec.name!r} must be finite")
+            if integer_only and spec.integer:
+                kind = np.dtype(spec.dtype) if spec.dtype in np.sctypeDict else None
+                if kind is not None and kind.kind in "iu":
+                    lim = np.iinfo(kind)
+                    if np.any((arr < lim.min) | (arr > lim.max)):
+                        bad = arr[np.argmax((arr < lim.min) | (arr > lim.max))]
+                        raise ValueError(
+                            f"{what} value {float(bad):g} for {spec.name!r} does not fit the "
+                            f"column's dtype {spec.dtype} ({lim.min}..{lim.max}); cast the "
+                            "column to a wider integer type before fitting")
             if integer_only and spec.integer and np.any(arr != np.rint(arr)):
                 bad = arr[np.argmax(arr != np.rint(arr))]
                 raise ValueError(

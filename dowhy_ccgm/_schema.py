@@ -373,6 +373,11 @@ def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> Colum
       (the same rule as ``assign_ccgm_mechanisms``).
     """
     kind, atoms, step = parse_declaration(name, kind)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(
+            s.dtype) or isinstance(s.dtype, pd.PeriodDtype):
+        raise ValueError(f"column {name!r} holds dates or durations ({s.dtype}): encode it "
+                         "as a number first (e.g. days since a reference date, or the "
+                         "year), or drop it; as labels every date would be a category")
     is_cat = isinstance(s.dtype, pd.CategoricalDtype)
     numeric = pd.api.types.is_numeric_dtype(s.dtype) and not is_cat
     is_bool = pd.api.types.is_bool_dtype(s.dtype)

@@ -99,7 +99,17 @@ def subgroup_effects(gen, X, treatment, outcome, by, treated=1, control=0, *,
     unit. Returns a frame indexed by group with ``n`` and ``effect``."""
     if isinstance(by, str) and by in getattr(X, "columns", []):
         labels = X[by].to_numpy()
+    elif isinstance(by, str):
+        raise KeyError(f"by={by!r} is not a column of X (its columns: {list(X.columns)}); "
+                       "give a column name of X or one label per unit")
     else:
+        if isinstance(by, pd.Series):       # labels belong to units by index, not position
+            if not by.index.equals(X.index):
+                missing = X.index.difference(by.index)
+                if len(missing):
+                    raise ValueError(f"by (a Series) has no label for {len(missing)} units of X "
+                                     f"(e.g. index {missing[0]!r}); it is read by X's index")
+                by = by.reindex(X.index)
         labels = np.asarray(by)
         if labels.ndim != 1 or len(labels) != len(X):
             raise ValueError(f"by has {labels.size} labels for {len(X)} units (give a column "

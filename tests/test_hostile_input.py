@@ -386,3 +386,36 @@ def test_encoder_abduction_is_refused_for_zero_inflated_columns():
     with pytest.raises(ValueError, match="zero-inflated columns: use the exact abduction"):
         gen.counterfactual(pd.DataFrame({"a": a[:5], "b": b[:5]}), {"a": lambda v: v},
                            abduction="encoder")
+
+
+def test_small_integer_dtypes_dates_and_misaligned_groups():
+    """An intervention that does not fit a uint8 column is refused (it wrapped around: 300
+    showed 44, -1 showed 255); a date column is refused naming it (it became a category
+    per date); a ``by`` Series is read by X's index, not by position (a group's effect
+    came out 0.04 instead of 1.56 with X sorted differently)."""
+    from dowhy_ccgm.effects import subgroup_effects
+    rng = np.random.default_rng(0)
+    n = 1500
+    k = rng.integers(0, 20, n).astype(np.uint8)
+    grp = rng.integers(0, 2, n)
+    t = rng.integers(0, 2, n)
+    y = 0.05 * k + t * (0.2 + 1.5 * grp) + 0.2 * rng.normal(size=n)
+    df = pd.DataFrame({"k": k, "grp": grp, "t": t, "y": y})
+    g = nx.DiGraph([("k", "y"), ("grp", "y"), ("t", "y")])
+    gen = CCGMGenerator(g, random_state=0, progress_bar=False).fit(df)
+    for bad in (300, -1):
+        with pytest.raises(ValueError, match=rf"value {bad} for 'k' does not fit the column's "
+                                             r"dtype uint8 \(0..255\)"):
+            gen.intervene({"k": bad}, 5, random_state=0)
+    assert (gen.intervene({"k": 7}, 5, random_state=0)["k"] == 7).all()
+    with pytest.raises(ValueError, match=r"column 'when' holds dates"):
+        CCGMGenerator(nx.DiGraph([("when", "y")]), epochs=1).fit(
+            df.assign(when=pd.date_range("2020-01-01", periods=n))[["when", "y"]])
+    shuffled = df.sample(frac=1.0, random_state=1)
+    by = df["grp"]                                  # in df's order, not shuffled's
+    out = subgroup_effects(gen, shuffled, "t", "y", by, random_state=0)
+    assert abs(out.loc[1, "effect"] - 1.7) < 0.15 and abs(out.loc[0, "effect"] - 0.2) < 0.15
+    with pytest.raises(KeyError, match=r"by='group' is not a column of X"):
+        subgroup_effects(gen, df, "t", "y", "group")
+    with pytest.raises(ValueError, match=r"has no label for 5 units"):
+        subgroup_effects(gen, df, "t", "y", by.iloc[5:])
