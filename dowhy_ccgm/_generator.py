@@ -35,6 +35,30 @@ def _graph_repr(graph, max_edges: int = 6) -> str:
             f"{shown})")
 
 
+def _available_bytes() -> int | None:
+    """The memory the system can still give (MemAvailable on Linux), else None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(model, n_rows: int, what: str) -> None:
+    """Refuse a call whose output (and its state rows) would not fit in memory, saying how
+    much it would take, instead of running until the system kills the process."""
+    need = n_rows * (8 * len(model.schema.columns) + 8 * model.net.width)
+    free = _available_bytes()
+    if free is not None and need > 0.8 * free:
+        raise MemoryError(
+            f"{what} of {n_rows:,} rows would hold about {need / 2**30:.1f} GiB in memory "
+            f"(about {free / 2**30:.1f} GiB is available): draw fewer rows per call, or "
+            "write them in partitions with dowhy_ccgm.parquet.sample_to_parquet")
+
+
 def _check_n_samples(n_samples) -> int:
     if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, (int, np.integer)) \
             or n_samples < 1:
@@ -339,7 +363,9 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         Returns a DataFrame with the training columns and dtypes.
         """
         self._check_fitted()
-        return self.model_.sample(_check_n_samples(n_samples), self._gen(random_state))
+        n = _check_n_samples(n_samples)
+        _check_memory(self.model_, n, "sample")
+        return self.model_.sample(n, self._gen(random_state))
 
     def intervene(self, interventions: dict, n_samples: int | None = None, X=None,
                   random_state=None) -> pd.DataFrame:
@@ -362,6 +388,7 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         if X is not None:
             return self.counterfactual(X, interventions, random_state=random_state)
         n = _check_n_samples(n_samples)
+        _check_memory(self.model_, n, "intervene")
         if not isinstance(interventions, dict) or not interventions:
             raise ValueError("interventions must be a non-empty dict {node: value or callable}")
         return self.model_.sample(n, self._gen(random_state), interventions)

@@ -444,7 +444,14 @@ class Schema:
         """Write the standardized continuous columns of ``X`` into ``out[:, columns[k]]``
         (float32 state rows: no separate array of the values)."""
         for k, c in enumerate(self.cont):
-            out[:, columns[k]] = self.by_name[c].standardize(X[c])
+            try:
+                out[:, columns[k]] = self.by_name[c].standardize(X[c])
+            except (TypeError, ValueError):
+                bad = next((v for v in X[c].tolist()
+                            if not isinstance(v, (int, float, np.number))
+                            and not pd.isna(v)), None)
+                raise ValueError(f"column {c!r} is continuous but holds the non-numeric "
+                                 f"value {bad!r}") from None
 
     def to_arrays(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Standardized continuous values (float32, written column by column: no float64

@@ -284,3 +284,21 @@ def test_pooled_roots_come_back_bit_for_bit(tmp_path):
     cop = CCGMGenerator(nx.DiGraph([("a", "y"), ("b", "y")]), root_sampling="copula",
                         random_state=0, progress_bar=False).fit(df)
     assert np.isin(cop.sample(1000, random_state=1)["a"], a).mean() < 0.01
+
+
+def test_dowhy_path_detects_zeros_and_the_cap():
+    from dowhy import gcm
+    from dowhy.gcm.util.general import set_random_seed
+    from dowhy_ccgm.gcm import assign_ccgm_mechanisms
+    df = capped_scm(5000, np.random.default_rng(10))[["x", "earn"]]
+    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("x", "earn")]))
+    set_random_seed(0)
+    assign_ccgm_mechanisms(scm, df, progress_bar=False)
+    gcm.fit(scm, df)
+    s = gcm.draw_samples(scm, 50_000)
+    assert s["earn"].min() == 0.0 and s["earn"].max() == CAP
+    assert abs((s["earn"] == 0).mean() - (df["earn"] == 0).mean()) < 0.015
+    assert abs((s["earn"] == CAP).mean() - (df["earn"] == CAP).mean()) < 0.006
+    cf = gcm.counterfactual_samples(scm, {"x": lambda v: v}, observed_data=df.iloc[:1000])
+    np.testing.assert_allclose(cf["earn"], df["earn"].iloc[:1000], atol=1e-4)
+    assert (cf["earn"].to_numpy()[df["earn"].iloc[:1000].to_numpy() == CAP] == CAP).all()

@@ -419,3 +419,26 @@ def test_small_integer_dtypes_dates_and_misaligned_groups():
         subgroup_effects(gen, df, "t", "y", "group")
     with pytest.raises(ValueError, match=r"has no label for 5 units"):
         subgroup_effects(gen, df, "t", "y", by.iloc[5:])
+
+
+def test_output_beyond_memory_and_strings_in_numeric_columns(monkeypatch):
+    """``sample(10**9)`` ran until the system killed it: a call whose output would not fit
+    in the available memory is refused with the size it would take; a string in a
+    continuous column names the column (it said "could not convert string to float")."""
+    import dowhy_ccgm._generator as G
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=300)})
+    df["y"] = df["x"] + rng.normal(size=300)
+    gen = CCGMGenerator(nx.DiGraph([("x", "y")]), epochs=2, progress_bar=False).fit(df)
+    monkeypatch.setattr(G, "_available_bytes", lambda: 10 * 2**20)      # 10 MiB free
+    with pytest.raises(MemoryError, match=r"sample of 1,000,000 rows would hold about "
+                                          r"0.0 GiB.*sample_to_parquet"):
+        gen.sample(1_000_000)
+    with pytest.raises(MemoryError, match=r"intervene of 1,000,000 rows"):
+        gen.intervene({"x": 0.0}, 1_000_000)
+    assert len(gen.sample(1000, random_state=0)) == 1000                 # 32 kB: fine
+    bad = df.assign(y=df["y"].astype(object))
+    bad.loc[3, "y"] = "abc"
+    with pytest.raises(ValueError, match=r"column 'y' is continuous but holds the "
+                                         r"non-numeric value 'abc'"):
+        gen.counterfactual(bad, {"x": 0.0})
