@@ -238,6 +238,15 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
         if params["learn_structure"]:
             # keep the learned DAG, then refit the masks on exactly that structure
             _learned_mask(net, float(params["edge_threshold"]))
+            if not bool(net.mask.any()):
+                why = (f"every node is exogenous ({len(exo)} of {n}: the default exogenous "
+                       "nodes are the given graph's roots, and an exogenous node has no "
+                       "parents), so no edge could be learned: pass exogenous=[...] naming "
+                       "only the true root nodes" if len(exo) == n else
+                       f"no learned weight exceeded edge_threshold="
+                       f"{params['edge_threshold']}: lower it, or train longer")
+                warnings.warn(f"learn_structure=True learned an empty graph: {why}",
+                              UserWarning, stacklevel=3)
             if objective == "exact":
                 refit = schedule(params, True, len(Xg))
                 history["refit"] = train_exact(

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+from collections.abc import Hashable
 from typing import Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
@@ -381,6 +382,11 @@ def cluster_groups(data: pd.DataFrame, cluster, caller: str) -> Union[list, None
     """The row positions of each cluster of ``data[cluster]`` (``None``: no clusters)."""
     if cluster is None:
         return None
+    if not isinstance(cluster, Hashable) or isinstance(cluster, (pd.Series, pd.Index,
+                                                                  np.ndarray)):
+        raise TypeError(f"{caller}: cluster must be the name of a column of data, got a "
+                        f"{type(cluster).__name__}; add the labels to data as a column and "
+                        "pass its name")
     if cluster not in data.columns:
         raise ValueError(f"{caller}: cluster column {cluster!r} not found in data; available "
                          f"columns: {list(data.columns)}.")

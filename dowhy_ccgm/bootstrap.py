@@ -295,6 +295,9 @@ def _statistics(statistic) -> dict:
     else:
         stats = {"statistic": statistic}
     for name, stat in stats.items():
+        if isinstance(stat, type):
+            raise TypeError(f"bootstrap: statistic {name!r} is the class {stat.__name__}, not "
+                            f"an instance: pass e.g. {stat.__name__}('treatment', 'outcome')")
         if not callable(stat):
             raise TypeError(f"bootstrap: statistic {name!r} must be callable "
                             f"(generator, data, random_state) -> float, got "
@@ -416,6 +419,9 @@ def bootstrap(estimator, data: pd.DataFrame, statistic, *, n_bootstrap: int = 10
         raise ValueError("bootstrap: data has no rows")
     stats = _statistics(statistic)
     graph = estimator.get_params(deep=False)["graph"]
+    if graph is None:
+        raise ValueError("bootstrap: the estimator has no graph (CCGMGenerator(graph=...)): "
+                         "every refit needs one")
     for name, stat in stats.items():
         check = getattr(stat, "check", None)
         if check is not None and graph is not None:

@@ -27,6 +27,11 @@ __all__ = ["average_effect", "effect_on_treated", "subgroup_effects", "unit_effe
 
 
 def _check(gen, treatment, outcome):
+    if not hasattr(gen, "_check_fitted"):
+        hint = (" (the data came first: the generator is the first argument)"
+                if isinstance(gen, pd.DataFrame) else "")
+        raise TypeError(f"the first argument must be a fitted CCGMGenerator, got "
+                        f"{type(gen).__name__}{hint}")
     gen._check_fitted()
     for role, node in (("treatment", treatment), ("outcome", outcome)):
         if node not in gen.nodes_:
@@ -114,6 +119,11 @@ def subgroup_effects(gen, X, treatment, outcome, by, treated=1, control=0, *,
         if labels.ndim != 1 or len(labels) != len(X):
             raise ValueError(f"by has {labels.size} labels for {len(X)} units (give a column "
                              "name of X or one label per unit)")
+    na = pd.isna(labels)
+    if np.any(na):
+        raise ValueError(f"by has {int(np.sum(na))} missing labels (NaN/None): those units "
+                         "would drop out of every group; fill them (e.g. with a label of "
+                         "their own) or leave those units out of X")
     effects = unit_effects(gen, X, treatment, outcome, treated, control, n_draws=n_draws,
                            random_state=random_state)
     labels = pd.Series(labels, index=X.index)

@@ -442,3 +442,33 @@ def test_output_beyond_memory_and_strings_in_numeric_columns(monkeypatch):
     with pytest.raises(ValueError, match=r"column 'y' is continuous but holds the "
                                          r"non-numeric value 'abc'"):
         gen.counterfactual(bad, {"x": 0.0})
+
+
+def test_unclear_errors_of_the_effect_and_bootstrap_helpers(data):
+    """Each of these failed with an error that did not say what was wrong."""
+    from dowhy_ccgm.bootstrap import DoATE, bootstrap
+    from dowhy_ccgm.effects import average_effect, subgroup_effects
+    gen = CCGMGenerator(TOY_GRAPH, **FAST).fit(data)
+    with pytest.raises(TypeError, match=r"statistic 'statistic' is the class DoATE, not an "
+                                        r"instance"):
+        bootstrap(gen, data, DoATE, n_bootstrap=2)
+    with pytest.raises(TypeError, match=r"cluster must be the name of a column of data, got "
+                                        r"a Series"):
+        bootstrap(gen, data, DoATE("x1", "x4"), n_bootstrap=2, cluster=data["x1"] > 0)
+    with pytest.raises(ValueError, match=r"the estimator has no graph"):
+        bootstrap(CCGMGenerator(), data, DoATE("x1", "x4"), n_bootstrap=2, cluster="x1")
+    with pytest.raises(TypeError, match=r"must be a fitted CCGMGenerator, got DataFrame "
+                                        r"\(the data came first"):
+        average_effect(data, gen, "x1", "x4")
+    labels = pd.Series(np.where(data["x1"] > 0, "hi", None), index=data.index)
+    with pytest.raises(ValueError, match=r"by has \d+ missing labels"):
+        subgroup_effects(gen, data, "x1", "x4", labels)
+
+
+def test_structure_learning_never_returns_a_silent_empty_graph(data):
+    empty = nx.DiGraph()
+    empty.add_nodes_from(TOY_GRAPH.nodes)
+    with pytest.warns(UserWarning, match=r"learned an empty graph: every node is exogenous "
+                                         r"\(4 of 4"):
+        CCGMGenerator(empty, learn_structure=True, epochs=2, pretrain_epochs=0,
+                      progress_bar=False).fit(data)
