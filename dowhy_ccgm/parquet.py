@@ -11,9 +11,13 @@ partition ``k`` is generated from the ``k``-th child of
 * a worker holds one chunk at a time: memory does not grow with ``n_samples`` or with the
   partition size.
 
-Each partition is written to a temporary name and renamed when complete, so an
-interrupted run leaves no half-written ``part-*.parquet`` file. Read the result with
-``pandas.read_parquet(path)`` or ``dask.dataframe.read_parquet(path)``.
+Every argument is checked before anything is written. The partitions are written into a
+fresh staging folder inside ``path`` (its name starts with a dot, which Parquet readers
+skip) and moved into ``path`` only when every one of them is complete; then the old
+partitions that the new data set does not replace are removed and a ``_SUCCESS`` marker is
+written (the Hadoop convention; readers skip names that start with ``_``). A run that
+fails leaves ``path`` as it was. Read the result with ``pandas.read_parquet(path)`` or
+``dask.dataframe.read_parquet(path)``.
 
 Needs ``pyarrow`` (``pip install "dowhy-ccgm[parquet]"``).
 """
@@ -22,6 +26,8 @@ from __future__ import annotations
 import glob
 import numbers
 import os
+import shutil
+import uuid
 
 import numpy as np
 
@@ -106,7 +112,8 @@ def sample_to_parquet(generator, path, n_samples: int, *, interventions=None,
         the cluster's workers; ``path`` must then be storage they all reach).
     overwrite : bool, default False
         The directory must not hold ``part-*.parquet`` files already, unless ``overwrite``
-        (they are then replaced; other files are left alone).
+        (they are then replaced once the new data set is complete; other files are left
+        alone).
     progress_bar : bool, optional
         ``None`` follows ``dowhy.gcm.config.show_progress_bars``.
 
@@ -128,28 +135,50 @@ def sample_to_parquet(generator, path, n_samples: int, *, interventions=None,
     if interventions is not None and (not isinstance(interventions, dict) or not interventions):
         raise ValueError("sample_to_parquet: interventions must be a non-empty dict "
                          f"{{node: value}} or None, got {interventions!r}")
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral) \
+            or n_jobs == 0:
+        raise ValueError(f"sample_to_parquet: n_jobs must be a nonzero integer (joblib's "
+                         f"convention: -1 for every core), got {n_jobs!r}")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise ValueError(f"sample_to_parquet: overwrite must be True or False, got "
+                         f"{overwrite!r}")
     if interventions:   # checked once here, not after the workers start
         generator.intervene(interventions, n_samples=1, random_state=0)
+    seeds = _seed_sequence(random_state).spawn(-(-n_samples // partition_rows))
     # absolute: a worker process (reused, or on a cluster) has its own working directory
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"sample_to_parquet: path {path!r} exists and is not a directory")
-    os.makedirs(path, exist_ok=True)
-    old = sorted(glob.glob(os.path.join(path, "part-*.parquet")))
+    # (escaped: a folder named "runs[1]" is a name, not a glob pattern)
+    old = sorted(glob.glob(os.path.join(glob.escape(path), "part-*.parquet")))
     if old and not overwrite:
         raise FileExistsError(f"sample_to_parquet: {path!r} already holds {len(old)} "
                               "part-*.parquet file(s); pass overwrite=True to replace them or "
                               "choose an empty directory")
-    n_parts = -(-n_samples // partition_rows)
-    seeds = _seed_sequence(random_state).spawn(n_parts)
-    names = [os.path.join(path, f"part-{k:05d}.parquet") for k in range(n_parts)]
-    for f in old:
-        if f not in names:
-            os.remove(f)
-    tasks = (delayed(_write_partition)(generator, names[k],
-                                       min(partition_rows, n_samples - k * partition_rows),
-                                       seeds[k], interventions, chunk_rows)
-             for k in range(n_parts))
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    return list(bar(results, total=n_parts, disable=not show_progress(progress_bar),
-                    desc="Writing Parquet partitions"))
+    os.makedirs(path, exist_ok=True)
+    n_parts = len(seeds)
+    names = [f"part-{k:05d}.parquet" for k in range(n_parts)]
+    staging = os.path.join(path, f".staging-{uuid.uuid4().hex}")
+    os.makedirs(staging)
+    try:
+        tasks = (delayed(_write_partition)(
+            generator, os.path.join(staging, names[k]),
+            min(partition_rows, n_samples - k * partition_rows), seeds[k], interventions,
+            chunk_rows) for k in range(n_parts))
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+        list(bar(results, total=n_parts, disable=not show_progress(progress_bar),
+                 desc="Writing Parquet partitions"))
+        # every partition is written: swap the new data set in
+        marker = os.path.join(path, "_SUCCESS")
+        if os.path.exists(marker):
+            os.remove(marker)
+        for name in names:
+            os.replace(os.path.join(staging, name), os.path.join(path, name))
+        for f in old:
+            if os.path.basename(f) not in names:
+                os.remove(f)
+        with open(marker, "w"):
+            pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [os.path.join(path, name) for name in names]

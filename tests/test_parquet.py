@@ -78,7 +78,39 @@ def test_existing_files_are_kept_unless_overwrite(gen, tmp_path):
     files = sample_to_parquet(gen, out, 500, random_state=1, overwrite=True,
                               progress_bar=False)
     assert len(files) == 1 and len(pd.read_parquet(files[0])) == 500
-    assert sorted(os.listdir(out)) == ["notes.txt", "part-00000.parquet"]
+    # (the _SUCCESS marker says the data set is complete; readers skip it)
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "notes.txt", "part-00000.parquet"]
+
+
+def test_nothing_is_lost_or_mixed(gen, tmp_path, monkeypatch):
+    """A folder name with glob characters is a name; bad arguments are refused before
+    anything is touched; a run that fails in its third partition leaves the old data set
+    whole (it left new partitions 0-1 beside old 2-3)."""
+    import dowhy_ccgm.parquet as P
+    out = tmp_path / "runs[1]"
+    sample_to_parquet(gen, out, 1200, partition_rows=300, random_state=0, progress_bar=False)
+    before = pd.read_parquet(out)
+    other = tmp_path / "runs1"
+    sample_to_parquet(gen, other, 300, random_state=5, progress_bar=False)
+    with pytest.raises(FileExistsError, match="already holds 1 part-"):   # not runs[1]'s 4
+        sample_to_parquet(gen, other, 300, random_state=5, progress_bar=False)
+    with pytest.raises(ValueError, match="n_jobs must be a nonzero integer"):
+        sample_to_parquet(gen, out, 600, random_state=1, overwrite=True, n_jobs=0,
+                          progress_bar=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), before)
+    real = P._write_partition
+
+    def failing(g, path, *args):
+        if path.endswith("part-00002.parquet"):
+            raise RuntimeError("disk full")
+        return real(g, path, *args)
+    monkeypatch.setattr(P, "_write_partition", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        sample_to_parquet(gen, out, 1200, partition_rows=300, random_state=1, overwrite=True,
+                          progress_bar=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), before)        # the old set, whole
+    assert sorted(os.listdir(out)) == ["_SUCCESS"] + [f"part-0000{k}.parquet"
+                                                      for k in range(4)]
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
