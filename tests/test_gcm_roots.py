@@ -189,6 +189,16 @@ def test_assign_ccgm_mechanisms_joint_by_default(data):
         assign_ccgm_mechanisms(other, data, root_model="rows")
     with pytest.raises(ValueError, match="root_model must be 'joint'"):
         assign_ccgm_mechanisms(other, data, root_model=["joint"])
+    # an instance of JointEmpiricalDistribution is "joint" (a clone per root started a
+    # block per root: the roots came out independent, corr 0.01 against 0.8)
+    inst = gcm.InvertibleStructuralCausalModel(nx.DiGraph(GRAPH))
+    assign_ccgm_mechanisms(inst, data, root_model=JointEmpiricalDistribution(), epochs=20,
+                           hidden=8, random_state=0, progress_bar=False)
+    assert inst.causal_mechanism("a").shares_block_with(inst.causal_mechanism("b"))
+    gcm.fit(inst, data)
+    set_random_seed(8)
+    s = gcm.draw_samples(inst, 20_000)
+    assert abs(s["a"].corr(s["b"]) - data["a"].corr(data["b"])) < 0.01
 
 
 def test_to_gcm_draws_the_generators_roots_jointly(data):

@@ -458,7 +458,8 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
           only when they are).
         * ``"ccgm"``: a :class:`CCGMRootModel` per root: a smooth learned marginal (new
           values), roots independent.
-        * a ``StochasticModel``: a clone of it per root.
+        * a ``StochasticModel``: a clone of it per root (a
+          ``JointEmpiricalDistribution`` instance is ``"joint"``: all roots in one block).
     column_types : dict, optional
         ``{node: "continuous" | "zero_inflated" | "binary" | "categorical" | dict}``
         overriding the detection, as in ``CCGMGenerator``'s ``column_types`` (point masses
@@ -503,7 +504,9 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
             continue
         kind = _column_kind(node, data[node], column_types.get(node))
         if is_root_node(graph, node):
-            if root_model == "joint":
+            # (an instance of JointEmpiricalDistribution means the same: a clone per root
+            # would start a block per root, and the roots would be drawn independently)
+            if root_model == "joint" or isinstance(root_model, JointEmpiricalDistribution):
                 mech = JointEmpiricalDistribution(joint_with=block)
                 mech.node_name_ = node
                 if block is None:
