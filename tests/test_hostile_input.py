@@ -277,8 +277,13 @@ def test_mechanism_fit_names_the_node_and_parent_with_missing_values():
     X = df[["a"]].to_numpy().copy()
     X[4, 0] = np.nan
     mech = scm.causal_mechanism("b")
-    with pytest.raises(ValueError, match="parent column 0 .* of node 'b' has 1 missing"):
+    # (assign_ccgm_mechanisms tells the mechanism its parents' names, in DoWhy's order)
+    with pytest.raises(ValueError, match="parent 'a' of node 'b' has 1 missing"):
         mech.fit(X, df["b"].to_numpy())
+    bare = CCGMMechanism(epochs=2)          # (not assigned: its parents by position)
+    with pytest.raises(ValueError, match=r"parent column 0 \(DoWhy's sorted-predecessor "
+                                         r"order\) has 1 missing"):
+        bare.fit(X, df["b"].to_numpy())
     with pytest.raises(ValueError, match="target values of node 'b' has 1 missing"):
         mech.fit(df[["a"]].to_numpy(), np.where(np.arange(100) == 9, np.nan, df["b"]))
 
@@ -296,12 +301,11 @@ def test_gcm_values_beyond_float32_raise_not_nan():
     assign_ccgm_mechanisms(scm, df, epochs=3, progress_bar=False)
     gcm.fit(scm, df)
     mech = scm.causal_mechanism("y")            # parents in DoWhy's order: d, x
-    with pytest.raises(ValueError, match=r"node 'y': parent value 1e\+300 for parent column 1 "
-                                         r"\(DoWhy's sorted-predecessor order\) is .* "
-                                         r"standard deviations .* float32"):
+    with pytest.raises(ValueError, match=r"node 'y': parent value 1e\+300 for parent 'x' "
+                                         r"is .* standard deviations .* float32"):
         mech.evaluate(np.array([[1, 1e300]]), np.array([[0.0]]))
     with pytest.raises(ValueError, match=r"node 'y': parent value 1e\+300 for the binary "
-                                         r"parent column 0 .*float32"):
+                                         r"parent 'd' .*float32"):
         mech.evaluate(np.array([[1e300, 0.0]]), np.array([[0.0]]))
     with pytest.raises(ValueError, match="node 'y': parent value 1e\\+300 .*float32"):
         gcm.interventional_samples(scm, {"x": lambda v: 1e300}, num_samples_to_draw=5)

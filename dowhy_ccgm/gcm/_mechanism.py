@@ -36,7 +36,7 @@ from dowhy.gcm.causal_mechanisms import (
 from dowhy.gcm.causal_models import CAUSAL_MECHANISM, ProbabilisticCausalModel
 from dowhy.gcm.ml.classification import ClassificationModel
 from dowhy.gcm.stochastic_models import EmpiricalDistribution
-from dowhy.graph import is_root_node
+from dowhy.graph import get_ordered_predecessors, is_root_node
 from sklearn.exceptions import NotFittedError
 
 from .._fit import fit_model, warn_if_not_converged
@@ -172,13 +172,20 @@ class _CCGMModelBase:
             raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit "
                                  "(gcm.fit(causal_model, data) does) first")
 
+    def _parent_label(self, k: int) -> str:
+        """Parent ``k`` in DoWhy's sorted-predecessor order, by name where the mechanism
+        knows its parents (``assign_ccgm_mechanisms`` tells it), else by position."""
+        names = getattr(self, "parent_names_", None)
+        if names is not None and 0 <= k < len(names):
+            return f"parent {names[k]!r}"
+        return f"parent column {k} (DoWhy's sorted-predecessor order)"
+
     def _fit_star(self, parents, target) -> NodeModel:
         """Train a CCGM on ``parents -> target`` and return the target's node view."""
         node = getattr(self, "node_name_", None)
         where = f" of node {node!r}" if node is not None else ""
         for k, col in enumerate(parents):
-            _check_values(col, f"parent column {k} (DoWhy's sorted-predecessor order)"
-                               f"{where}")
+            _check_values(col, f"{self._parent_label(k)}{where}")
         _check_values(target, f"the target values{where}")
         columns, kinds = {}, {}
         for k, col in enumerate(parents):
@@ -327,7 +334,7 @@ class CCGMMechanism(_CCGMModelBase, InvertibleFunctionalCausalModel):
         except ValueError as exc:
             node = getattr(self, "node_name_", None)
             msg = re.sub(r"'parent\[(\d+)\]'",
-                         r"parent column \1 (DoWhy's sorted-predecessor order)", str(exc))
+                         lambda m: self._parent_label(int(m.group(1))), str(exc))
             raise ValueError((f"node {node!r}: " if node is not None else "") + msg) from exc
 
     def evaluate(self, parent_samples: np.ndarray, noise_samples: np.ndarray) -> np.ndarray:
@@ -520,6 +527,7 @@ def assign_ccgm_mechanisms(causal_model: ProbabilisticCausalModel, data: pd.Data
         else:
             mech = CCGMMechanism(kind=kind, **ccgm_params)
             mech.node_name_ = node      # (named in the errors of its fit)
+            mech.parent_names_ = list(get_ordered_predecessors(graph, node))
         causal_model.set_causal_mechanism(node, mech)
         assigned[node] = mech
     return assigned
