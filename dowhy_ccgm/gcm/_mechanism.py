@@ -154,8 +154,9 @@ class _CCGMModelBase:
         """An unfitted copy with the same settings."""
         new = CCGMRootModel(**self.get_params()) if isinstance(self, CCGMRootModel) \
             else CCGMMechanism(**self.get_params())
-        if hasattr(self, "node_name_"):
-            new.node_name_ = self.node_name_
+        for name in ("node_name_", "parent_names_"):
+            if hasattr(self, name):
+                setattr(new, name, getattr(self, name))
         return new
 
     def __repr__(self) -> str:
