@@ -135,6 +135,40 @@ def save(gen, path) -> None:
 
 
 # ---------------------------------------------------------------------------- load
+def _check_pool(pool: dict, model, root_sampling: str, path) -> None:
+    """Every stored field of a root pool against the model (a truncated, NaN-holding or
+    incomplete pool loaded without error and failed later, inside ``sample``)."""
+    from ._fitted import pooled_root_indices
+    net = model.net
+    roots = pooled_root_indices(net)
+    position = {"z": net.cont_pos, "eps": net.noisy_pos, "unif": net.disc_pos}
+    kinds = {"latent": "z", "normal": "eps", "uniform": "unif"}
+    rows = None
+    for key in ("z", "eps", "unif"):
+        want = [position[key][i] for i in roots if kinds[net.noise_kind(i)] == key]
+        idx, t = pool[f"{key}_idx"], pool[key]
+        if idx != want:
+            raise _damaged(path, "root_pool", f"lists the {key!r} columns {idx}, but the "
+                           f"model's roots have {want}")
+        if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[1] != len(idx):
+            raise _damaged(path, "root_pool", f"holds {key!r} of shape "
+                           f"{tuple(getattr(t, 'shape', ()))} for {len(idx)} root column(s)")
+        if not bool(torch.isfinite(t).all()):
+            raise _damaged(path, "root_pool", f"holds non-finite {key!r} values")
+        if key == "unif" and t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
+            raise _damaged(path, "root_pool", "holds uniform noise outside [0, 1]")
+        if idx and root_sampling != "copula":
+            if rows is not None and t.shape[0] != rows:
+                raise _damaged(path, "root_pool", f"holds {t.shape[0]} rows of {key!r} "
+                               f"against {rows} of the other roots (truncated)")
+            rows = t.shape[0]
+    if root_sampling == "copula" and "copula" not in pool:
+        raise _damaged(path, "root_pool", "lacks the copula factor that "
+                       "root_sampling='copula' draws from")
+    if root_sampling == "empirical" and roots and not rows:
+        raise _damaged(path, "root_pool", "holds no stored rows to draw the roots from")
+
+
 def _damaged(path, field, why) -> ValueError:
     return ValueError(f"{path!s}: the model description is damaged: field {field!r} {why}")
 
@@ -335,6 +369,7 @@ def load(cls, path, device="cpu"):
                     for k in keys}
         except (KeyError, TypeError, AttributeError):
             raise _damaged(path, "root_pool", "is not a root sample") from None
+        _check_pool(pool, model, gen.root_sampling, path)
         if "values" in pool:
             V, rows = pool["values"], max(pool[k].shape[0] for k in ("z", "eps", "unif"))
             if not (isinstance(V, torch.Tensor) and V.dtype == torch.float64

@@ -476,3 +476,38 @@ def test_structure_learning_never_returns_a_silent_empty_graph(data):
                                          r"\(4 of 4"):
         CCGMGenerator(empty, learn_structure=True, epochs=2, pretrain_epochs=0,
                       progress_bar=False).fit(data)
+
+
+def test_damaged_root_pools_are_refused_on_load(tmp_path):
+    """A model file whose stored root rows are truncated, hold NaN, or lack the copula
+    factor loaded without error and failed later inside ``sample`` (an IndexError, an
+    IntCastingNaNError, a RuntimeError): every stored field is checked on load."""
+    import torch
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=400)
+    df = pd.DataFrame({"a": a, "c": np.where(a > 0, "hi", "lo"), "y": a + rng.normal(size=400)})
+    g = nx.DiGraph([("a", "y"), ("c", "y")])
+
+    def damaged(gen, edit):
+        path = tmp_path / "m.pt"
+        gen.save(path)
+        payload = torch.load(path, weights_only=False)
+        edit(payload["root_pool"])
+        torch.save(payload, path)
+        return path
+    emp = CCGMGenerator(g, epochs=2, progress_bar=False).fit(df)
+    cop = CCGMGenerator(g, epochs=2, root_sampling="copula", progress_bar=False).fit(df)
+    cases = [
+        (emp, lambda p: p.update(z=p["z"][:10]), r"holds 400 rows of 'unif' against 10"),
+        (emp, lambda p: p["z"].__setitem__((3, 0), float("nan")), r"non-finite 'z'"),
+        (emp, lambda p: p["unif"].__setitem__((0, 0), 2.0), r"uniform noise outside"),
+        (emp, lambda p: p.update(z_idx=torch.tensor([], dtype=torch.long),
+                                 z=p["z"][:, :0]), r"lists the 'z' columns \[\]"),
+        (cop, lambda p: p.pop("copula"), r"lacks the copula factor"),
+    ]
+    for gen, edit, match in cases:
+        with pytest.raises(ValueError, match=r"model description is damaged: field "
+                                             r"'root_pool' .*" + match):
+            CCGMGenerator.load(damaged(gen, edit))
+    back = CCGMGenerator.load(damaged(emp, lambda p: None))       # untouched: loads
+    assert len(back.sample(10, random_state=0)) == 10
