@@ -177,7 +177,8 @@ def test_mixed_cdf_noise_round_trip(floor, cap, n_atoms):
     e, index = atom_part(nu, logp, e_at, e_lo, e_hi)
     assert set(index.unique().tolist()) == set(range(-1, n_atoms))
     off = index < 0
-    assert (e[off] >= e_lo.double()[off] - 1e-9).all() and (e[off] <= e_hi.double()[off] + 1e-9).all()
+    assert (e[off] >= e_lo.double()[off] - 1e-9).all()
+    assert (e[off] <= e_hi.double()[off] + 1e-9).all()
     back = atom_noise(e, index, logp, e_at, e_lo, e_hi, torch.rand(B))
     err = (back.double() - nu)[off].abs()
     assert float(err.max()) < 1e-3 * (1 + float(nu.abs().max()))
