@@ -448,6 +448,22 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
                         self.encoder_fitted_, rng)
         return new
 
+    def check(self, X, groups=None, *, n_samples: int | None = None, random_state=0):
+        """Check the model against observed rows ``X`` before trusting its answers: every
+        column's distribution and point masses, every pair's dependence, and every
+        mechanism within the levels of its binary and categorical parents and within
+        ``groups`` (a column name, one label per row, or ``{name: labels}``), each with a
+        flag where the model misfits beyond sampling noise; and each continuous node's
+        noise share. See :func:`dowhy_ccgm.check.model_check`.
+
+        Returns
+        -------
+        dowhy_ccgm.check.ModelCheck
+            Its ``flags`` list every misfit in words (empty when none); ``print`` it.
+        """
+        from .check import model_check
+        return model_check(self, X, groups, n_samples=n_samples, random_state=random_state)
+
     def to_gcm(self):
         """This trained model as a FITTED ``dowhy.gcm.InvertibleStructuralCausalModel``.
 
