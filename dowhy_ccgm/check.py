@@ -17,8 +17,9 @@ a flag where the model misfits beyond the data's own sampling noise:
 * **noise share** of every continuous node with parents: the part of its variance that
   its own noise makes, ``E[Var(x | parents)] / Var(x)`` (near 0: a formula node).
 
-DoWhy's ``evaluate_causal_model`` is the anchor for the first two; the group check is what
-it lacks.
+:func:`gcm_model_check` runs the same checks on any fitted ``dowhy.gcm`` causal model
+(the CCGM mechanisms or DoWhy's own). DoWhy's ``evaluate_causal_model`` is the anchor for
+the first two; the group check is what it lacks.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-__all__ = ["ModelCheck", "model_check"]
+__all__ = ["ModelCheck", "model_check", "gcm_model_check"]
 
 #: groups with fewer units are not checked (their means are too noisy to flag anything)
 MIN_GROUP = 20
@@ -62,11 +63,14 @@ def _numeric(spec, values) -> np.ndarray:
     """A column as numbers: continuous values, or a discrete column's level codes."""
     if spec.kind == "continuous":
         return pd.Series(values).to_numpy(dtype=np.float64, na_value=np.nan)
-    from ._codec import codes_of_labels
     s = pd.Series(values)
     out = np.full(len(s), np.nan)
     ok = s.notna().to_numpy()
-    out[ok] = codes_of_labels(spec, s[ok].to_numpy())
+    try:
+        codes = pd.Index(spec.categories).get_indexer(s[ok].to_numpy())
+    except (TypeError, ValueError):          # pragma: no cover - exotic labels
+        codes = np.full(int(ok.sum()), -1)
+    out[ok] = codes                  # -1: a value that is none of the observed levels
     return out
 
 
@@ -101,6 +105,8 @@ def _column_rows(schema, X, S, flags) -> list:
         else:
             checks = [(f"share of {lvl!r}", float(np.mean(obs == k)), float(np.mean(gen == k)))
                       for k, lvl in enumerate(spec.categories)]
+            checks.append(("share outside the observed levels", float(np.mean(obs < 0)),
+                           float(np.mean(gen < 0))))
         for name, p, q in checks:
             se = np.sqrt(p * (1 - p) / max(n, 1) + q * (1 - q) / max(m, 1))
             bad = abs(p - q) > max(Z_FLAG * se, PRACTICAL["share"])
@@ -158,11 +164,54 @@ def _groupings(groups, X) -> list:
     return out
 
 
-def _predicted(gen, X, node, parents, seed) -> np.ndarray:
-    """``node`` drawn from its mechanism at each unit's observed parents (fresh noise)."""
-    values = {p: X[p].to_numpy() for p in parents}
-    out = gen.intervene(values, n_samples=len(X), random_state=seed)[node]
-    return _numeric(gen.schema_.by_name[node], out)
+class _GeneratorView:
+    """What the check needs of a fitted ``CCGMGenerator``."""
+
+    def __init__(self, gen):
+        gen._check_fitted()
+        self.gen = gen
+        self.nodes = list(gen.nodes_)
+        self.schema = gen.schema_
+        self.graph = gen.model_.graph()
+
+    def sample(self, n: int, seed: int) -> pd.DataFrame:
+        return self.gen.sample(n, random_state=seed)
+
+    def predict(self, node, parents, X, seed: int) -> pd.Series:
+        """``node`` drawn from its mechanism at each row's observed parents."""
+        values = {p: X[p].to_numpy() for p in parents}
+        return self.gen.intervene(values, n_samples=len(X), random_state=seed)[node]
+
+
+class _GcmView:
+    """What the check needs of a fitted ``dowhy.gcm`` causal model (any mechanisms)."""
+
+    def __init__(self, scm, X):
+        from ._schema import Schema, infer_column_spec
+        self.scm = scm
+        self.graph = nx.DiGraph(scm.graph)
+        self.nodes = list(nx.topological_sort(self.graph))
+        specs = []
+        for c in self.nodes:
+            col = X[c].dropna()
+            spec = infer_column_spec(str(c), col)
+            spec.name = c
+            specs.append(spec)
+        self.schema = Schema(specs, self.nodes)
+
+    def sample(self, n: int, seed: int) -> pd.DataFrame:
+        from dowhy import gcm
+        from dowhy.gcm.util.general import set_random_seed
+        set_random_seed(seed)
+        return gcm.draw_samples(self.scm, n)
+
+    def predict(self, node, parents, X, seed: int) -> pd.Series:
+        from dowhy.gcm.util.general import set_random_seed
+        from dowhy.graph import get_ordered_predecessors
+        set_random_seed(seed)
+        ordered = list(get_ordered_predecessors(self.graph, node))
+        out = self.scm.causal_mechanism(node).draw_samples(X[ordered].to_numpy())
+        return pd.Series(np.asarray(out).reshape(-1), index=X.index)
 
 
 def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = None,
@@ -194,25 +243,42 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
         observed and predicted means, their standard error, ``z`` and ``flag``),
         ``noise_share`` and ``flags`` (every misfit, in words; empty when none).
     """
-    gen._check_fitted()
+    return _run(_GeneratorView(gen), X, groups, n_samples, random_state)
+
+
+def gcm_model_check(causal_model, X: pd.DataFrame, groups=None, *,
+                    n_samples: int | None = None, random_state=0) -> ModelCheck:
+    """:func:`model_check` for a fitted ``dowhy.gcm`` causal model, whatever its mechanisms
+    (the CCGM mechanisms or DoWhy's own): the same tables and flags, the columns' kinds
+    and point masses detected from ``X``. Mechanisms are evaluated through DoWhy's
+    ``draw_samples`` at each row's observed parents."""
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a pandas DataFrame of observed rows, got "
                         f"{type(X).__name__}")
-    missing = [c for c in gen.nodes_ if c not in X.columns]
+    missing = [c for c in causal_model.graph.nodes if c not in X.columns]
     if missing:
         raise ValueError(f"X lacks the node columns {missing}")
-    X = X[list(gen.nodes_)].reset_index(drop=True)
+    return _run(_GcmView(causal_model, X), X, groups, n_samples, random_state)
+
+
+def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X must be a pandas DataFrame of observed rows, got "
+                        f"{type(X).__name__}")
+    missing = [c for c in view.nodes if c not in X.columns]
+    if missing:
+        raise ValueError(f"X lacks the node columns {missing}")
+    X = X[view.nodes].reset_index(drop=True)
     groupings = _groupings(groups, X)
-    schema = gen.schema_
+    schema, graph = view.schema, view.graph
+    rng = np.random.default_rng(random_state)
     n_gen = int(n_samples) if n_samples is not None else max(len(X), 50_000)
-    S = gen.sample(n_gen, random_state=random_state)
+    S = view.sample(n_gen, int(rng.integers(0, 2**31 - 1)))
     flags = []
     columns = pd.DataFrame(_column_rows(schema, X, S, flags))
     dependence = pd.DataFrame(_dependence_rows(schema, X, S, flags))
-    graph = gen.model_.graph()
     rows, share = [], {}
-    rng = np.random.default_rng(random_state)
-    for node in gen.nodes_:
+    for node in view.nodes:
         parents = sorted(graph.predecessors(node), key=str)
         spec = schema.by_name[node]
         if not parents or spec.kind == "categorical":
@@ -222,7 +288,8 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
         if len(Xc) < MIN_GROUP:
             continue
         s1, s2 = (int(v) for v in rng.integers(0, 2**31 - 1, 2))
-        p1, p2 = _predicted(gen, Xc, node, parents, s1), _predicted(gen, Xc, node, parents, s2)
+        p1 = _numeric(spec, view.predict(node, parents, Xc, s1))
+        p2 = _numeric(spec, view.predict(node, parents, Xc, s2))
         pred = 0.5 * (p1 + p2)
         obs = _numeric(spec, Xc[node])
         sd = float(np.std(obs)) or 1.0
@@ -235,7 +302,6 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
         below = {node} | set(nx.descendants(graph, node))
         levels.update({name: labels[complete] for name, labels, cols in groupings
                        if cols is None or not below & set(cols)})
-        resid_var = 0.5 * np.mean((p1 - p2) ** 2)        # the predictive draws' noise
         for grouping, labels in levels.items():
             lab = pd.Series(labels)
             for g, idx in lab.groupby(lab, dropna=True).groups.items():
@@ -243,7 +309,7 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
                 if len(idx) < MIN_GROUP:
                     continue
                 o, q = obs[idx], pred[idx]
-                se = float(np.sqrt(np.var(o - q) / len(idx) + resid_var / (2 * len(idx))))
+                se = float(np.sqrt(np.var(o - q) / len(idx)))
                 diff = float(np.mean(o) - np.mean(q))
                 z = diff / se if se > 0 else 0.0
                 bad = abs(z) > Z_FLAG and abs(diff) > PRACTICAL["mean"] * sd

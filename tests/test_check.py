@@ -62,3 +62,27 @@ def test_flags_a_point_mass_the_model_lacks():
     assert any("column 'y'" in f for f in rep.flags)
     with pytest.raises(KeyError, match=r"groups='grp': \['grp'\] is not a column of X"):
         plain.check(capped, groups="grp")
+
+
+def test_the_same_check_on_dowhy_gcm_models():
+    """Any fitted dowhy.gcm model, the CCGM mechanisms or DoWhy's auto-assigned ones: the
+    rare group's misfit is flagged in both."""
+    from dowhy import gcm
+    from dowhy.gcm.util.general import set_random_seed
+    from dowhy_ccgm.check import gcm_model_check
+    from dowhy_ccgm.gcm import assign_ccgm_mechanisms
+    gcm.config.disable_progress_bars()
+    train, same, other = scm(4000, 0), scm(4000, 1), scm(4000, 2, subgroup_effect=2.0)
+    for assign in ("ccgm", "dowhy"):
+        model = gcm.InvertibleStructuralCausalModel(GRAPH)
+        set_random_seed(0)
+        if assign == "dowhy":
+            gcm.auto.assign_causal_mechanisms(model, train)
+        else:
+            assign_ccgm_mechanisms(model, train, progress_bar=False, random_state=0)
+        gcm.fit(model, train)
+        if assign == "ccgm":
+            check = gcm_model_check(model, same, groups=["t", "c"], n_samples=20_000)
+            assert check.ok, check.flags
+        bad = gcm_model_check(model, other, groups=["t", "c"], n_samples=20_000)
+        assert any("node 'y' within t & c = '1 & 1'" in f for f in bad.flags), assign
