@@ -279,29 +279,30 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
     def _check_params(self):
         check_parameters(self.get_params(deep=False), type(self).__name__)
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, groups=None):
         """Fit the model on a DataFrame whose columns are the graph's nodes.
 
         Parameters
         ----------
         X : pandas.DataFrame
+            Missing cells (NaN) are fitted by the likelihood of the observed factors.
         y : ignored (present for Pipeline compatibility)
+        groups : array-like, optional
+            One label per row; rows with equal labels stay on one side of the validation
+            split (scikit-learn's meaning of ``groups``): a resample's duplicates, or a
+            cluster's rows, so early stopping sees rows the training never saw. The refit
+            bootstrap (:func:`dowhy_ccgm.bootstrap.bootstrap`) passes each resampled row's
+            original row.
 
         Returns
         -------
         self
         """
-        self._fit(X)
-        self._warn_if_not_converged()
-        return self
-
-    def _fit(self, X, groups=None):
-        """``fit``, with ``groups`` kept on one side of the validation split (the refit
-        bootstrap's resamples, :func:`dowhy_ccgm.bootstrap.bootstrap`)."""
         self._check_params()
         res = fit_model(self.get_params(deep=False), X, groups)
         self._set_fitted(res.model, res.history, res.columns, res.encoder_fitted,
                          torch_generator(res.seed + 1))
+        self._warn_if_not_converged()
         return self
 
     def _set_fitted(self, model: FittedCCGM, history: dict, columns, encoder_fitted: bool,

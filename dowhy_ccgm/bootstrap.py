@@ -326,12 +326,16 @@ def _fit_clone(estimator, frame, groups, seed: int):
     (the resample's original rows) keep duplicates on one side of the validation split.
     Only the full-data fit (``groups`` None) warns when training ends on the epoch limit;
     the replicates share its settings, so one warning says it for all."""
+    import warnings
+
     from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
     est = clone(estimator).set_params(random_state=int(seed), progress_bar=False)
-    est._fit(frame, groups)
     if groups is None:
-        est._warn_if_not_converged()
-    return est
+        return est.fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(frame, groups=groups)
 
 
 def _seeds(seed: np.random.SeedSequence) -> tuple:
@@ -404,7 +408,8 @@ def bootstrap(estimator, data: pd.DataFrame, statistic, *, n_bootstrap: int = 10
     from joblib import Parallel, delayed
 
     from ._progress import progress_bar as bar, show_progress
-    if not hasattr(estimator, "_fit") or not hasattr(estimator, "get_params"):
+    from ._generator import CCGMGenerator
+    if not isinstance(estimator, CCGMGenerator):
         raise TypeError("bootstrap: estimator must be a CCGMGenerator, got "
                         f"{type(estimator).__name__}")
     check_n_bootstrap(n_bootstrap, "bootstrap")

@@ -111,7 +111,7 @@ def test_replicate_can_be_rerun_alone(data):
     child = np.random.SeedSequence(9).spawn(3)[2]             # replicate 1
     rows = resample_rows(np.random.default_rng(child), len(data), None)
     gen = estimator(epochs=6, random_state=res.seeds[1])
-    gen._fit(data.iloc[rows].reset_index(drop=True), rows)
+    gen.fit(data.iloc[rows].reset_index(drop=True), groups=rows)
     stat_seed = int(np.random.SeedSequence(int(child.generate_state(2, dtype=np.uint32)[1]))
                     .generate_state(1)[0])
     assert stat(gen, None, stat_seed) == res.replicates["statistic"].iloc[1]
