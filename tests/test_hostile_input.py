@@ -511,3 +511,11 @@ def test_damaged_root_pools_are_refused_on_load(tmp_path):
             CCGMGenerator.load(damaged(gen, edit))
     back = CCGMGenerator.load(damaged(emp, lambda p: None))       # untouched: loads
     assert len(back.sample(10, random_state=0)) == 10
+
+
+def test_a_column_whose_variance_overflows_is_named_as_such():
+    """Values of scale 1e200 were reported as a constant column."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=100) * 1e200, "y": rng.normal(size=100)})
+    with pytest.raises(ValueError, match=r"column 'x': its variance overflows float64"):
+        CCGMGenerator(nx.DiGraph([("x", "y")]), epochs=1).fit(df)
