@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from . import _persist
 from ._fit import fit_model, warn_if_not_converged
@@ -324,9 +324,8 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
 
     # ================================================================== fitted state
     def _check_fitted(self):
-        if "model_" not in self.__dict__:
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; "
-                                 "call fit(X) first")
+        check_is_fitted(self, msg=f"This {type(self).__name__} instance is not fitted yet; "
+                                  "call fit(X) first")
 
     def __sklearn_is_fitted__(self) -> bool:
         return "model_" in self.__dict__
