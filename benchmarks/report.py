@@ -547,8 +547,9 @@ def real_markdown(r) -> list:
         out.append(f"IHDP response surfaces (Hill 2011; `econml.data.dgps`), {reps} "
                    "replications each: mean |error| against each replication's true sample "
                    "ATE and ATT.\n")
-        out.append("| surface | estimator | mean abs. ATE error | mean abs. ATT error |")
-        out.append("|---|---|---|---|")
+        out.append("| surface | estimator | mean abs. ATE error | mean abs. ATT error | "
+                   "95% interval coverage (mean width) |")
+        out.append("|---|---|---|---|---|")
         for surface in ("A", "B"):
             sm = ih.get(surface, {}).get("summary")
             if not sm:
@@ -557,8 +558,10 @@ def real_markdown(r) -> list:
                               ("dr_learner", "DR learner"), ("dowhy", "DoWhy GCM")):
                 if key in sm:
                     v = sm[key]
+                    cov = (f"{v['ci_coverage']:.0%} ({v['ci_width_mean']:.2f})"
+                           if "ci_coverage" in v else "-")
                     out.append(f"| {surface} | {name} | {v['ate_mean_abs_error']:.3f} | "
-                               f"{_f(v.get('att_mean_abs_error'), 3)} |")
+                               f"{_f(v.get('att_mean_abs_error'), 3)} | {cov} |")
         out.append("")
     sim = r.get("sim")
     if sim:
