@@ -43,7 +43,6 @@ MAX_SAMPLES = 1_000_000_000
 ROOT_POOL_ROWS = 200_000
 #: the kinds of root noise a pool keeps: exogenous latents, noise latents, uniforms
 _POOL_KEYS = ("z", "eps", "unif")
-_POOL_KEY_OF = {"latent": "z", "normal": "eps", "uniform": "unif"}
 
 
 def pooled_root_indices(net: CCGMNet) -> list:
@@ -51,7 +50,7 @@ def pooled_root_indices(net: CCGMNet) -> list:
     of their own."""
     mask = net.mask.detach().cpu().numpy()
     return [i for i in range(net.n)
-            if not mask[:, i].any() and net.noise_kind(i) in _POOL_KEY_OF]
+            if not mask[:, i].any() and net.noise_slot(i) is not None]
 
 
 def _pool_rows(pool: dict) -> int:
@@ -73,11 +72,7 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
     within which its noise is a random draw (a discrete root's category; 0 at a
     zero-inflated root's point mass) and -1 where the noise is exact (for
     :func:`root_copula`)."""
-    position = {"z": net.cont_pos, "eps": net.noisy_pos, "unif": net.disc_pos}
-    roots = []
-    for i in pooled_root_indices(net):
-        key = _POOL_KEY_OF[net.noise_kind(i)]
-        roots.append((i, (key, position[key])))
+    roots = [(i, net.noise_slot(i)) for i in pooled_root_indices(net)]   # (i, (key, col))
     cols = [net.offsets[i] for i, _ in roots]
     used = torch.arange(S.shape[0])
     if cols:                       # rows with a missing root are not pooled
@@ -96,7 +91,7 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
             :ROOT_POOL_ROWS].to(S.device)
         used = used[keep.long().cpu()]
     m = n if keep is None else len(keep)
-    out = {f"{key}_idx": [pos[i] for i, (k2, pos) in roots if k2 == key]
+    out = {f"{key}_idx": [col for _, (k2, col) in roots if k2 == key]
            for key in _POOL_KEYS}
     out["rows"] = used          # (the rows of S pooled: fit_model keeps their raw values)
     parts = {key: [] for key in _POOL_KEYS}
@@ -599,8 +594,10 @@ class FittedCCGM:
             if miss is not None:     # a missing node's noise: a draw from its prior
                 prior = self.net.sample_noise(len(Xg), generator)
                 for i, rows in miss.items():
-                    key, pos = self._noise_slot(i)
-                    noise[key][rows, pos] = prior[key][rows, pos]
+                    slot = self.net.noise_slot(i)
+                    if slot is not None:      # (no noise: its value is its parents')
+                        key, col = slot
+                        noise[key][rows, col] = prior[key][rows, col]
         out = self.generate(len(Xg), lambda rows: {k: v[rows] for k, v in noise.items()},
                             specs, generator, index=Xg.index, unit_level=True)
         # a continuous column that no intervention reaches is the unit's own value, exactly
@@ -643,16 +640,6 @@ class FittedCCGM:
             out[k] = torch.as_tensor(rows, device=self.device)
         return out
 
-    def _noise_slot(self, i: int):
-        """``(key, position)`` of node ``i``'s noise in a noise dict."""
-        kind = self.net.noise_kind(i)
-        if kind == "latent":
-            return "z", self.net.cont_pos[i]
-        if kind == "normal":
-            return "eps", self.net.noisy_pos[i]
-        if kind == "uniform":
-            return "unif", self.net.disc_pos[i]
-        return "z", self.net.cont_pos[i]      # (no noise: its value is its parents')
 
     def latents(self, X, abduction: str, extra_columns: str = "raise") -> pd.DataFrame:
         """``z_<node>`` / ``eps_<node>`` of observed rows (``transform``)."""

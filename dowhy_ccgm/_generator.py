@@ -47,10 +47,16 @@ def _available_bytes() -> int | None:
     return None
 
 
+#: outputs smaller than this are not checked against the available memory
+_MEMORY_CHECKED_FROM = 16 * 2**20
+
+
 def _check_memory(model, n_rows: int, what: str) -> None:
     """Refuse a call whose output (and its state rows) would not fit in memory, saying how
     much it would take, instead of running until the system kills the process."""
     need = n_rows * (8 * len(model.schema.columns) + 8 * model.net.width)
+    if need < _MEMORY_CHECKED_FROM:       # (no system call on the many small draws)
+        return
     free = _available_bytes()
     if free is not None and need > 0.8 * free:
         raise MemoryError(

@@ -140,12 +140,10 @@ def _check_pool(pool: dict, model, root_sampling: str, path) -> None:
     incomplete pool loaded without error and failed later, inside ``sample``)."""
     from ._fitted import pooled_root_indices
     net = model.net
-    roots = pooled_root_indices(net)
-    position = {"z": net.cont_pos, "eps": net.noisy_pos, "unif": net.disc_pos}
-    kinds = {"latent": "z", "normal": "eps", "uniform": "unif"}
+    slots = [net.noise_slot(i) for i in pooled_root_indices(net)]
     rows = None
     for key in ("z", "eps", "unif"):
-        want = [position[key][i] for i in roots if kinds[net.noise_kind(i)] == key]
+        want = [col for k2, col in slots if k2 == key]
         idx, t = pool[f"{key}_idx"], pool[key]
         if idx != want:
             raise _damaged(path, "root_pool", f"lists the {key!r} columns {idx}, but the "
@@ -165,8 +163,14 @@ def _check_pool(pool: dict, model, root_sampling: str, path) -> None:
     if root_sampling == "copula" and "copula" not in pool:
         raise _damaged(path, "root_pool", "lacks the copula factor that "
                        "root_sampling='copula' draws from")
-    if root_sampling == "empirical" and roots and not rows:
+    if root_sampling == "empirical" and slots and not rows:
         raise _damaged(path, "root_pool", "holds no stored rows to draw the roots from")
+    if "values" in pool:
+        V, n_rows = pool["values"], max(pool[k].shape[0] for k in ("z", "eps", "unif"))
+        if not (isinstance(V, torch.Tensor) and V.dtype == torch.float64
+                and tuple(V.shape) == (n_rows, len(pool.get("values_idx", [])))):
+            raise _damaged(path, "root_pool", f"has root values of shape "
+                           f"{tuple(getattr(V, 'shape', ()))} for {n_rows} stored rows")
 
 
 def _damaged(path, field, why) -> ValueError:
@@ -370,12 +374,6 @@ def load(cls, path, device="cpu"):
         except (KeyError, TypeError, AttributeError):
             raise _damaged(path, "root_pool", "is not a root sample") from None
         _check_pool(pool, model, gen.root_sampling, path)
-        if "values" in pool:
-            V, rows = pool["values"], max(pool[k].shape[0] for k in ("z", "eps", "unif"))
-            if not (isinstance(V, torch.Tensor) and V.dtype == torch.float64
-                    and tuple(V.shape) == (rows, len(pool.get("values_idx", [])))):
-                raise _damaged(path, "root_pool", f"has root values of shape "
-                               f"{tuple(getattr(V, 'shape', ()))} for {rows} stored rows")
         if "copula" in pool:
             k = sum(len(pool[f"{key}_idx"]) for key in ("z", "eps", "unif"))
             L = pool["copula"]

@@ -167,6 +167,12 @@ class ColumnSpec:
         return pd.Series(labels[codes], index=index, name=self.name).astype(self.dtype)
 
 
+def _off_lattice(x: np.ndarray, step: float) -> np.ndarray:
+    """Which values of ``x`` are not multiples of ``step`` (to 1e-6 of a step)."""
+    k = x / step
+    return np.abs(k - np.rint(k)) > 1e-6
+
+
 def _lattice_step(x: np.ndarray) -> float:
     """The coarsest step ``10^-d`` (d = 0..4) every value of a float column lies on (0: on
     none): grades to one decimal, prices to cents, counts stored as floats."""
@@ -177,8 +183,7 @@ def _lattice_step(x: np.ndarray) -> float:
         step = 10.0 ** -d
         if top / step >= 2.0 ** 50:
             return 0.0
-        k = x / step
-        if np.all(np.abs(k - np.rint(k)) <= 1e-6):
+        if not _off_lattice(x, step).any():
             return step
     return 0.0
 
@@ -330,8 +335,7 @@ def _continuous_spec(spec: ColumnSpec, s: pd.Series, atoms, step) -> ColumnSpec:
     else:
         spec.step = float(step)
         if step:
-            k = x / step
-            bad = np.abs(k - np.rint(k)) > 1e-6
+            bad = _off_lattice(x, step)
             if bad.any():
                 raise ValueError(f"column {name!r} is declared on a lattice of step "
                                  f"{step!r} but holds {x[bad][0]!r}, which is not a "

@@ -168,11 +168,15 @@ class _GeneratorView:
     """What the check needs of a fitted ``CCGMGenerator``."""
 
     def __init__(self, gen):
-        gen._check_fitted()
+        from sklearn.utils.validation import check_is_fitted
+        check_is_fitted(gen)
         self.gen = gen
         self.nodes = list(gen.nodes_)
         self.schema = gen.schema_
         self.graph = gen.model_.graph()
+
+    def prepare(self, X) -> None:
+        """(the generator knows its columns' kinds already)"""
 
     def sample(self, n: int, seed: int) -> pd.DataFrame:
         return self.gen.sample(n, random_state=seed)
@@ -186,11 +190,15 @@ class _GeneratorView:
 class _GcmView:
     """What the check needs of a fitted ``dowhy.gcm`` causal model (any mechanisms)."""
 
-    def __init__(self, scm, X):
-        from ._schema import Schema, infer_column_spec
+    def __init__(self, scm):
         self.scm = scm
         self.graph = nx.DiGraph(scm.graph)
         self.nodes = list(nx.topological_sort(self.graph))
+        self.schema = None
+
+    def prepare(self, X) -> None:
+        """The columns' kinds and point masses, detected from the observed rows."""
+        from ._schema import Schema, infer_column_spec
         specs = []
         for c in self.nodes:
             col = X[c].dropna()
@@ -252,13 +260,7 @@ def gcm_model_check(causal_model, X: pd.DataFrame, groups=None, *,
     (the CCGM mechanisms or DoWhy's own): the same tables and flags, the columns' kinds
     and point masses detected from ``X``. Mechanisms are evaluated through DoWhy's
     ``draw_samples`` at each row's observed parents."""
-    if not isinstance(X, pd.DataFrame):
-        raise TypeError(f"X must be a pandas DataFrame of observed rows, got "
-                        f"{type(X).__name__}")
-    missing = [c for c in causal_model.graph.nodes if c not in X.columns]
-    if missing:
-        raise ValueError(f"X lacks the node columns {missing}")
-    return _run(_GcmView(causal_model, X), X, groups, n_samples, random_state)
+    return _run(_GcmView(causal_model), X, groups, n_samples, random_state)
 
 
 def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
@@ -269,6 +271,7 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
     if missing:
         raise ValueError(f"X lacks the node columns {missing}")
     X = X[view.nodes].reset_index(drop=True)
+    view.prepare(X)
     groupings = _groupings(groups, X)
     schema, graph = view.schema, view.graph
     rng = np.random.default_rng(random_state)

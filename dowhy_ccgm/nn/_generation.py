@@ -142,17 +142,23 @@ class GenerationMixin:
             return "normal"
         return None
 
+    def noise_slot(self, i: int) -> tuple | None:
+        """Where node ``i``'s scalar noise sits in a ``sample_noise``/``abduct`` dict:
+        ``(key, column)`` (``None`` when the node has no noise)."""
+        kind = self.noise_kind(i)
+        if kind == "latent":
+            return "z", self.cont_pos[i]
+        if kind == "normal":
+            return "eps", self.noisy_pos[i]
+        if kind == "uniform":
+            return "unif", self.disc_pos[i]
+        return None
+
     def node_noise(self, i: int, noise: dict) -> torch.Tensor | None:
         """Node ``i``'s scalar noise (batch,) out of a ``sample_noise``/``abduct`` dict
         (``None`` when the node has none)."""
-        kind = self.noise_kind(i)
-        if kind == "latent":
-            return noise["z"][:, self.cont_pos[i]]
-        if kind == "normal":
-            return noise["eps"][:, self.noisy_pos[i]]
-        if kind == "uniform":
-            return noise["unif"][:, self.disc_pos[i]]
-        return None
+        slot = self.noise_slot(i)
+        return None if slot is None else noise[slot[0]][:, slot[1]]
 
     @torch.no_grad()
     def evaluate_node(self, i: int, S: torch.Tensor, noise_i: torch.Tensor) -> torch.Tensor:

@@ -397,12 +397,11 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
     def atom_rows(self, u: torch.Tensor) -> torch.Tensor:
         """(batch, n_cont) bool: the continuous values ``u`` that sit at a point mass of
         their column."""
-        nc = len(self.cont)
         hit = torch.zeros_like(u, dtype=torch.bool)
-        for k in range(nc):
-            K = int(self.atom[k, 0])
-            if K:
-                hit[:, k] = (u[:, k].unsqueeze(-1) == self.atom_values[k, :K]).any(-1)
+        for i in self.cont:
+            if self.atoms[i]:
+                k = self.cont_pos[i]
+                hit[:, k] = self.at_atom(i, u[:, k])
         return hit
 
     @property

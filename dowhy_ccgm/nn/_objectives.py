@@ -127,10 +127,6 @@ class ObjectivesMixin:
                 r = (u_cont - self.decoder(loc)) / tau
                 term = torch.where(self.cont_det.unsqueeze(0),
                                    0.5 * r * r + torch.log(tau), term)
-            if w is not None:
-                wc = w[:, self.cont_nodes]
-                term = torch.where(wc, term, torch.zeros_like(term))
-                res["weight"] = wc.float()
             if self.has_atoms:
                 # columns with point masses: -log P(atom k) on rows at atom k; off them
                 # -log P(continuous part) plus the log of the part's truncation normaliser
@@ -150,12 +146,15 @@ class ObjectivesMixin:
                                     log_ndtr_diff(e_lo, e_hi))
                     cols.append(term[:, k] + gate.to(term.dtype))
                 term = torch.stack(cols, -1)
-                if w is not None:
-                    term = torch.where(wc, term, torch.zeros_like(term))
-                rows = rows + term.sum(-1)
-                res["weight"] = (~at).float() * res.get("weight", 1.0)
+                res["weight"] = (~at).float()
             elif w is not None:
-                rows = rows + (term + 0.5 * math.log(2 * math.pi) * wc.float()).sum(-1)
+                term = term + 0.5 * math.log(2 * math.pi)
+            if w is not None:          # a factor with a missing node or parent drops out
+                wc = w[:, self.cont_nodes]
+                term = torch.where(wc, term, torch.zeros_like(term))
+                res["weight"] = wc.float() * res.get("weight", 1.0)
+            if self.has_atoms or w is not None:
+                rows = rows + term.sum(-1)
             else:
                 rows = rows + term.sum(-1) + 0.5 * math.log(2 * math.pi) * len(self.cont)
             res.update(z=z, loc=loc, eps=eps)
