@@ -17,7 +17,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._fitted import FittedCCGM, pooled_root_indices, root_copula, root_pool
 from ._params import resolve_objective, schedule
-from ._schema import Schema, infer_column_spec, parse_declaration
+from ._formula import AUTO_TOLERANCE, DECLARED_TOLERANCE, Formula, find_formula
+from ._schema import Schema, formula_declaration, infer_column_spec, parse_declaration
 from ._training import train_ccgm, train_encoder, train_exact
 from ._utils import resolve_device, seed_from, show_progress, torch_generator, torch_threads
 from ._validation import check_frame, check_graph, check_node
@@ -108,6 +109,93 @@ def _check_atoms(specs, exo, variant: str, objective: str, column_types: dict) -
             if s.name in bad else s for s in specs]
 
 
+def _numeric_values(spec, values) -> np.ndarray | None:
+    """A column's values as float64 numbers for a formula (continuous columns, and binary
+    columns whose two labels are numbers or bools), else None."""
+    if spec.kind == "continuous":
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    if spec.kind == "binary" and all(isinstance(c, (int, float, bool, np.number, np.bool_))
+                                     for c in spec.categories):
+        return values.astype("float64").to_numpy(na_value=np.nan)
+    return None
+
+
+def _find_formulas(specs, Xg, graph, exo, params, objective, column_types) -> list:
+    """Mark the continuous endogenous nodes that are exact formulas of their parents
+    (:mod:`._formula`): detected (``column_types`` may say ``{"formula": False}``) or
+    declared (``"formula"``: found within the looser ``DECLARED_TOLERANCE``, or refused
+    with the reason). Not with a learned structure (the parents are not known yet)."""
+    by_name = {s.name: s for s in specs}
+    out = []
+    for spec in specs:
+        c = spec.name
+        decl = formula_declaration(c, column_types.get(c))
+        parents = list(graph.predecessors(c))
+        if decl is False or spec.kind != "continuous" or (
+                (c in exo or not parents) and decl == "auto"):
+            out.append(spec)
+            continue
+
+        def refuse(why):
+            raise ValueError(f"column_types[{c!r}] declares an exact formula of its "
+                             f"parents, but {why}")
+        if c in exo or not parents:
+            refuse("it is a root (exogenous) node")
+        if params["learn_structure"] or objective != "exact" or \
+                params["variant"] == "causalvae":
+            if decl is True:
+                refuse("formula nodes need the graph given, objective='exact' and "
+                       "variant 'ccgm_noise' or 'ccgm'")
+            out.append(spec)
+            continue
+        values = {p: _numeric_values(by_name[p], Xg[p]) for p in parents}
+        bad = [p for p, v in values.items() if v is None]
+        if bad:
+            if decl is True:
+                refuse(f"parents {bad} are not numeric (a formula reads numbers)")
+            out.append(spec)
+            continue
+        y = Xg[c].to_numpy(dtype=np.float64, na_value=np.nan)
+        tol = DECLARED_TOLERANCE if decl is True else AUTO_TOLERANCE
+        f = find_formula(y, values, tol, step=spec.step)
+        if f is None:
+            if decl is True:
+                refuse(f"no sum of products and ratios of its parents {parents} "
+                       f"reproduces it within {DECLARED_TOLERANCE} standard deviations")
+            out.append(spec)
+            continue
+        out.append(dataclasses.replace(spec, formula=f.to_json(), atoms=[], atom_shares=[],
+                                       atom=False, atom_share=0.0))
+    return out
+
+
+def set_formulas(net: CCGMNet, specs, nodes) -> None:
+    """The schema's exact formula nodes into the net (:meth:`CCGMNet.set_formulas`):
+    each parent's value as an affine function of its state (``specs`` and ``nodes`` in the
+    net's node order)."""
+    idx = {c: k for k, c in enumerate(nodes)}
+    formulas = {}
+    for i, spec in enumerate(specs):
+        f = Formula.from_json(spec.formula)
+        if f is None:
+            continue
+        factors, pos = [], {}
+        for p in f.parents:
+            j = idx[p]
+            sp = specs[j]
+            if sp.kind == "continuous":
+                a, b = sp.mean, sp.sd
+            else:               # a numeric binary parent: state = code - 0.5
+                c0, c1 = (float(v) for v in sp.categories)
+                a, b = c0 + 0.5 * (c1 - c0), c1 - c0
+            pos[p] = len(factors)
+            factors.append((net.offsets[j], float(a), float(b)))
+        terms = [tuple((pos[p], int(k)) for p, k in t) for t in f.terms]
+        formulas[i] = (factors, terms, list(f.coef), float(spec.mean), float(spec.sd),
+                       float(spec.step))
+    net.set_formulas(formulas)
+
+
 def _check_missing_supported(Xg, params: dict) -> None:
     """Missing cells are fitted by the exact likelihood of the observed factors (a node's
     ``p(x_i | pa_i)`` where it and its parents are observed); the other fits refuse them,
@@ -192,6 +280,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     dev = resolve_device(params["device"])
     objective = resolve_objective(params["variant"], params["objective"])
     specs = _check_atoms(specs, exo, params["variant"], objective, column_types)
+    specs = _find_formulas(specs, Xg, graph, exo, params, objective, column_types)
     schema = Schema(specs, [c for c in Xg.columns])
     exact_fit = uses_exact_fit(params)
     epochs, latent_weight = int(params["epochs"]), float(params["latent_weight"])
@@ -206,6 +295,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                       prior=params["prior"], objective=objective,
                       atoms=[len(s.atoms) for s in specs]).to(dev)
         set_value_encoding(net, specs)
+        set_formulas(net, specs, order)
         net.fit_missing = has_missing
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])

@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 import torch
 
-from ._fit import set_value_encoding
+from ._fit import set_formulas, set_value_encoding
 from ._fitted import FittedCCGM, RemovedEdge
 from ._params import resolve_objective
 from ._removal import HOW_MODES
@@ -339,6 +339,7 @@ def load(cls, path, device="cpu"):
         set_value_encoding(net, specs)
         state = {**state, "atom": net.atom.clone(), "atom_values": net.atom_values.clone(),
                  "lattice": state.get("lattice", net.lattice).clone()}
+    set_formulas(net, specs, nodes)
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

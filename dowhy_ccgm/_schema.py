@@ -16,9 +16,9 @@ COLUMN_KINDS = ("continuous", "binary", "categorical")
 #: what ``column_types`` may declare as a string: a kind, or ``"zero_inflated"`` (a
 #: continuous column with a point mass at zero); a dict ``{"atoms": [...], "step": h}``
 #: declares a continuous column's point masses and lattice (:func:`parse_declaration`)
-DECLARED_KINDS = COLUMN_KINDS + ("zero_inflated",)
+DECLARED_KINDS = COLUMN_KINDS + ("zero_inflated", "formula")
 #: the keys a dict declaration may hold
-DECLARATION_KEYS = ("kind", "atoms", "step")
+DECLARATION_KEYS = ("kind", "atoms", "step", "formula")
 #: a value of a float column is a point mass when at least this share of the rows (and
 #: ATOM_MIN_ROWS rows) hold it and it is ATOM_GAP times as frequent as every value that is
 #: not one (a continuous density puts no mass on a single value; a grid-valued column, such
@@ -66,6 +66,8 @@ class ColumnSpec:
     #: the lattice step of an integer (1) or fixed-decimal column (0.1, 0.01, ...); 0 for
     #: a float column off any lattice
     step: float = 0.0
+    #: an exact formula node: ``Formula.to_json()`` of :mod:`._formula` (None: noisy)
+    formula: dict | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -137,12 +139,15 @@ class ColumnSpec:
 
     def values(self, u: np.ndarray) -> np.ndarray:
         """A continuous column's standardized model values -> the float64 values the output
-        shows: integer and lattice columns on their lattice (within the training range),
+        shows: integer and lattice columns on their lattice (within the training range,
+        except a formula node's),
         point masses exactly the data's values (not up to rounding)."""
         u = np.asarray(u)
         x = self.unstandardize(u)
         if self.step:
-            x = np.clip(np.rint(x / self.step) * self.step, self.vmin, self.vmax)
+            x = np.rint(x / self.step) * self.step
+            if self.formula is None:     # (a formula holds beyond the training range)
+                x = np.clip(x, self.vmin, self.vmax)
             if not self.integer and self.step < 1:
                 x = np.round(x, int(round(-np.log10(self.step))))
         for a, st in zip(self.atoms, self.atoms_standardized()):
@@ -271,6 +276,8 @@ def parse_declaration(name, declared):
             return "continuous", [0.0], None
         if declared == "continuous":
             return "continuous", [], 0.0
+        if declared == "formula":
+            return "continuous", [], None
         return declared, None, None
     if not isinstance(declared, dict):
         raise TypeError(f"column_types[{name!r}] must be a string or a dict, got "
@@ -306,7 +313,25 @@ def parse_declaration(name, declared):
             raise ValueError(f"column_types[{name!r}]['step'] must be a number >= 0, got "
                              f"{step!r}")
         step = float(step)
+    formula_declaration(name, declared)
     return "continuous", atoms, step
+
+
+def formula_declaration(name, declared):
+    """Whether a ``column_types`` entry makes the column an exact formula of its parents:
+    True (``"formula"`` or ``{"formula": True}``: find it or refuse), False (``{"formula":
+    False}``: never) or ``"auto"`` (the default: when the data hold one,
+    :mod:`._formula`)."""
+    if declared == "formula":
+        return True
+    if not isinstance(declared, dict):
+        return "auto"
+    value = declared.get("formula", "auto")
+    if value not in ("auto", True, False) or isinstance(value, (int, float)) and \
+            not isinstance(value, bool):
+        raise ValueError(f"column_types[{name!r}]['formula'] must be True, False or "
+                         f"'auto', got {value!r}")
+    return value
 
 
 def _continuous_spec(spec: ColumnSpec, s: pd.Series, atoms, step) -> ColumnSpec:

@@ -25,7 +25,7 @@ class AbductionMixin:
         """
         kind = self.noise_kind(i)
         B = S.shape[0]
-        if kind is None:
+        if kind is None or i in self.formulas:
             return torch.zeros(B, device=S.device)
         if kind == "uniform":
             if uniform is None:
@@ -107,6 +107,9 @@ class AbductionMixin:
             for i in self.noisy:
                 eps[:, self.noisy_pos[i]] = self._noise_residual(gout[:, i],
                                                                  z[:, self.cont_pos[i]])
+        for i in self.formulas:                     # (a formula node has no noise)
+            if i in self.noisy_pos:
+                eps[:, self.noisy_pos[i]] = 0.0
         unif = torch.zeros(B, len(self.disc), device=S_obs.device)
         for i in self.disc:
             r = torch.rand(B, generator=generator).to(S_obs.device)

@@ -81,6 +81,8 @@ def unsupported(net) -> str | None:
         return "deterministic endogenous nodes (variant='ccgm')"
     if net.fit_missing:
         return "data with missing cells (trained by autograd)"
+    if net.has_formula:
+        return "exact formula nodes (trained by autograd)"
     if any(net.atoms[i] and not net.atom_simple(i) for i in net.cont):
         return ("a column with several point masses, a cap or a lattice (trained by "
                 "autograd)")

@@ -101,6 +101,8 @@ class GenerationMixin:
         return self._node_state(i, S_in, G, self.node_noise(i, noise))
 
     def _node_state(self, i, S_in, G, noise_i):
+        if i in self.formulas:
+            return self._formula_state(i, S_in)
         kind = self.noise_kind(i)
         out_i = self.g.forward_node(i, S_in, G) if kind != "latent" or self.atoms[i] \
             else None

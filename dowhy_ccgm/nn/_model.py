@@ -198,6 +198,8 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
             self.atom[: len(self.cont), 0] = torch.tensor(
                 [float(self.n_atoms[i]) for i in self.cont])
         self._register_index_buffers()
+        self.formulas = {}
+        self.has_formula = False
         # aggregate posterior of exogenous latents (used by the conditional prior)
         self.register_buffer("agg_mu", torch.zeros(0, len(self.cont)))
         self.register_buffer("agg_sd", torch.ones(0, len(self.cont)))
@@ -415,6 +417,46 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         L = self.lattice[: len(self.cont)]
         return torch.where(L[:, 0] > 0, L[:, 0] / L[:, 2].clamp(min=1e-12),
                            torch.zeros_like(L[:, 0]))
+
+    def set_formulas(self, formulas: dict) -> None:
+        """Exact formula nodes (:mod:`dowhy_ccgm._formula`): ``{node: (factors, terms,
+        coef, mean, sd, step)}`` where ``factors`` lists ``(state column, a, b)`` (the
+        parent's value is ``a + b * state``), ``terms`` lists tuples of ``(factor index,
+        power)``, ``coef`` the terms' coefficients, ``mean``/``sd`` the node's
+        standardization and ``step`` its lattice step (0: none). Such a node's state is
+        its formula of its parents' states: it has no noise, and its factor leaves the
+        likelihood (a point mass given the parents). Set after construction, at fit and at
+        load alike (not saved: the schema records the formulas)."""
+        self.formulas = {int(i): f for i, f in formulas.items()}
+        for i in self.formulas:
+            if self.kinds[i] != "continuous" or self.exogenous[i] or self.atoms[i]:
+                raise ValueError(f"node {i}: a formula node must be a continuous endogenous "
+                                 "node without point masses")
+        flags = [i in self.formulas for i in self.cont]
+        self.register_buffer("cont_formula", torch.tensor(flags, dtype=torch.bool,
+                                                          device=self.mask.device),
+                             persistent=False)
+        self.has_formula = bool(any(flags))
+        with torch.no_grad():
+            self.cont_endo.copy_(torch.tensor(
+                [not self.exogenous[i] and i not in self.formulas for i in self.cont],
+                dtype=torch.bool))
+
+    def _formula_state(self, i: int, S: torch.Tensor) -> torch.Tensor:
+        """A formula node's state block (batch, 1) from its parents' states (float64
+        arithmetic; rounded to the node's lattice, never clipped to its training range:
+        a formula holds beyond the data too)."""
+        factors, terms, coef, mean, sd, step = self.formulas[i]
+        vals = [a + b * S[:, col].double() for col, a, b in factors]
+        x = torch.zeros(S.shape[0], dtype=torch.float64, device=S.device)
+        for term, c in zip(terms, coef):
+            t = torch.full_like(x, float(c))
+            for f, p in term:
+                t = t * vals[f] ** p
+            x = x + t
+        if step > 0:
+            x = torch.round(x / step) * step
+        return ((x - mean) / sd).to(S.dtype).unsqueeze(-1)
 
     def snap(self, k: int, u: torch.Tensor) -> torch.Tensor:
         """Continuous column ``k``'s standardized values on its lattice (clipped to the

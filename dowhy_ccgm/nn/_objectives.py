@@ -149,6 +149,9 @@ class ObjectivesMixin:
                 res["weight"] = (~at).float()
             elif w is not None:
                 term = term + 0.5 * math.log(2 * math.pi)
+            if self.has_formula:       # a formula node's factor is a point mass: no term
+                term = torch.where(self.cont_formula.unsqueeze(0), torch.zeros_like(term),
+                                   term)
             if w is not None:          # a factor with a missing node or parent drops out
                 wc = w[:, self.cont_nodes]
                 term = torch.where(wc, term, torch.zeros_like(term))
@@ -156,7 +159,8 @@ class ObjectivesMixin:
             if self.has_atoms or w is not None:
                 rows = rows + term.sum(-1)
             else:
-                rows = rows + term.sum(-1) + 0.5 * math.log(2 * math.pi) * len(self.cont)
+                rows = rows + term.sum(-1) + 0.5 * math.log(2 * math.pi) * (
+                    len(self.cont) - len(self.formulas))
             res.update(z=z, loc=loc, eps=eps)
         if self.disc:
             nll = self.discrete_nll(out, codes)
