@@ -479,11 +479,16 @@ class FittedCCGM:
 
     # ------------------------------------------------------------------ generation
     def generate(self, n_rows: int, noise_of, interventions=None, generator=None,
-                 index=None, unit_level: bool = False) -> pd.DataFrame:
+                 index=None, unit_level: bool = False, reference=None) -> pd.DataFrame:
         """Generate ``n_rows`` rows in chunks of :data:`CHUNK_ROWS`: ``noise_of(rows)`` gives
-        the noise of a chunk (drawn per chunk: memory stays bounded whatever ``n_rows``)."""
+        the noise of a chunk (drawn per chunk: memory stays bounded whatever ``n_rows``).
+
+        ``reference``: ``(compiled interventions, [(parent, child) index pairs])``, a
+        nested counterfactual: each listed edge's child reads its parent's value in the
+        reference world (the same noise under those interventions) instead of its own."""
         specs, exact = interventions if interventions else (None, {})
         overrides = self.overrides(unit_level)
+        ref_specs, ref_edges = reference if reference else (None, ())
         parts, raw = [], []
         with torch.no_grad(), torch_threads(self.n_threads):
             for start in range(0, max(n_rows, 1), CHUNK_ROWS):
@@ -494,8 +499,14 @@ class FittedCCGM:
                 noise = noise_of(rows)
                 if "root_values" in noise:
                     raw.append(noise["root_values"])
-                parts.append(self.net.generate(noise, cspecs, overrides,
-                                               generator=generator))
+                ov = overrides
+                if ref_edges:
+                    S_ref = self.net.generate(noise, {
+                        i: (sp.rows(rows) if isinstance(sp, _RowSlice) else sp)
+                        for i, sp in ref_specs.items()}, overrides, generator=generator)
+                    ov = {**overrides, **{(p, c): ("rows", S_ref[:, self.net.block(p)])
+                                          for p, c in ref_edges}}
+                parts.append(self.net.generate(noise, cspecs, ov, generator=generator))
         S = torch.cat(parts) if len(parts) > 1 else parts[0]
         out = self.frame(S, index)
         if raw and len(raw) == len(parts):
@@ -572,19 +583,33 @@ class FittedCCGM:
             None, generator)
         return out[self.pooled_roots()]
 
-    def sample(self, n_samples: int, generator, interventions=None) -> pd.DataFrame:
-        """``n_samples`` new units (under ``interventions``, a dict as in ``intervene``)."""
+    def compile_reference(self, reference, edges, n_rows: int):
+        """``(reference interventions, edges)`` -> the ``reference`` argument of
+        :meth:`generate` (None when no edge reads the reference world)."""
+        if not edges:
+            return None
+        pairs = [(self.index(p), self.index(c)) for p, c in edges]
+        return self.compile_interventions(reference, n_rows)[0], pairs
+
+    def sample(self, n_samples: int, generator, interventions=None, reference=None,
+               reference_edges=()) -> pd.DataFrame:
+        """``n_samples`` new units (under ``interventions``, a dict as in ``intervene``;
+        the ``reference_edges`` read their parent under ``reference`` instead)."""
         specs = self.compile_interventions(interventions, n_samples) if interventions \
             else None
         return self.generate(n_samples, lambda rows: self.draw_noise(
-            rows.stop - rows.start, generator), specs, generator)
+            rows.stop - rows.start, generator), specs, generator,
+            reference=self.compile_reference(reference, reference_edges, n_samples))
 
     def counterfactual(self, X, interventions, generator, abduction: str = "exact",
-                       extra_columns: str = "raise") -> pd.DataFrame:
+                       extra_columns: str = "raise", reference=None,
+                       reference_edges=()) -> pd.DataFrame:
         """Unit-level counterfactuals of the rows of ``X`` (removed edges at their
-        reference values, in abduction and prediction: see :mod:`dowhy_ccgm._removal`)."""
+        reference values, in abduction and prediction: see :mod:`dowhy_ccgm._removal`;
+        the ``reference_edges`` read their parent under ``reference`` instead)."""
         u, codes, Xg = self.observed(X, extra_columns, missing="allow")
         specs = self.compile_interventions(interventions, len(Xg)) if interventions else None
+        ref = self.compile_reference(reference, reference_edges, len(Xg))
         miss = self._missing_cells(Xg)
         if miss is not None:
             u, codes = torch.nan_to_num(u, nan=0.0), codes.clamp(min=0)
@@ -599,12 +624,12 @@ class FittedCCGM:
                         key, col = slot
                         noise[key][rows, col] = prior[key][rows, col]
         out = self.generate(len(Xg), lambda rows: {k: v[rows] for k, v in noise.items()},
-                            specs, generator, index=Xg.index, unit_level=True)
+                            specs, generator, index=Xg.index, unit_level=True, reference=ref)
         # a continuous column that no intervention reaches is the unit's own value, exactly
         # (the model's float32 round trip would change its last digits), where observed
         graph = self.graph()
         reached = set()
-        for node in (interventions or {}):
+        for node in [*(interventions or {}), *(reference or {} if reference_edges else {})]:
             reached |= {node} | nx.descendants(graph, node)
         for col in self.schema.cont:
             if col not in reached:

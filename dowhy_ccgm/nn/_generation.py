@@ -50,8 +50,10 @@ class GenerationMixin:
         ----------
         noise : dict from ``sample_noise`` or ``abduct``.
         interventions : {node: state tensor (batch, w) or callable(natural_state) -> state}
-        overrides : {(parent, child): ("const", state (w,)) | ("pool", states (P, w))}
-            Edge removal: the child sees the override instead of the parent.
+        overrides : {(parent, child): ("const", state (w,)) | ("pool", states (P, w))
+                     | ("rows", states (batch, w))}
+            Edge removal: the child sees the override instead of the parent (``"rows"``:
+            each row its own state, e.g. the parent's value in another world).
 
         Returns
         -------
@@ -90,7 +92,7 @@ class GenerationMixin:
         row drawn per row with ``generator``)."""
         S_in = S.clone()
         for j, (mode, val) in items:
-            if mode == "const":
+            if mode in ("const", "rows"):         # one state, or one per row
                 S_in[:, self.block(j)] = val.to(S.device)
             else:
                 idx = torch.randint(val.shape[0], (S.shape[0],), generator=generator)
