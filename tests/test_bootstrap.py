@@ -239,8 +239,13 @@ def test_dowhy_fit_and_compute_with_ccgm_mechanisms():
         num_bootstrap_resamples=3)
     # the interventional effect is the true 0.4 within 0.2 (450-row subsets)
     median = float(np.ravel(median)[0])
-    assert abs(median - ATE) < 0.2, median
     lo, hi = np.ravel(interval)
+    # the true 0.4 within about two standard errors of an adjusted ATE on 450-row subsets
+    # (0.5 * sqrt(1/150 + 1/300) * 1.3 for the confounding: 0.065; measured 0.406), and far
+    # from the naive difference that the confounder x biases upwards
+    assert abs(median - ATE) < 0.13, median
+    naive = d.y[d.t == 1].mean() - d.y[d.t == 0].mean()
+    assert abs(median - ATE) < abs(naive - ATE) / 5, (median, naive)
     assert lo <= median <= hi and hi - lo > 0
 
 

@@ -166,11 +166,17 @@ def test_reproducible_with_random_state(data):
 
 
 def test_extreme_interventions_stay_finite(gen):
+    plain = gen.sample(200, random_state=0)
     for v in (-10.0, 10.0, 1e3):
         out = gen.intervene({"x1": v, "x2": -v}, n_samples=200, random_state=0)
         assert np.isfinite(out.to_numpy()).all()
+        assert (out["x1"] == v).all() and (out["x2"] == -v).all()     # exactly the values
     out = gen.intervene({"x3": 40.0}, n_samples=200, random_state=0)
-    assert np.isfinite(out.to_numpy()).all()
+    assert np.isfinite(out.to_numpy()).all() and (out["x3"] == 40.0).all()
+    # the intervention reaches descendants only: the roots are the plain draw's, unit by unit
+    pd.testing.assert_frame_equal(out[["x1", "x2"]], plain[["x1", "x2"]])
+    # and x4 follows x3 upwards (0.8 x3 in truth): every unit above the plain draw's largest
+    assert out["x4"].min() > plain["x4"].max()
 
 
 def test_transform_and_score(gen, data):
