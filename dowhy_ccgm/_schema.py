@@ -197,28 +197,35 @@ def detect_atoms(x: np.ndarray, step: float) -> list:
     """The point masses of a continuous column (ascending): a float column's values that
     stand out from the continuous part (at least ``ATOM_SHARE_DETECT`` of the rows and
     ``ATOM_MIN_ROWS`` rows, ``ATOM_GAP`` times as frequent as every other value; at most
-    ``MAX_ATOMS``); a lattice column's minimum or maximum when it is ``LATTICE_END_GAP``
-    times as frequent as its neighbour on the lattice (the zeros of a count, a
-    top-code)."""
+    ``MAX_ATOMS``); on a lattice column the same values, and its minimum or maximum when
+    it is ``LATTICE_END_GAP`` times as frequent as its neighbour on the lattice (the zeros
+    of a count, a top-code)."""
     n = x.size
     values, counts = np.unique(x, return_counts=True)
     if len(values) < 3:
         return []
     least = max(ATOM_MIN_ROWS, ATOM_SHARE_DETECT * n)
+    order = np.argsort(-counts, kind="stable")
+    c = counts[order]
+    best = 0
+    for k in range(1, min(MAX_ATOMS, len(c) - 1) + 1):
+        if c[k - 1] >= least and c[k - 1] >= ATOM_GAP * c[k]:
+            best = k
+    standout = {float(v) for v in values[order[:best]]}
     if not step:
-        order = np.argsort(-counts, kind="stable")
-        c = counts[order]
-        best = 0
-        for k in range(1, min(MAX_ATOMS, len(c) - 1) + 1):
-            if c[k - 1] >= least and c[k - 1] >= ATOM_GAP * c[k]:
-                best = k
-        return sorted(float(v) for v in values[order[:best]])
-    out = []
+        return sorted(standout)
+    # a lattice column: its ends by the neighbour rule, and any value that stands out from
+    # every other as in a float column (a top-code inside the range: a survey's cap that
+    # other sources' rows exceed)
+    out = set(standout)
     for end, neighbour in ((0, values[0] + step), (-1, values[-1] - step)):
         near = np.isclose(values, neighbour, rtol=0.0, atol=step * 1e-6)
         if counts[end] >= least and counts[end] >= LATTICE_END_GAP * int(counts[near].sum()):
-            out.append(float(values[end]))
-    return sorted(set(out))
+            out.add(float(values[end]))
+    if len(out) > MAX_ATOMS:             # the most frequent
+        freq = dict(zip(values.tolist(), counts.tolist()))
+        out = set(sorted(out, key=lambda v: -freq[v])[:MAX_ATOMS])
+    return sorted(out)
 
 
 def _robust_scale(spec: ColumnSpec, x: np.ndarray, atoms) -> None:

@@ -303,3 +303,16 @@ def test_dowhy_path_detects_zeros_and_the_cap():
     cf = gcm.counterfactual_samples(scm, {"x": lambda v: v}, observed_data=df.iloc[:1000])
     np.testing.assert_allclose(cf["earn"], df["earn"].iloc[:1000], atol=1e-4)
     assert (cf["earn"].to_numpy()[df["earn"].iloc[:1000].to_numpy() == CAP] == CAP).all()
+
+
+def test_top_code_inside_the_range_of_a_lattice_column():
+    """Earnings in cents, top-coded at 25,564.67 by one source (a quarter of the rows) while
+    another source's rows exceed it (Dehejia-Wahba's CPS controls beside the NSW treated):
+    the top-code is a point mass though it is not the column's maximum."""
+    from dowhy_ccgm._schema import infer_column_spec
+    rng = np.random.default_rng(0)
+    cps = np.round(np.minimum(rng.lognormal(9.5, 0.8, 4000), 25564.67), 2)
+    nsw = np.round(rng.lognormal(8.5, 1.0, 200), 2)
+    spec = infer_column_spec("re78", pd.Series(np.concatenate([cps, nsw])))
+    assert spec.step == 0.01 and 25564.67 in spec.atoms
+    assert spec.atoms[-1] == 25564.67 and spec.vmax > 25564.67 and not spec.cap
