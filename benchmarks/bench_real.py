@@ -16,6 +16,12 @@ same run.
   treated; true unit effects known), ``--ihdp-reps`` replications each: ATE and ATT
   errors against each replication's true sample effects, and the coverage of CCGM's
   refit-bootstrap 95% interval (``--ihdp-boot`` refits) of the sample ATE.
+* ``lalonde``: Dehejia and Wahba's NSW-CPS sample (185 NSW treated men, 15,992 CPS
+  controls: 1.1% treated in a corner of covariate space), whose experimental benchmark
+  (the NSW experiment's treated minus its controls) is the ATT's truth: the generated
+  share of treated, the naive difference and the strata means (unemployed in 1975 x
+  black) against the data's, and the ATT from the treated units' counterfactuals against
+  the experiment, beside DoWhy's and EconML's DR learner.
 * ``sim``: :func:`dowhy_ccgm.datasets.simulate_observational` with ``quirks=True`` (a
   rounded column, a count with structural zeros, earnings in cents with zeros and a
   top-code) and ``--sim-share`` treated (1%): every point mass's generated share against the
@@ -25,7 +31,7 @@ same run.
 
 Run::
 
-    PYTHONPATH=. python benchmarks/bench_real.py [--parts nhefs,ihdp,sim] [--json PATH]
+    PYTHONPATH=. python benchmarks/bench_real.py [--parts nhefs,ihdp,sim,lalonde] [--json PATH]
 """
 from __future__ import annotations
 
@@ -228,6 +234,84 @@ def run_ihdp(args) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------------ LaLonde
+LALONDE_COVARIATES = ["age", "educ", "black", "hisp", "marr", "nodegree", "re74", "re75"]
+
+
+def load_lalonde() -> tuple[pd.DataFrame, float, float]:
+    """Dehejia and Wahba's NSW-CPS sample: the 185 NSW treated men and the 15,992 CPS
+    controls (1.1% treated, in a corner of covariate space: young, unemployed, low
+    earnings), ``causaldata``'s ``nsw_mixtape`` and ``cps_mixtape`` (MIT). Returns the data
+    and the NSW experiment's ATT with its standard error (the benchmark: treated minus
+    experimental controls)."""
+    from causaldata import cps_mixtape, nsw_mixtape
+    nsw = nsw_mixtape.load_pandas().data
+    cps = cps_mixtape.load_pandas().data
+    cols = LALONDE_COVARIATES + ["treat", "re78"]
+    data = pd.concat([nsw[nsw.treat == 1][cols], cps[cols]], ignore_index=True)
+    for c in ("re74", "re75", "re78"):
+        data[c] = data[c].astype(np.float64).round(2)
+    for c in ("age", "educ", "black", "hisp", "marr", "nodegree", "treat"):
+        data[c] = data[c].astype(np.int64)
+    y1, y0 = nsw.re78[nsw.treat == 1], nsw.re78[nsw.treat == 0]
+    att = float(y1.mean() - y0.mean())
+    se = float(np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0)))
+    return data, att, se
+
+
+def _strata(frame: pd.DataFrame) -> pd.Series:
+    """Covariate strata where the treated live or not: unemployed in 1975 x black."""
+    return (np.where(frame.re75 == 0, "re75=0", "re75>0") + "," +
+            np.where(frame.black == 1, "black", "not black"))
+
+
+def run_lalonde(args) -> dict:
+    from dowhy_ccgm.ate import naive_ate
+    from dowhy_ccgm.effects import effect_on_treated
+    data, exp_att, exp_se = load_lalonde()
+    g = star_graph(LALONDE_COVARIATES, "treat", "re78")
+    rows = []
+    for seed in [int(s) for s in args.sim_seeds.split(",")]:
+        gen, fit_s = ccgm_fit(data, g, seed)
+        s = gen.sample(args.population, random_state=seed + 1)
+        by = {}
+        for name, frame in (("generated", s), ("data", data)):
+            st = _strata(frame)
+            by[name] = {
+                "p_treated": frame.groupby(st)["treat"].mean().to_dict(),
+                "mean_re78": {f"{k[0]},treat={k[1]}": float(v) for k, v in frame.groupby(
+                    [st, frame.treat.to_numpy()])["re78"].mean().items()}}
+        row = {"seed": seed, "fit_s": fit_s, "passes": float(gen.history_["epochs"]),
+               "treated_share": (float(s.treat.mean()), float(data.treat.mean())),
+               "naive": (naive_ate(s, "treat", "re78"), naive_ate(data, "treat", "re78")),
+               "att": effect_on_treated(gen, data, "treat", "re78", random_state=seed),
+               "strata": by, "atoms": {c: gen.schema_.by_name[c].atoms
+                                       for c in ("re74", "re75", "re78")}}
+        if not args.no_dowhy:
+            row["dowhy"] = dowhy_effects(data, g, "treat", "re78", seed,
+                                         treated_rows=data.treat.to_numpy() == 1)
+        row["dr"] = dr_learner(data, LALONDE_COVARIATES, "treat", "re78", seed)
+        rows.append(row)
+        print(f"lalonde seed {seed}: fit {fit_s:.1f} s; treated share {row['treated_share'][0]:.4f}"
+              f" vs {row['treated_share'][1]:.4f}; naive {row['naive'][0]:.0f} vs data "
+              f"{row['naive'][1]:.0f}; ATT {row['att']:.0f} (experiment {exp_att:.0f} +- "
+              f"{exp_se:.0f}; DoWhy {row.get('dowhy', {}).get('att', float('nan')):.0f}, "
+              f"DR {row['dr']['att']:.0f})", file=sys.stderr)
+    summary = {
+        "experiment_att": exp_att, "experiment_se": exp_se,
+        "naive_rel_error_max": max(abs(r["naive"][0] / r["naive"][1] - 1) for r in rows),
+        "att_mean_abs_error": float(np.mean([abs(r["att"] - exp_att) for r in rows])),
+        "dowhy_att_mean_abs_error": float(np.mean([abs(r["dowhy"]["att"] - exp_att)
+                                                   for r in rows if "dowhy" in r]))
+        if not args.no_dowhy else None,
+        "dr_att_mean_abs_error": float(np.mean([abs(r["dr"]["att"] - exp_att) for r in rows])),
+    }
+    summary["targets"] = {"naive_within_10pct": summary["naive_rel_error_max"] <= 0.10,
+                          "att_within_experiment_se": summary["att_mean_abs_error"] <= exp_se}
+    print(f"lalonde: {summary}", file=sys.stderr)
+    return {"rows": rows, "summary": summary}
+
+
 # ------------------------------------------------------------------------------ simulation
 def run_sim(args) -> dict:
     from dowhy_ccgm.ate import naive_ate
@@ -325,7 +409,8 @@ def main(argv=None) -> int:
             out.setdefault("args_by_part", {})
     for part in args.parts.split(","):
         t = time.perf_counter()
-        out[part] = {"nhefs": run_nhefs, "ihdp": run_ihdp, "sim": run_sim}[part](args)
+        out[part] = {"nhefs": run_nhefs, "ihdp": run_ihdp, "sim": run_sim,
+                     "lalonde": run_lalonde}[part](args)
         out[part]["wall_s"] = time.perf_counter() - t
         if "args_by_part" in out:
             out["args_by_part"][part] = vars(args)
