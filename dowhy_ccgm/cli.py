@@ -1,4 +1,5 @@
-"""The ``ccgm`` command line: ``ccgm mindset``, ``ccgm pendulum``, ``ccgm demo``.
+"""The ``ccgm`` command line: ``ccgm mindset``, ``ccgm pendulum``, ``ccgm fairness``,
+``ccgm demo``.
 
 Each experiment module provides ``add_arguments(parser)`` and ``run(args) -> int``.
 """
@@ -13,6 +14,9 @@ _COMMANDS = {
                 "Learning Mindsets: de-biased data sets and the ATE table (paper Table II)"),
     "pendulum": ("dowhy_ccgm.experiments.pendulum",
                  "Pendulum: interventions and edge removal, measured (paper Figs. 5-11)"),
+    "fairness": ("dowhy_ccgm.experiments.fairness",
+                 "Adult: fair synthetic data, DECAF's protocol (precision, recall, AUROC, "
+                 "DP, counterfactual unfairness)"),
     "demo": ("dowhy_ccgm.experiments.demo",
              "A 30-second tour: fit, sample, intervene, remove an edge on a toy SCM"),
 }

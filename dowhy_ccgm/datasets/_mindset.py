@@ -11,8 +11,6 @@ Two entry points:
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
 import numbers
 
 import numpy as np
@@ -20,12 +18,13 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import norm
 
+from ._files import read_packaged_csv
+
 __all__ = ["load_mindset", "simulate_mindset", "MINDSET_SHA256"]
 
 #: sha256 of the packaged ``data/learning_mindset.csv``.
 MINDSET_SHA256 = "00e904b1bcc688857cc679d9035dac1b3ba892c3a03a4d5050eb43f101256fa7"
 
-_PACKAGE = "dowhy_ccgm.datasets"
 _RESOURCE = "data/learning_mindset.csv"
 _N_ROWS = 10_391
 
@@ -57,17 +56,6 @@ _FLOAT = [
 # Marginal distribution of ``success_expect`` (levels 1..7) in the real data, used by
 # the simulator's discretisation of a standard-normal latent variable.
 _SE_PROBS = np.array([0.00885, 0.01809, 0.04581, 0.10240, 0.36599, 0.36589, 0.09297])
-
-
-def _read_packaged_bytes() -> bytes:
-    resource = importlib.resources.files(_PACKAGE).joinpath(_RESOURCE)
-    try:
-        return resource.read_bytes()
-    except FileNotFoundError as err:  # pragma: no cover - broken installation
-        raise FileNotFoundError(
-            f"The packaged data file {_RESOURCE!r} of {_PACKAGE!r} is missing; "
-            "reinstall dowhy_ccgm (the CSV ships as package data)."
-        ) from err
 
 
 def load_mindset(*, verify_checksum: bool = False) -> pd.DataFrame:
@@ -133,16 +121,7 @@ def load_mindset(*, verify_checksum: bool = False) -> pd.DataFrame:
     >>> df.shape
     (10391, 13)
     """
-    import io
-
-    raw = _read_packaged_bytes()
-    if verify_checksum:
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != MINDSET_SHA256:
-            raise ValueError(
-                f"learning_mindset.csv has sha256 {digest}, expected {MINDSET_SHA256}."
-            )
-    df = pd.read_csv(io.BytesIO(raw))
+    df = read_packaged_csv(_RESOURCE, MINDSET_SHA256, verify_checksum)
 
     if list(df.columns) != _COLUMNS:
         raise ValueError(
