@@ -491,3 +491,23 @@ def test_both_apis_keep_the_dtypes_of_the_data():
                 gen.sample(50, random_state=0)):
         assert out.dtypes.to_dict() == df.dtypes.to_dict()
         assert set(out["b"]) <= {0, 1}
+
+
+def test_refit_on_other_data_detects_point_masses_again():
+    """gcm.distribution_change refits the mechanisms on another period: a point mass found
+    in the first data is not a declaration that the second must hold; a declared one that
+    the data lack is refused naming the node, not the mechanism's internal frame."""
+    r = np.random.default_rng(0)
+    x = r.normal(size=500)
+    old = pd.DataFrame({"x": x, "y": np.where(r.random(500) < 0.9, 1000.0, 990 + x)})
+    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("x", "y")]))
+    assign_ccgm_mechanisms(scm, old, epochs=5, progress_bar=False)
+    gcm.fit(scm, old)
+    assert scm.causal_mechanism("y").fitted_.schema.by_name["target"].atoms == [1000.0]
+    gcm.fit(scm, old.assign(y=old.y * 0.9))
+    assert scm.causal_mechanism("y").fitted_.schema.by_name["target"].atoms == [900.0]
+    declared = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("x", "y")]))
+    assign_ccgm_mechanisms(declared, old, column_types={"y": {"atoms": [1000.0]}}, epochs=5,
+                           progress_bar=False)
+    with pytest.raises(ValueError, match=r"'y'.*point masses \[1000.0\]"):
+        gcm.fit(declared, old.assign(y=old.y * 0.9))

@@ -117,7 +117,10 @@ def _column_kind(name, s: pd.Series, declared=None) -> str:
         parse_declaration(name, declared)
         return declared
     if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype):
-        return infer_column_spec(str(name), s.dropna()).declared_kind
+        kind = infer_column_spec(str(name), s.dropna()).kind
+        # a continuous node's point masses and lattice are detected again at every fit
+        # (gcm.distribution_change refits on other data, where they may differ)
+        return {"kind": "continuous"} if kind == "continuous" else kind
     return detect_kind(s.dropna().to_numpy(), str(name))
 
 
@@ -208,7 +211,15 @@ class _CCGMModelBase:
                   "random_state": seed_from(self.random_state),
                   "progress_bar": self.progress_bar}
         check_parameters(params, type(self).__name__)
-        res = fit_model(params, pd.DataFrame(columns))
+        try:
+            res = fit_model(params, pd.DataFrame(columns))
+        except ValueError as exc:    # errors name the node and its parents, not the frame's
+            msg = str(exc).replace(repr(_TARGET), repr(node) if node is not None else
+                                   "the target")
+            msg = re.sub(r"'parent\[(\d+)\]'",
+                         lambda m: self._parent_label(int(m.group(1))), msg)
+            raise ValueError(msg + where if node is not None and where not in msg else msg) \
+                from exc
         warn_if_not_converged(res.history, params, type(self).__name__, stacklevel=4)
         model = res.model
         idx = {c: k for k, c in enumerate(model.nodes)}
