@@ -18,7 +18,9 @@ benchmark run on the code before the fast fit, commit 27b3d86):
 * ``parquet.json``: ``bench_parquet.py``;
 * ``dowhy_intervals.json``: ``bench_dowhy_intervals.py`` (also rewrites its table in
   docs/bootstrap.md);
-* ``real.json``: ``bench_real.py`` (also rewrites the tables of docs/real-data.md).
+* ``real.json``: ``bench_real.py`` (also rewrites the tables of docs/real-data.md);
+* ``notebooks.json``: ``bench_notebooks.py`` (also rewrites the tables of
+  docs/dowhy-examples.md).
 
 Run::
 
@@ -610,6 +612,158 @@ def gcm_roots_markdown(r) -> list:
 
 
 
+def _g(v) -> str:
+    """A number of the notebooks' tables: three significant digits, tiny ones in e-notation,
+    "-" for none."""
+    if v is None:
+        return "-"
+    if v != 0 and abs(v) < 1e-3:
+        return f"{v:.1e}"
+    return f"{v:.3g}" if abs(v) < 1e3 else f"{v:,.0f}"
+
+
+def _counts(v) -> str:
+    """Top-ranked names (or errors) counted over the seeds: "Page Views (2), Unit Price (1)"."""
+    if not isinstance(v, dict):
+        return _g(v)
+    return ", ".join(f"{k} ({n:g})" for k, n in sorted(v.items(), key=lambda kv: -kv[1]))
+
+
+def notebooks_markdown(r) -> list:
+    """``bench_notebooks.py``: DoWhy's gcm example notebooks with DoWhy's auto-assigned and
+    with CCGM mechanisms, against each generator's truth (means over the seeds)."""
+    a, sm, truth = r["args"], r["summary"], r["truth"]
+    methods = ("auto", "ccgm")
+
+    def get(d, *path):
+        for k in path:
+            d = d.get(k) if isinstance(d, dict) else None
+        return d
+
+    failures = {}
+
+    def cells(nb, *path, fmt=_g):
+        """One cell per method; an analysis that failed says so (its error is listed under
+        the notebook's tables)."""
+        out = []
+        for m in methods:
+            v = get(sm[nb][m], *path)
+            err = get(sm[nb][m], path[0], "error") if v is None else None
+            if err:
+                failures[(nb, m, path[0])] = err
+            out.append("fails (below)" if err else fmt(v))
+        return out
+
+    def failed(nb):
+        """The errors of the notebook's failed analyses, seeds counted."""
+        name = {"auto": "DoWhy auto-assignment", "ccgm": "CCGM"}
+        return [f"- `{what}` with {name[m]} fails on {n:g} of {a['seeds']} seed(s): {msg}"
+                for (b, m, what), errs in failures.items() if b == nb
+                for msg, n in errs.items()]
+
+    def row(label, values, t="-"):
+        return f"| {label} | " + " | ".join(values) + f" | {t} |"
+
+    head = ["| measure | DoWhy auto-assignment (GOOD) | CCGM | truth |", "|---|---|---|---|"]
+    pct = (lambda v: "-" if v is None else f"{100 * v:.2f}%")
+    out = [f"Means over {a['seeds']} seed(s) (0 to {a['seeds'] - 1}: a new data set and "
+           f"new fits each); code {r.get('git', '?')}; the whole run {r['wall_s'] / 60:.0f} "
+           "min on 2 cores. Times: assignment plus `gcm.fit`.", ""]
+    if "online_shop" in sm:
+        t = truth["online_shop"]
+        out += [f"**Online shop** ({t['days']} days of `sales_dataset`; in 2022 the price "
+                f"x {t['2022']['change_of_price']} and the visitors x "
+                f"{t['2022']['page_visitor_factor']}). Mechanisms: normalized MSE (MSE / "
+                "variance) of the conditional mean against the data, and the noise effect (the "
+                "spread of the mechanism over noise draws at the observed parents, in sds of "
+                "the node); the truth is the generator's own mechanism (Revenue and Profit "
+                "are exact formulas).", "",
+                "| node | NMSE auto | NMSE CCGM | NMSE truth | noise effect auto | "
+                "noise effect CCGM | noise effect truth |", "|---|---|---|---|---|---|---|"]
+        for v, x in t["mechanisms"].items():
+            out.append(f"| {v} | " + " | ".join(
+                cells("online_shop", "fit", v, "nmse") + [_g(x["nmse"])]
+                + cells("online_shop", "fit", v, "noise_effect") + [_g(x["noise_effect"])])
+                + " |")
+        out += ["", f"Intrinsic causal influence on Profit (`gcm.intrinsic_causal_influence`, "
+                f"{a['icc_baseline']} baseline x {a['icc_randomization']} randomization "
+                f"samples, a model trained on {a['icc_training']:,} draws), as shares of "
+                f"Var(Profit); the truth by nested Monte Carlo on the generator's equations "
+                f"({a['truth_outer']:,} x {a['truth_inner']} draws).", ""] + head
+        for v, share in t["icc_share"].items():
+            out.append(row(v, cells("online_shop", "icc", "share", v, fmt=pct), pct(share)))
+        out.append(row("noise share of Revenue + Profit",
+                       cells("online_shop", "icc", "formula_share", fmt=pct), pct(0.0)))
+        out.append(row("L1 distance of the shares to the truth",
+                       cells("online_shop", "icc", "l1_error", fmt=pct), pct(0.0)))
+        out += ["", "Root cause of the 2022 profit drop: `gcm.attribute_anomalies` on the "
+                f"first day of 2022 ({a['anomaly_samples']:,} distribution samples; the "
+                "top-ranked node, seeds counted) and `gcm.distribution_change` of mean Profit "
+                f"from the first quarter of 2021 to that of 2022 ({a['change_samples']:,} "
+                "samples) [$]; the truth by Shapley values over the generator's two changed "
+                "mechanisms.", ""] + head
+        out.append(row("anomaly attribution, top-ranked node",
+                       cells("online_shop", "anomaly", "top", fmt=_counts), t["anomaly_top"]))
+        for v in ("Page Views", "Unit Price", "Shopping Event?", "Sold Units"):
+            out.append(row(f"Q1 change attributed to {v} [$]",
+                           cells("online_shop", "q1_change", "attribution", v),
+                           _g(t["q1_change"][v])))
+        out.append(row("Q1 change, most negative node",
+                       cells("online_shop", "q1_change", "top_negative", fmt=_counts),
+                       min(t["q1_change"], key=t["q1_change"].get)))
+        out.append(row("Q1 change, L1 error over all nodes [$]",
+                       cells("online_shop", "q1_change", "l1_error"), "0"))
+        out.append(row("fit [s]", cells("online_shop", "fit_s")))
+        out += [""] + failed("online_shop") + [""] * bool(failed("online_shop"))
+    if "supply_chain" in sm:
+        t = truth["supply_chain"]
+        out += [f"**Supply chain** (two weeks of {t['rows_per_week']:,} rounded purchase "
+                "orders): "
+                f"`gcm.distribution_change` of mean `received` per node ({a['change_samples']:,} "
+                "samples); the truth by Shapley values over the generator's mechanisms "
+                f"({a['truth_n']:,} draws each).", ""]
+        out += head
+        for v, x in t["change"].items():
+            out.append(row(f"change attributed to {v}",
+                           cells("supply_chain", "change", "attribution", v), _g(x)))
+        out.append(row("L1 error over the nodes", cells("supply_chain", "change", "l1_error"),
+                       "0"))
+        out.append(row("top two nodes", cells("supply_chain", "change", "top2", fmt=_counts),
+                       " + ".join(t["top2"])))
+        out.append(row("fit on week 1 [s]", cells("supply_chain", "fit_s")))
+        out.append(row("`distribution_change` call [s]",
+                       cells("supply_chain", "change", "wall_s")))
+        out += [""] + failed("supply_chain") + [""] * bool(failed("supply_chain"))
+    if "dry_eyes" in sm:
+        setup, t = truth["dry_eyes"], truth["dry_eyes"]["effects"]
+        names = {"1": "option 1", "2": "option 2", "0": "no treatment"}
+        out += [f"**Dry eyes** ({setup['patients']:,} patients, a condition in "
+                f"{setup['condition_share']:.0%}): counterfactual vision of "
+                f"{a['cf_patients']:,} new patients drawn like the data and of {a['cf_rare']:,} "
+                "new patients with the condition, under each treatment they did not take; "
+                "effects are means of counterfactual differences per group.", ""] + head
+        out.append(row("counterfactual RMSE, patients like the data",
+                       cells("dry_eyes", "cf_rmse_patients"), "0"))
+        out.append(row("counterfactual RMSE, patients with the condition",
+                       cells("dry_eyes", "cf_rmse_rare"), "0"))
+        for key, x in t.items():
+            pair, cond = key.split("|")
+            a_, b_ = pair.split("-")
+            who = "with the condition" if cond == "1" else "without it"
+            out.append(row(f"effect {names[a_]} - {names[b_]}, {who}",
+                           cells("dry_eyes", "effects", key), _g(x)))
+        out.append(row("effect signs right", cells("dry_eyes", "signs_right"), str(len(t))))
+        if a.get("evaluate"):
+            for key, label in (("nmse", "NMSE (DoWhy's: RMSE / sd)"), ("crps", "CRPS"),
+                               ("invertibility_p", "invertibility test p-value"),
+                               ("overall_kl", "overall KL divergence")):
+                out.append(row(f"`evaluate_causal_model`: Vision {label}",
+                               cells("dry_eyes", "evaluation", key)))
+        out.append(row("fit [s]", cells("dry_eyes", "fit_s")))
+        out += [""] + failed("dry_eyes") + [""] * bool(failed("dry_eyes"))
+    return out
+
+
 def many_levels_section(out):
     r = _load("many_levels.json")
     if not r:
@@ -642,6 +796,11 @@ observational_section = _table_section(
     "Eight correlated confounders (latent correlations 0.7^|i-j|), one of them "
     "zero-inflated, a rare treatment and a zero-inflated outcome "
     "(`datasets.simulate_observational`).")
+
+
+notebooks_section = _table_section(
+    "notebooks.json", "DoWhy's own example notebooks (`bench_notebooks.py`)",
+    notebooks_markdown)
 
 
 def _read(path):
@@ -684,7 +843,9 @@ def main() -> int:
              "roots table"),
             ("observational.json", "observational.md", "observational-table",
              observational_markdown, "simulated-study table"),
-            ("real.json", "real-data.md", "real-table", real_markdown, "real-data tables")):
+            ("real.json", "real-data.md", "real-table", real_markdown, "real-data tables"),
+            ("notebooks.json", "dowhy-examples.md", "notebooks-table", notebooks_markdown,
+             "notebook tables")):
         r = _load(name)
         if r:
             rewrite_doc(page, marker, lines_of(r), what)
@@ -712,7 +873,7 @@ def main() -> int:
     for section in (core_section, scale_section, calls_section, triangle_section,
                     mindset_section, roots_section, bootstrap_section, parquet_section,
                     observational_section, gcm_roots_section, many_levels_section,
-                    real_section):
+                    real_section, notebooks_section):
         section(out)
     path = os.path.join(HERE, "RESULTS.md")
     with open(path, "w") as fh:
