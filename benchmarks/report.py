@@ -514,7 +514,7 @@ def observational_markdown(r) -> list:
 
 
 def real_markdown(r) -> list:
-    """``bench_real.py``: NHEFS, IHDP A/B and the quirky simulated study."""
+    """``bench_real.py``: NHEFS, IHDP A/B, the quirky simulated study and LaLonde."""
     out = []
     nh = r.get("nhefs")
     if nh:
@@ -585,6 +585,31 @@ def real_markdown(r) -> list:
         out.append(f"| ATT mean abs. error (efficiency floor sd "
                    f"{sm['att_efficiency_floor_sd']:.3f}) | {sm['att_mean_abs_error']:.3f} | "
                    f"<= floor | {'yes' if t['att_within_floor'] else 'no'} |")
+        out.append("")
+    la = r.get("lalonde")
+    if la:
+        sm, rows = la["summary"], la["rows"]
+        seeds = ", ".join(str(x["seed"]) for x in rows)
+        out.append(f"LaLonde (Dehejia-Wahba NSW treated + CPS controls, "
+                   f"{rows[0]['treated_share'][1]:.2%} treated; seeds {seeds}): the NSW "
+                   f"experiment's ATT {sm['experiment_att']:.0f} (se "
+                   f"{sm['experiment_se']:.0f}) is the truth.\n")
+
+        def mean(f):
+            return float(np.mean([f(x) for x in rows]))
+        out.append("| measure | CCGM | data / truth | DoWhy GCM | DR learner (EconML) |")
+        out.append("|---|---|---|---|---|")
+        out.append(f"| generated share of treated | {mean(lambda x: x['treated_share'][0]):.4f} "
+                   f"| {rows[0]['treated_share'][1]:.4f} | - | - |")
+        out.append(f"| generated naive difference | {mean(lambda x: x['naive'][0]):.0f} | "
+                   f"{rows[0]['naive'][1]:.0f} | - | - |")
+        key = "re75=0,black,treat=1"
+        out.append(f"| E[re78 \\| treated, unemployed in 1975, black] | "
+                   f"{mean(lambda x: x['strata']['generated']['mean_re78'][key]):.0f} | "
+                   f"{rows[0]['strata']['data']['mean_re78'][key]:.0f} | - | - |")
+        dw = sm.get("dowhy_att_mean_abs_error")
+        out.append(f"| ATT mean abs. error | {sm['att_mean_abs_error']:.0f} | 0 | "
+                   f"{_f(dw, 0)} | {sm['dr_att_mean_abs_error']:.3g} |")
         out.append("")
     return out
 
