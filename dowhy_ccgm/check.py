@@ -11,9 +11,12 @@ a flag where the model misfits beyond the data's own sampling noise:
   observed;
 * **mechanisms within groups**: every node with parents, predicted from each observed
   unit's own parents (the node's mechanism alone, fresh noise), against the observed
-  values, within the levels of each binary or categorical parent (a treated group, a
-  protected group, a rare condition) and within the groups the user names (``groups``);
-  a mechanism that is right on average can be wrong exactly where a small group lives;
+  values, within the levels of each binary or categorical parent (and of a numeric parent
+  with at most ``MAX_LEVELS`` values: a treated group, a protected group, a rare
+  condition), within the groups the user names (``groups``), and within every crossing of
+  two of those (a rare condition that reverses a treatment's effect cancels in each one's
+  own means); a mechanism that is right on average can be wrong exactly where a small
+  group lives;
 * **noise share** of every continuous node with parents: the part of its variance that
   its own noise makes, ``E[Var(x | parents)] / Var(x)`` (near 0: a formula node).
 
@@ -31,6 +34,8 @@ import pandas as pd
 
 __all__ = ["ModelCheck", "model_check", "gcm_model_check"]
 
+#: numeric parents with at most this many values are checked level by level too
+MAX_LEVELS = 10
 #: groups with fewer units are not checked (their means are too noisy to flag anything)
 MIN_GROUP = 20
 #: a difference is flagged when it exceeds this many standard errors ...
@@ -238,7 +243,8 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
         groupings. A grouping given by columns is not used for the nodes it is defined by
         or their ancestors (it would select on their values); labels given directly are
         used for every node, so they must not depend on the nodes checked. The levels of
-        every binary or categorical parent are checked in any case.
+        every binary or categorical parent are checked in any case, and every crossing of
+        two groupings.
     n_samples : int, optional
         Generated rows for the column and dependence checks (default: ``max(len(X),
         50_000)``).
@@ -298,13 +304,28 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
         sd = float(np.std(obs)) or 1.0
         if spec.kind == "continuous":
             share[node] = float(0.5 * np.mean((p1 - p2) ** 2) / sd ** 2)
+        # the levels of discrete parents (and of numeric parents with a few values: a
+        # treatment coded 0/1/2)
         levels = {f"{p} (parent)": Xc[p].to_numpy() for p in parents
-                  if schema.by_name[p].kind != "continuous"}
+                  if schema.by_name[p].kind != "continuous"
+                  or Xc[p].nunique(dropna=True) <= MAX_LEVELS}
         # a grouping defined by the node itself or by its descendants selects on the
         # node's value: it says nothing of its mechanism
         below = {node} | set(nx.descendants(graph, node))
-        levels.update({name: labels[complete] for name, labels, cols in groupings
-                       if cols is None or not below & set(cols)})
+        named = {name: labels[complete] for name, labels, cols in groupings
+                 if (cols is None or not below & set(cols))
+                 and not (cols and len(cols) == 1 and f"{cols[0]} (parent)" in levels)}
+        # and their crossings: an effect that a rare group reverses cancels in each
+        # grouping's own means (a condition that swaps which treatment helps)
+        crossed = {}
+        keys = list(levels) + list(named)
+        both = {**levels, **named}
+        for a_i, a in enumerate(keys):
+            for b in keys[a_i + 1:]:
+                crossed[f"{a} & {b}"] = (pd.Series(both[a]).astype(str) + " & "
+                                         + pd.Series(both[b]).astype(str)).to_numpy()
+        levels.update(named)
+        levels.update(crossed)
         for grouping, labels in levels.items():
             lab = pd.Series(labels)
             for g, idx in lab.groupby(lab, dropna=True).groups.items():
