@@ -154,3 +154,26 @@ def test_fair_sample_keeps_only_allowed_paths(mediation_gen):
     assert gap("Y") == pytest.approx(1.5, abs=0.12)
     # the protected column keeps its share
     assert some.A.mean() == pytest.approx(_mediation().A.mean(), abs=0.015)
+
+
+def test_fair_sample_decouples_the_protected_attribute_from_other_roots():
+    """A root R associated with A in the data (not through any path from A): with the
+    paths removed Y still differs by A through R unless A is drawn independently."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    a = rng.integers(0, 2, n)
+    r = a + rng.normal(size=n)                 # A ~ R: a selection effect, no edge
+    y = r + 0.5 * a + rng.normal(size=n)
+    df = pd.DataFrame({"A": a, "R": r, "Y": y})
+    gen = CCGMGenerator(nx.DiGraph([("A", "Y"), ("R", "Y")]), random_state=0,
+                        progress_bar=False).fit(df)
+    gap = lambda f: f.Y[f.A == 1].mean() - f.Y[f.A == 0].mean()
+    kept = fair_sample(gen, "A", 20_000, reference={"A": 0}, independent=False,
+                       random_state=0)
+    assert np.corrcoef(kept.A, kept.R)[0, 1] == pytest.approx(
+        np.corrcoef(df.A, df.R)[0, 1], abs=0.03)
+    assert gap(kept) == pytest.approx(1.0, abs=0.1)       # through R alone
+    free = fair_sample(gen, "A", 20_000, reference={"A": 0}, random_state=0)
+    assert abs(np.corrcoef(free.A, free.R)[0, 1]) < 0.03
+    assert abs(gap(free)) < 0.05
+    assert free.A.mean() == pytest.approx(df.A.mean(), abs=0.015)
