@@ -1,1 +1,1 @@
-"""End-to-end experiments behind the ``ccgm`` command (mindset, pendulum, demo)."""
+"""End-to-end experiments behind the ``ccgm`` command (mindset, pendulum, fairness, demo)."""
