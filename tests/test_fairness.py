@@ -177,3 +177,36 @@ def test_fair_sample_decouples_the_protected_attribute_from_other_roots():
     assert abs(np.corrcoef(free.A, free.R)[0, 1]) < 0.03
     assert abs(gap(free)) < 0.05
     assert free.A.mean() == pytest.approx(df.A.mean(), abs=0.015)
+
+
+def test_continuous_treatment_and_refit_bootstrap_statistics():
+    """A continuous treatment's natural effects against the closed form, and the fairness
+    statistics inside the refit bootstrap (a fixed predictor, the model refitted)."""
+    from dowhy_ccgm.bootstrap import bootstrap
+    from dowhy_ccgm.fairness import CounterfactualUnfairness, PathSpecificEffect
+    rng = np.random.default_rng(4)
+    n = 2000
+    t = rng.normal(size=n)
+    m = 0.8 * t + rng.normal(size=n)
+    y = 0.5 * t + 1.0 * m + rng.normal(size=n)
+    df = pd.DataFrame({"T": t, "M": m, "Y": y})
+    g = nx.DiGraph([("T", "M"), ("T", "Y"), ("M", "Y")])
+    gen = CCGMGenerator(g, random_state=0, progress_bar=False).fit(df)
+    eff = natural_effects(gen, "T", "Y", treated=1.0, control=0.0, n_samples=50_000,
+                          random_state=0)
+    assert eff["direct"] == pytest.approx(0.5, abs=0.12)
+    assert eff["indirect"] == pytest.approx(0.8, abs=0.12)
+    lr = LinearRegression().fit(df[["T", "M"]], df.Y)
+    stats = {"nde": PathSpecificEffect("T", "Y", "direct", 1.0, 0.0, n_samples=20_000),
+             "unfair": CounterfactualUnfairness(lr, "T", values={"T": [0.0]})}
+    res = bootstrap(CCGMGenerator(g, epochs=60, progress_bar=False), df.head(600), stats,
+                    n_bootstrap=3, random_state=0)
+    assert res.estimate["nde"] == pytest.approx(0.5, abs=0.2)      # 600 rows, 60 passes
+    lo, hi = res.interval("nde")
+    assert lo < hi and res.replicates["nde"].notna().all()
+    # the audit of a predictor f = b_T T + b_M M: setting T to 0 moves each unit's
+    # prediction by -(b_T + 0.8 b_M) T in truth (M follows T with slope 0.8)
+    b_t, b_m = lr.coef_
+    truth = (b_t + 0.8 * b_m) * np.mean(np.abs(df["T"].to_numpy()[:600]))
+    assert res.estimate["unfair"] == pytest.approx(truth, rel=0.1)
+    assert res.replicates["unfair"].notna().all()
