@@ -511,3 +511,25 @@ def test_refit_on_other_data_detects_point_masses_again():
                            progress_bar=False)
     with pytest.raises(ValueError, match=r"'y'.*point masses \[1000.0\]"):
         gcm.fit(declared, old.assign(y=old.y * 0.9))
+
+
+def test_progress_bar_setting_travels_to_worker_processes(tmp_path):
+    """DoWhy's parallel calls fit mechanisms in worker processes whose dowhy.gcm.config
+    starts with bars on: a mechanism made with progress_bar=None in a process whose bars
+    are off carries that setting to the worker, not back again."""
+    import pickle
+    import subprocess
+    import sys
+
+    from dowhy_ccgm.gcm import CCGMMechanism
+    mech = CCGMMechanism(epochs=1)
+    gcm.config.disable_progress_bars()
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps(mech))
+    code = ("import pickle, sys; m = pickle.loads(open(sys.argv[1], 'rb').read()); "
+            "import dowhy.gcm; print(dowhy.gcm.config.show_progress_bars, m._progress_bar())")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["True", "False"]
+    # at home the process's own (current) setting rules: None defers to it
+    assert pickle.loads(path.read_bytes())._progress_bar() is None

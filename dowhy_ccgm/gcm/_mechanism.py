@@ -21,9 +21,9 @@ reproducible and distinct nodes never share noise streams.
 """
 from __future__ import annotations
 
-import re
-
 import numbers
+import os
+import re
 
 import networkx as nx
 import numpy as np
@@ -41,6 +41,7 @@ from sklearn.exceptions import NotFittedError
 
 from .._fit import fit_model, warn_if_not_converged
 from .._params import DEFAULTS, check_parameters
+from .._progress import show_progress
 from .._schema import infer_column_spec, parse_declaration
 from .._utils import seed_from
 from .._validation import check_frame, check_graph
@@ -143,6 +144,7 @@ class _CCGMModelBase:
         self.epochs = epochs
         self.random_state = random_state
         self.progress_bar = progress_bar
+        self._home_pid = os.getpid()        # (see __getstate__)
         self.ccgm_params = dict(ccgm_params)
         self.model_ = None
 
@@ -169,6 +171,24 @@ class _CCGMModelBase:
         return f"{type(self).__name__}({args})"
 
     __str__ = __repr__
+
+    def __getstate__(self):
+        """Pickling (DoWhy's parallel evaluation sends mechanisms to worker processes,
+        whose ``dowhy.gcm.config`` starts with bars on): sent from the process that made
+        it, ``progress_bar=None`` travels as that process's current setting."""
+        state = dict(self.__dict__)
+        if self.progress_bar is None and getattr(self, "_home_pid", None) == os.getpid():
+            state["_sent_progress_bar"] = show_progress(None)
+        return state
+
+    def _progress_bar(self):
+        """The bar setting of a fit: the explicit one; in a worker process, the setting of
+        the process that made the mechanism; else this process's own (None)."""
+        if self.progress_bar is not None:
+            return self.progress_bar
+        if getattr(self, "_home_pid", None) not in (None, os.getpid()):
+            return getattr(self, "_sent_progress_bar", None)
+        return None
 
     # -- fitting
     def _check_fitted(self):
@@ -209,7 +229,7 @@ class _CCGMModelBase:
                   "graph": graph, "variant": "ccgm_noise", "column_types": kinds,
                   "hidden": self.hidden, "epochs": self.epochs,
                   "random_state": seed_from(self.random_state),
-                  "progress_bar": self.progress_bar}
+                  "progress_bar": self._progress_bar()}
         check_parameters(params, type(self).__name__)
         try:
             res = fit_model(params, pd.DataFrame(columns))
