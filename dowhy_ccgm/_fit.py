@@ -109,6 +109,24 @@ def _check_atoms(specs, exo, variant: str, objective: str, column_types: dict) -
             if s.name in bad else s for s in specs]
 
 
+def init_atom_logits(net: CCGMNet, specs) -> None:
+    """Start each point mass's logit at its share in the data (the mask's last bias), so
+    training learns how the parents move the shares rather than the shares themselves
+    (from an even split, a large share such as a list price held by 98% of the rows can
+    stall far from its value). Fit only: a loaded model has its trained weights."""
+    with torch.no_grad():
+        bias = net.g.biases[-1]
+        for i in net.cont:
+            spec = specs[i]
+            k = len(spec.atoms)
+            if not k or len(spec.atom_shares) != k:
+                continue
+            shares = np.asarray(spec.atom_shares, dtype=np.float64)
+            rest = max(1.0 - float(shares.sum()), 1e-4)
+            bias[i, 2:2 + k] = torch.as_tensor(np.log(np.clip(shares, 1e-6, None) / rest),
+                                               dtype=bias.dtype)
+
+
 def _numeric_values(spec, values) -> np.ndarray | None:
     """A column's values as float64 numbers for a formula (continuous columns, and binary
     columns whose two labels are numbers or bools), else None."""
@@ -295,6 +313,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                       prior=params["prior"], objective=objective,
                       atoms=[len(s.atoms) for s in specs]).to(dev)
         set_value_encoding(net, specs)
+        init_atom_logits(net, specs)
         set_formulas(net, specs, order)
         net.fit_missing = has_missing
         gen = torch_generator(seed)

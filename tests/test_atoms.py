@@ -316,3 +316,24 @@ def test_top_code_inside_the_range_of_a_lattice_column():
     spec = infer_column_spec("re78", pd.Series(np.concatenate([cps, nsw])))
     assert spec.step == 0.01 and 25564.67 in spec.atoms
     assert spec.atoms[-1] == 25564.67 and spec.vmax > 25564.67 and not spec.cap
+
+
+def test_a_large_point_mass_share_is_learned_from_its_start():
+    """A list price held by 98% of ordinary days (and by none of the rare shopping days):
+    the atom's logit starts at its share in the data, so the fit does not stall on the way
+    from an even split (it did: 31% of generated ordinary days below list, data 2.3%)."""
+    import networkx as nx
+    from dowhy import gcm
+
+    from dowhy_ccgm.gcm import assign_ccgm_mechanisms
+    r = np.random.default_rng(1)
+    n = 365
+    e = r.random(n) < 15 / 365
+    price = np.where(e, r.uniform(800, 1000, n),
+                     np.where(r.random(n) < 0.02, r.uniform(980, 1000, n), 1000.0))
+    df = pd.DataFrame({"e": e, "price": price})
+    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("e", "price")]))
+    assign_ccgm_mechanisms(scm, df, random_state=0, progress_bar=False)
+    gcm.fit(scm, df)
+    g = scm.causal_mechanism("price").draw_samples(np.full((20000, 1), False)).ravel()
+    assert abs(np.mean(g < 1000) - np.mean(price[~e] < 1000)) < 0.03
