@@ -1,5 +1,5 @@
-"""Calibration of the mindset intervals on ground truth (issue 9): does a nominal 95%
-interval of the de-biased ATE cover the true ATE (0.40) 95% of the time?
+"""Calibration of the mindset intervals on ground truth: does a nominal 95% interval of the
+de-biased ATE cover the true ATE (0.40) 95% of the time?
 
 For each of R independent data sets from ``simulate_mindset`` (n = 10,391 rows, the real
 data's size, true ATE 0.40), the improved CCGM of ``ccgm mindset`` is fit, the confounding
@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from _common import set_torch_threads
 from _metrics import write_json
 
 
@@ -135,8 +136,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
-    import torch
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     true_ate = 0.40
     t_start = time.perf_counter()
     out = {"settings": {k: v for k, v in vars(args).items() if k != "json"},

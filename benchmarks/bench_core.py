@@ -40,7 +40,7 @@ do=...)``), for E[x3 | do(x1=1)], E[x4 | do(x1=1)] and E[x4 | do(x3=2)] (E[x3 | 
 is 2 exactly for both), from ``--accuracy-samples`` draws (default 200k; Monte-Carlo sd
 of the error about 0.002-0.003).
 
-Targets of issue 2 (PASS/MISS printed):
+The project's speed and memory targets (PASS/MISS printed):
 
 * CCGM fit (warm) no slower than DoWhy's at 10k rows;
 * CCGM sampling at least 1M rows/s (warm; every n);
@@ -74,114 +74,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 
 T_LAUNCH = time.time()  # as early as possible (worker e2e timing)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from _common import (MB, ROOT, TOY_QUERIES, PeakRSS, code_fingerprint,  # noqa: E402
+                     emit, fit_dowhy_good, git_head, load_avg, rss_mb, run_fresh,
+                     set_torch_threads, status_mb, toy_do_truth, worker_env)
+
 SYSTEMS = ("ccgm", "dowhy")
-QUERIES = [("x3", {"x1": 1.0}, "E[x3|do(x1=1)]"),
-           ("x4", {"x1": 1.0}, "E[x4|do(x1=1)]"),
-           ("x4", {"x3": 2.0}, "E[x4|do(x3=2)]")]
-MB = 1024.0 * 1024.0
+QUERIES = TOY_QUERIES
 MEM_SLACK_MB = 25.0  # allocator/measurement noise allowed in the memory target
 
 
-# ============================================================================ code version
-def code_fingerprint(loaded_only: bool = False) -> str:
-    """Short hash of the package's source: every worker reports the version of the
-    dowhy_ccgm modules it imported (``loaded_only``), so a run that straddles an edit of
-    the core is detected; without ``loaded_only``, all of dowhy_ccgm/**/*.py."""
-    import hashlib
-    pkg = os.path.join(ROOT, "dowhy_ccgm")
-    if loaded_only:
-        paths = sorted({os.path.abspath(m.__file__) for name, m in list(sys.modules.items())
-                        if name.split(".")[0] == "dowhy_ccgm" and getattr(m, "__file__", None)})
-    else:
-        paths = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(pkg) for f in fs
-                       if f.endswith(".py"))
-    h = hashlib.sha1()
-    for path in paths:
-        h.update(os.path.relpath(path, ROOT).encode())
-        with open(path, "rb") as fh:
-            h.update(fh.read())
-    return h.hexdigest()[:12]
-
-
-def git_head() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "dowhy_ccgm"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.stdout.strip() + (" (+uncommitted changes in dowhy_ccgm/)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-
-
-# ============================================================================ memory
-def _status_kb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return float(line.split()[1])
-    return float("nan")
-
-
-def rss_mb() -> float:
-    return _status_kb("VmRSS") / 1024.0
-
-
-class PeakRSS:
-    """Peak RSS of a phase: VmHWM reset through /proc/self/clear_refs ("5"), or a poller."""
-
-    def __init__(self):
-        self.method = "VmHWM"
-        try:
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-        except OSError:
-            self.method = "poll-5ms"
-        self._peak = 0.0
-        self._stop = None
-        self._thread = None
-
-    def __enter__(self):
-        if self.method == "VmHWM":
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-        else:
-            self._peak = rss_mb()
-            self._stop = threading.Event()
-
-            def poll():
-                while not self._stop.is_set():
-                    self._peak = max(self._peak, rss_mb())
-                    time.sleep(0.005)
-            self._thread = threading.Thread(target=poll, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.method == "VmHWM":
-            self.peak = _status_kb("VmHWM") / 1024.0
-        else:
-            self._stop.set()
-            self._thread.join()
-            self.peak = max(self._peak, rss_mb())
-        return False
-
-
 # ============================================================================ worker
-def _set_thread_env(threads: int) -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-
-
 class _System:
     """Uniform fit / sample / intervene over the two systems (imports happen in load())."""
 
@@ -192,8 +99,8 @@ class _System:
 
     def load(self):
         if self.name == "ccgm":
+            set_torch_threads(self.threads)
             import torch
-            torch.set_num_threads(self.threads)
             from dowhy_ccgm import CCGMGenerator
             self._cls = CCGMGenerator
             self.info["torch_threads"] = torch.get_num_threads()
@@ -218,16 +125,7 @@ class _System:
                                    **kw).fit(data)
             self.info["epochs"] = round(float(self.model.history_["epochs"]), 1)
             return
-        gcm = self._gcm
-        from dowhy.gcm.util.general import set_random_seed
-        set_random_seed(self.seed)
-        scm = gcm.InvertibleStructuralCausalModel(graph)
-        t0 = time.perf_counter()
-        gcm.auto.assign_causal_mechanisms(scm, data, quality=gcm.auto.AssignmentQuality.GOOD)
-        t1 = time.perf_counter()
-        gcm.fit(scm, data)
-        self.info["assign_s"] = t1 - t0
-        self.info["gcm_fit_s"] = time.perf_counter() - t1
+        scm, _ = fit_dowhy_good(graph, data, self.seed, copy_graph=False, timings=self.info)
         self.info["mechanisms"] = {str(n): str(scm.causal_mechanism(n)) for n in graph.nodes}
         self.model = scm
 
@@ -314,14 +212,14 @@ def worker(args) -> int:
             res["sample_s"] = times[1]
             errs = {}
             for col, do, label in QUERIES:
-                truth = float(toy_scm(1_000_000, 123, do)[col].mean())
+                truth = toy_do_truth(col, do)
                 est = float(sysm.intervene(do, args.accuracy_samples)[col].mean())
                 errs[label] = {"est": est, "truth": truth, "abs_err": abs(est - truth)}
             res["accuracy"] = errs
             res["max_abs_err"] = max(e["abs_err"] for e in errs.values())
         res["info"] = sysm.info
-        res["vm_hwm_end_mb"] = _status_kb("VmHWM") / 1024.0
-    print("RESULT " + json.dumps(res), flush=True)
+        res["vm_hwm_end_mb"] = status_mb("VmHWM")
+    emit("RESULT", res)
     return 0
 
 
@@ -332,43 +230,18 @@ def run_worker_rusage(system: str, n: int, mode: str, args) -> dict:
            "--mode", mode, "--threads", str(args.threads), "--dowhy-jobs",
            str(args.dowhy_jobs), "--sample-rows", str(args.sample_rows), "--seed",
            str(args.seed), "--accuracy-samples", str(args.accuracy_samples)]
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(args.threads)
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    t_launch = time.time()
-    cmd += ["--launch-time", repr(t_launch)]
-    out_path = os.path.join("/tmp", f"bench_core_{os.getpid()}_{system}_{n}_{mode}.out")
-    with open(out_path, "w+") as fh_out:
-        proc = subprocess.Popen(cmd, stdout=fh_out, stderr=subprocess.STDOUT, env=env,
-                                cwd=ROOT)
-        timed_out = threading.Event()
-
-        def kill():
-            timed_out.set()
-            proc.kill()
-        timer = threading.Timer(args.timeout, kill)
-        timer.start()
-        try:
-            _, status, ru = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.time() - t_launch
-        fh_out.seek(0)
-        out = fh_out.read()
-    os.unlink(out_path)
-    if timed_out.is_set():
-        return {"system": system, "n": n, "mode": mode, "wall_s": wall,
+    cmd += ["--launch-time", repr(time.time())]
+    run = run_fresh(cmd, tag="RESULT", env=worker_env(args.threads), cwd=ROOT,
+                    timeout=args.timeout)
+    if run.timed_out:
+        return {"system": system, "n": n, "mode": mode, "wall_s": run.wall_s,
                 "skipped": f"killed after the --timeout of {args.timeout:.0f} s"}
-    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        tail = " | ".join(out.strip().splitlines()[-3:])
-        return {"system": system, "n": n, "mode": mode, "wall_s": wall,
-                "skipped": f"worker failed (exit {proc.returncode}): {tail}"}
-    res = json.loads(lines[-1][len("RESULT "):])
-    res["process_wall_s"] = wall
-    res["ru_maxrss_mb"] = ru.ru_maxrss / 1024.0  # Linux: kilobytes
+    if run.returncode != 0 or run.result is None:
+        return {"system": system, "n": n, "mode": mode, "wall_s": run.wall_s,
+                "skipped": f"worker failed (exit {run.returncode}): {run.tail()}"}
+    res = run.result
+    res["process_wall_s"] = run.wall_s
+    res["ru_maxrss_mb"] = run.maxrss_mb
     return res
 
 
@@ -480,13 +353,6 @@ def targets(results, sizes, args):
                     f"fit increment {mem[top]['fit_incr_mb']:.0f} MB for a "
                     f"{mem[top]['data_mb']:.0f} MB data frame = {copies:.2f} copies"))
     return out
-
-
-def load_avg() -> str:
-    try:
-        return open("/proc/loadavg").read().split()[:3].__str__()
-    except OSError:
-        return "?"
 
 
 def main(argv=None) -> int:

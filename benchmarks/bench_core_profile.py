@@ -1,18 +1,21 @@
 """``bench_core.py --profile`` and its memory trace: where the default fit's time and memory
 go (the exact fit's components, sampling, chunk sizes, and a phase-by-phase RSS trace in a
-fresh process). Run through ``bench_core.py --profile``; the runner is ``bench_core.py``.
+fresh process). Run through ``bench_core.py --profile``; the runner is ``bench_core.py``
+(which imports this module; this module imports only the shared ``_common``).
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import threading
 import time
 
-from bench_core import (HERE, MB, QUERIES, ROOT, PeakRSS, _set_thread_env, _status_kb, load_avg,
-                        rss_mb)
+from _common import (HERE, MB, ROOT, TOY_QUERIES, PeakRSS, emit, load_avg, pin_threads,
+                     rss_mb, run_fresh, set_torch_threads, status_mb, toy_do_truth,
+                     worker_env)
+
+QUERIES = TOY_QUERIES
+
 
 # ============================================================================ profile
 def profile_ccgm(n: int, args) -> dict:
@@ -22,7 +25,7 @@ def profile_ccgm(n: int, args) -> dict:
     import io
     import pstats
 
-    _set_thread_env(args.threads)
+    pin_threads(args.threads)
     import numpy as np
     import torch
     from threadpoolctl import threadpool_limits
@@ -35,7 +38,6 @@ def profile_ccgm(n: int, args) -> dict:
     from dowhy_ccgm.nn import CCGMNet
     from dowhy_ccgm.nn._layers import MonotoneMap
 
-    torch.set_num_threads(args.threads)
     report = {}
     print(f"\n=== CCGM profile (n={n:,}, {args.threads} thread(s), load {load_avg()}) ===")
 
@@ -43,8 +45,8 @@ def profile_ccgm(n: int, args) -> dict:
     t0 = time.perf_counter()
     code = ("import time, torch; t=time.perf_counter(); import torch._dynamo; "
             "print(time.perf_counter()-t)")
-    dyn = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                               env=dict(os.environ)).stdout.strip() or "nan")
+    dyn = float(run_fresh([sys.executable, "-c", code], env=dict(os.environ),
+                          merge_stderr=False).output.strip() or "nan")
     report["dynamo_import_s"] = dyn
     print(f"one-time: `import torch._dynamo` (pulled in by the first torch.optim optimizer, "
           f"which the exact fit does not build) {dyn:.2f} s in a fresh process")
@@ -139,8 +141,7 @@ def profile_ccgm(n: int, args) -> dict:
         # --- what-if: public parameters that cut the number of optimizer steps
         print("  what-if, public fit parameters (fit time, epochs, max |err| of the 3 "
               "interventional queries, 200k draws; seeds " + args.profile_seeds + "):")
-        truth = {label: float(toy_scm(1_000_000, 123, do)[col].mean())
-                 for col, do, label in QUERIES}
+        truth = {label: toy_do_truth(col, do) for col, do, label in QUERIES}
         report["param_whatif"] = {}
         for kw in ({}, {"batch_size": 1024}, {"patience": 6},
                    {"batch_size": 1024, "patience": 8}):
@@ -222,15 +223,12 @@ def profile_ccgm(n: int, args) -> dict:
 def run_memtrace(n: int, args) -> list:
     cmd = [sys.executable, os.path.join(HERE, "bench_core.py"), "--memtrace", str(n), "--threads",
            str(args.threads), "--seed", str(args.seed)]
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(args.threads)
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("MEMTRACE ")]
-    if out.returncode != 0 or not lines:
-        print(f"  memory trace failed: {out.stderr.strip().splitlines()[-1:]}")
+    run = run_fresh(cmd, tag="MEMTRACE", env=worker_env(args.threads, keep_pythonpath=False),
+                    cwd=ROOT, merge_stderr=False)
+    if run.returncode != 0 or run.result is None:
+        print(f"  memory trace failed: {run.errors.strip().splitlines()[-1:]}")
         return []
-    trace = json.loads(lines[-1][len("MEMTRACE "):])
+    trace = run.result
     print(f"\n  where fit memory goes at n={n:,} (fresh process, default settings; RSS and "
           f"peak RSS relative to the RSS before fit, MB; data frame "
           f"{trace[0]['data_mb']:.0f} MB):")
@@ -244,8 +242,8 @@ def memtrace(args) -> int:
     """Fresh-process trace of RSS through the phases of one default fit at n rows."""
     import functools
 
+    set_torch_threads(args.threads)
     import torch
-    torch.set_num_threads(args.threads)
     import dowhy_ccgm._fit as fit_mod
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm._schema import Schema
@@ -281,7 +279,7 @@ def memtrace(args) -> int:
             state["poll_max"] = rss_mb()
             out = fn(*a, **k)
             trace.append({"phase": label, "rss": rss_mb() - base,
-                          "hwm": _status_kb("VmHWM") / 1024.0 - base,
+                          "hwm": status_mb("VmHWM") - base,
                           "phase_peak": max(state["poll_max"], rss_mb()) - base})
             return out
         setattr(owner, name, wrapper)
@@ -321,7 +319,7 @@ def memtrace(args) -> int:
         stop.set()
         poller.join()
     trace.append({"phase": "fit returned", "rss": rss_mb() - base,
-                  "hwm": _status_kb("VmHWM") / 1024.0 - base, "phase_peak": float("nan")})
-    print("MEMTRACE " + json.dumps(trace), flush=True)
+                  "hwm": status_mb("VmHWM") - base, "phase_peak": float("nan")})
+    emit("MEMTRACE", trace)
     return 0
 

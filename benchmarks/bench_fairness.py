@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from _common import set_torch_threads
 from _metrics import write_json
 
 LAW = nx.DiGraph([("A", "GPA"), ("S", "GPA"), ("A", "LSAT"), ("S", "LSAT"), ("A", "FYA"),
@@ -242,8 +243,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
-    import torch
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     out = {"args": vars(args)}
     for part in args.parts.split(","):
         t = time.perf_counter()

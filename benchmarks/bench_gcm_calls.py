@@ -25,41 +25,36 @@ Run::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
+from _common import (TOY_QUERIES, assign_good, fit_gcm, set_thread_env, set_torch_threads,
+                     toy_do_truth)
 from _metrics import write_json
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+set_thread_env(1, overwrite=False)
+
+
+def assign_ccgm(scm, data) -> None:
+    """CCGM mechanisms on the non-roots, with their defaults."""
+    from dowhy_ccgm.gcm import assign_ccgm_mechanisms
+    assign_ccgm_mechanisms(scm, data)
 
 
 def run(system: str, n: int, seed: int) -> dict:
-    import networkx as nx
-    import torch
     from dowhy import gcm
     from dowhy.gcm.util.general import set_random_seed
     from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     gcm.config.disable_progress_bars()
     gcm.config.default_n_jobs = 1
     data = toy_scm(n, seed)
-    set_random_seed(seed)
-    out = {"system": system}
-    t0 = time.perf_counter()
-    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph(TOY_GRAPH))
-    if system == "ccgm":
-        from dowhy_ccgm.gcm import assign_ccgm_mechanisms
-        assign_ccgm_mechanisms(scm, data)
-    else:
-        gcm.auto.assign_causal_mechanisms(scm, data, quality=gcm.auto.AssignmentQuality.GOOD)
-    gcm.fit(scm, data)
-    out["fit_s"] = time.perf_counter() - t0
-    queries = [("x3", {"x1": 1.0}), ("x4", {"x1": 1.0}), ("x4", {"x3": 2.0})]
+    scm, fit_s = fit_gcm(TOY_GRAPH, data, assign_ccgm if system == "ccgm" else assign_good,
+                         seed=seed)
+    out = {"system": system, "fit_s": fit_s}
     errs = []
-    for col, do in queries:
-        truth = toy_scm(1_000_000, 123, do=do)[col].mean()
+    for col, do, _ in TOY_QUERIES:
+        truth = toy_do_truth(col, do)
         set_random_seed(1)
         est = gcm.interventional_samples(
             scm, {k: (lambda x, v=v: v) for k, v in do.items()},

@@ -1,8 +1,9 @@
 """Roots in ``dowhy.gcm``: drawn jointly (``JointEmpiricalDistribution``, the default of
 ``assign_ccgm_mechanisms``) or independently (DoWhy's ``EmpiricalDistribution``).
 
-On issue 10's simulated study (:func:`dowhy_ccgm.datasets.simulate_observational`: eight
-correlated confounders, 2% treated, a zero-inflated outcome, known ATE), for each seed one
+On the simulated observational study of ``bench_observational.py``
+(:func:`dowhy_ccgm.datasets.simulate_observational`: eight correlated confounders, 2%
+treated, a zero-inflated outcome, known ATE), for each seed one
 ``gcm.InvertibleStructuralCausalModel`` on the graph "every confounder into D and into Y,
 D -> Y" is fitted with each mechanism family on the non-roots:
 
@@ -14,7 +15,7 @@ roots are swapped). Reported, from ``--draws`` rows of ``gcm.draw_samples`` and 
 ``gcm.average_causal_effect``:
 
 * the confounders' correlation-matrix error (largest absolute difference from the data's;
-  the target of issue 10 is at most 0.05);
+  the project's target is at most 0.05);
 * the generated treated share and the naive difference of means ``E[Y|D=1] - E[Y|D=0]``
   against the data's (how well the model reproduces the observed confounding);
 * the interventional ATE ``E[Y|do(D=1)] - E[Y|do(D=0)]`` against the truth.
@@ -26,17 +27,15 @@ Run::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 import warnings
 
 import numpy as np
 
+from _common import assign_good, fit_gcm, set_thread_env, set_torch_threads, star_graph
 from _metrics import corr_error, write_json
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+set_thread_env(1, overwrite=False)
 
 
 def measure(scm, data, draws: int, seed: int) -> dict:
@@ -54,27 +53,19 @@ def measure(scm, data, draws: int, seed: int) -> dict:
 
 
 def run_seed(seed: int, n: int, draws: int) -> list:
-    import networkx as nx
-    import torch
     from dowhy import gcm
     from dowhy_ccgm.ate import naive_ate
     from dowhy_ccgm.datasets import OBS_CONFOUNDERS, simulate_observational
     from dowhy_ccgm.gcm import assign_ccgm_mechanisms, joint_empirical_roots
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     data, truth = simulate_observational(n, random_state=seed)
-    graph = nx.DiGraph([(c, "D") for c in OBS_CONFOUNDERS] + [(c, "Y") for c in OBS_CONFOUNDERS]
-                       + [("D", "Y")])
+    graph = star_graph(OBS_CONFOUNDERS, "D", "Y")
     rows = []
     for family in ("ccgm", "dowhy"):
         # (a graph of its own: a causal model keeps its mechanisms on the graph's nodes)
-        scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph(graph))
-        t = time.perf_counter()
-        if family == "ccgm":
-            assign_ccgm_mechanisms(scm, data, random_state=seed)
-        else:
-            gcm.auto.assign_causal_mechanisms(scm, data, quality=gcm.auto.AssignmentQuality.GOOD)
-        gcm.fit(scm, data)
-        fit_s = time.perf_counter() - t
+        assign = (assign_good if family == "dowhy" else
+                  lambda scm, d: assign_ccgm_mechanisms(scm, d, random_state=seed))
+        scm, fit_s = fit_gcm(graph, data, assign)
         for roots in ("joint", "independent"):
             if roots == "joint":
                 models = joint_empirical_roots(OBS_CONFOUNDERS)

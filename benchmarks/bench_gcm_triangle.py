@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 
-import networkx as nx
 import numpy as np
 import pandas as pd
-import torch
+from _common import fit_dowhy_good, fit_gcm, set_torch_threads
 from _metrics import mmd2, write_json
 from dowhy import gcm
 from dowhy.gcm.util.general import set_random_seed
@@ -67,21 +65,17 @@ def true_counterfactual(units: pd.DataFrame, shift: float) -> pd.DataFrame:
     return pd.DataFrame({"x1": units["x1"], "x2": x2, "x3": f3(units["x1"], x2) + u3})
 
 
-# ---------------------------------------------------------------------------- MMD
 # ---------------------------------------------------------------------------- methods
-def fit_ccgm(data: pd.DataFrame, epochs=None):
-    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph(EDGES))
+def fit_ccgm(data: pd.DataFrame, epochs=None, seed=None):
+    """CCGM mechanisms (``epochs``: theirs, else their default); ``(scm, seconds)``."""
     params = {} if epochs is None else {"epochs": epochs}
-    assign_ccgm_mechanisms(scm, data, **params)
-    gcm.fit(scm, data)
-    return scm
+    return fit_gcm(EDGES, data, lambda scm, d: assign_ccgm_mechanisms(scm, d, **params),
+                   seed=seed)
 
 
-def fit_dowhy(data: pd.DataFrame, epochs=None):
-    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph(EDGES))
-    gcm.auto.assign_causal_mechanisms(scm, data, quality=gcm.auto.AssignmentQuality.GOOD)
-    gcm.fit(scm, data)
-    return scm
+def fit_dowhy(data: pd.DataFrame, epochs=None, seed=None):
+    """DoWhy's GOOD auto-assignment (``epochs`` unused); ``(scm, seconds)``."""
+    return fit_dowhy_good(EDGES, data, seed)
 
 
 def evaluate(scm, seed: int, n_eval: int, reps: int, do_values, units: pd.DataFrame,
@@ -144,7 +138,7 @@ def main(argv=None) -> pd.DataFrame:
                              "epochs, 500 evaluation samples, 2 reps")
     parser.add_argument("--json", metavar="PATH", help="write the table as JSON")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     warnings.filterwarnings("ignore")
     gcm.config.disable_progress_bars()
     n = 800 if args.quick else args.n
@@ -159,10 +153,7 @@ def main(argv=None) -> pd.DataFrame:
 
     rows, errors = {}, {}
     for name, fit in (("CCGM", fit_ccgm), ("DoWhy GOOD", fit_dowhy)):
-        set_random_seed(args.seed)
-        t0 = time.perf_counter()
-        scm = fit(data, epochs)
-        fit_time = time.perf_counter() - t0
+        scm, fit_time = fit(data, epochs, seed=args.seed)
         res, se = evaluate(scm, args.seed, n_eval, reps, do_values, units, shift, scale)
         res["fit time (s)"] = fit_time
         rows[name], errors[name] = res, se

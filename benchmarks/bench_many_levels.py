@@ -1,7 +1,7 @@
-"""Many-level categoricals (issue 10, item 4): a 300-level root ("school") parent of a chain
-of 10 continuous nodes, 20k rows; the compact layout (the node's state is its code, its
-children read a learned row per level, its logits come through a rank-16 head) against one
-mask input and one mask output per level (the layout of format-2 model files,
+"""Many-level categoricals: a 300-level root ("school") parent of a chain of 10 continuous
+nodes, 20k rows; the compact layout (the node's state is its code, its children read a
+learned row per level, its logits come through a rank-16 head) against one mask input and
+one mask output per level (the layout of format-2 model files,
 ``max_direct_categories=None``), in the same run: state width, mask output width, fit time,
 steps, and the error of E[v0 | do(school = k)] against the truth for every 30th school.
 
@@ -20,6 +20,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from _common import set_torch_threads
 from _metrics import write_json
 
 
@@ -46,8 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
-    import torch
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm.nn import _model
     df, graph, truth = simulate(args.levels, args.n, args.depth, 0)

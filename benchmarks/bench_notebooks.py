@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import time
 import warnings
 from collections import Counter
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from _common import fit_dowhy_good, fit_gcm, git_head, set_thread_env, set_torch_threads
+
+set_thread_env(1, overwrite=False)  # before numpy loads
 
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -92,17 +92,11 @@ EYES_EFFECTS = ((1, 2), (0, 2))
 def fitted_scm(method: str, graph, data: pd.DataFrame, seed: int):
     """An ``InvertibleStructuralCausalModel`` on a copy of ``graph`` with ``method``'s
     mechanisms fitted to ``data``, and the seconds that assignment and fit took."""
-    from dowhy import gcm
     from dowhy_ccgm.gcm import assign_ccgm_mechanisms
-    gcm.util.general.set_random_seed(seed)
-    t = time.perf_counter()
-    scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph(graph))
     if method == "auto":
-        gcm.auto.assign_causal_mechanisms(scm, data, quality=gcm.auto.AssignmentQuality.GOOD)
-    else:
-        assign_ccgm_mechanisms(scm, data, random_state=seed, progress_bar=False)
-    gcm.fit(scm, data)
-    return scm, time.perf_counter() - t
+        return fit_dowhy_good(graph, data, seed)
+    return fit_gcm(graph, data, lambda scm, d: assign_ccgm_mechanisms(
+        scm, d, random_state=seed, progress_bar=False), seed=seed)
 
 
 def shapley(players: list, value) -> dict:
@@ -589,10 +583,8 @@ def main(argv=None) -> int:
         if getattr(args, name, None) is None:
             setattr(args, name, values[quick])
     warnings.simplefilter("ignore")
-    import torch
     from dowhy import gcm
-    from bench_core import git_head
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     gcm.config.disable_progress_bars()
     t0 = time.perf_counter()
     parts = args.parts.split(",")

@@ -1,4 +1,4 @@
-"""Issue 10's simulated study: 8 correlated confounders (one zero-inflated), 2% treated, a
+"""A simulated observational study: 8 correlated confounders (one zero-inflated), 2% treated, a
 zero-inflated outcome, known ATE and ATT (:func:`dowhy_ccgm.datasets.simulate_observational`).
 
 For each seed a data set of ``--n`` rows is drawn and one CCGM is fitted on the graph
@@ -33,7 +33,7 @@ Two floors, each the spread over ``--floor-reps`` data sets of the same size:
 
 Every estimate is also compared with the oracle estimate *of the same data set*
 (``|estimate - oracle|``): the part of the error that is the estimator's own, not the
-data set's. Targets (issue 10): mean |error| over the seeds within the floor, correlation
+data set's. The project's targets: mean |error| over the seeds within the floor, correlation
 matrix error at most 0.05.
 
 Run::
@@ -47,19 +47,17 @@ import sys
 import time
 import warnings
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
+from _common import set_torch_threads, star_graph
 from _metrics import corr_error, write_json
 
 
 def fit(data, seed):
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm.datasets import OBS_CONFOUNDERS
-    g = nx.DiGraph([(c, "D") for c in OBS_CONFOUNDERS] + [(c, "Y") for c in OBS_CONFOUNDERS]
-                   + [("D", "Y")])
-    gen = CCGMGenerator(g, column_types={"x6": "binary", "x7": "categorical", "D": "binary"},
+    gen = CCGMGenerator(star_graph(OBS_CONFOUNDERS, "D", "Y"), column_types={"x6": "binary", "x7": "categorical", "D": "binary"},
                         random_state=seed, progress_bar=False)
     return gen.fit(data)
 
@@ -140,8 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
-    import torch
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     from dowhy_ccgm.datasets import oracle_estimates, simulate_observational
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []

@@ -1,4 +1,4 @@
-"""Generation beyond memory (issue 9): ``sample_to_parquet`` throughput and memory.
+"""Generation beyond memory: ``sample_to_parquet`` throughput and memory.
 
 The improved mindset CCGM (``dowhy_ccgm.experiments.mindset.fit_improved_model``, fit on
 the shipped data) writes ``--rows`` de-biased rows (edges into the treatment removed) as
@@ -15,13 +15,13 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 
+from _common import run_fresh, set_torch_threads
 from _metrics import write_json
 
 CHILD = r"""
@@ -44,17 +44,25 @@ print(json.dumps({"wall_s": wall,
 """
 
 
+def child(*argv) -> dict:
+    """``CHILD`` in a fresh process: its JSON line (CalledProcessError when it fails)."""
+    cmd = [sys.executable, "-c", CHILD, *map(str, argv)]
+    run = run_fresh(cmd, merge_stderr=False)
+    if run.returncode != 0:
+        raise subprocess.CalledProcessError(run.returncode, cmd, run.output, run.errors)
+    return run.result
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
     import pandas as pd
-    import torch
 
     from dowhy_ccgm.datasets import load_mindset
     from dowhy_ccgm.experiments import mindset as M
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     gen = M.fit_improved_model(load_mindset(), random_state=0, progress_bar=False)
     cut = M.debias_treatment(gen, "marginal", 0)
     out = {"rows": args.rows}
@@ -70,18 +78,12 @@ def main(argv=None) -> int:
         frame.to_parquet(os.path.join(tmp, "pandas.parquet"), index=False)
         out["pandas_to_parquet_rows_per_s"] = 1_000_000 / (time.perf_counter() - t)
         # memory baseline: the same process writing a tenth of the rows
-        res = subprocess.run([sys.executable, "-c", CHILD, model, os.path.join(tmp, "small"),
-                              str(args.rows // 10), "1"], capture_output=True, text=True,
-                             check=True)
-        small = json.loads(res.stdout.strip().splitlines()[-1])
+        small = child(model, os.path.join(tmp, "small"), args.rows // 10, 1)
         out["peak_rss_mb_tenth_of_the_rows"] = small["peak_rss_mb"]
         print(f"1 worker, {args.rows // 10:,} rows: peak RSS {small['peak_rss_mb']:.0f} MB",
               flush=True)
         for jobs in (1, 2):
-            res = subprocess.run([sys.executable, "-c", CHILD, model,
-                                  os.path.join(tmp, f"w{jobs}"), str(args.rows), str(jobs)],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r = child(model, os.path.join(tmp, f"w{jobs}"), args.rows, jobs)
             r["rows_per_s"] = args.rows / r["wall_s"]
             r["rows_per_s_per_worker"] = r["rows_per_s"] / jobs
             out[f"workers_{jobs}"] = r

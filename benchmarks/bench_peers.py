@@ -40,42 +40,27 @@ Run (from the repository root, package virtualenv)::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from _common import (ROOT, TOY_QUERIES, code_fingerprint, emit, git_head, load_avg, run_fresh,
+                     set_torch_threads, status_mb, worker_env)
 from _metrics import mmd2, write_json
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 COLUMNS = ["x1", "x2", "x3", "x4"]
 EDGES = [("x1", "x3"), ("x2", "x3"), ("x3", "x4"), ("x1", "x4")]  # = TOY_GRAPH
-QUERIES = [("x3", {"x1": 1.0}, "E[x3|do(x1=1)]"),
-           ("x4", {"x1": 1.0}, "E[x4|do(x1=1)]"),
-           ("x4", {"x3": 2.0}, "E[x4|do(x3=2)]")]
+QUERIES = TOY_QUERIES
 PEERS = ("ctgan", "causalflow")
 DEFAULT_PEERS_PYTHON = "/work/peers-venv/bin/python"
 
 
 # ============================================================================ workers
-def _vm_hwm_mb() -> float:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
-
-
 def _torch_threads(threads: int) -> dict:
+    set_torch_threads(threads)
     import torch
-    torch.set_num_threads(threads)
     return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
 
@@ -194,7 +179,7 @@ def worker(args) -> int:
         sample, intervene = FITTERS[args.worker](train, args, res)
     except ImportError as exc:
         res["skipped"] = f"not importable in {sys.executable}: {exc}"
-        print("RESULT " + json.dumps(res), flush=True)
+        emit("RESULT", res)
         return 0
     sample(1000)  # warm-up of the sampling path
     t0 = time.perf_counter()
@@ -206,8 +191,8 @@ def worker(args) -> int:
     if intervene is not None:
         res["do_means"] = {label: float(intervene(do, args.accuracy_samples)[
             :, COLUMNS.index(col)].mean()) for col, do, label in QUERIES}
-    res["peak_rss_mb"] = _vm_hwm_mb()
-    print("RESULT " + json.dumps(res), flush=True)
+    res["peak_rss_mb"] = status_mb("VmHWM")
+    emit("RESULT", res)
     return 0
 
 
@@ -238,22 +223,16 @@ def run_worker(system: str, python: str, workdir: str, args) -> dict:
            str(args.sample_rows), "--eval-rows", str(args.eval_rows), "--accuracy-samples",
            str(args.accuracy_samples), "--ctgan-epochs", str(args.ctgan_epochs),
            "--flow-epochs", str(args.flow_epochs), "--flow-patience", str(args.flow_patience)]
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(args.threads)
-    env["PYTHONPATH"] = ROOT
-    t0 = time.time()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT,
-                              timeout=args.timeout)
-    except subprocess.TimeoutExpired:
+    # PYTHONPATH is the repository alone: a peer's worker runs in the peers virtualenv
+    run = run_fresh(cmd, tag="RESULT", env=worker_env(args.threads, keep_pythonpath=False),
+                    cwd=ROOT, timeout=args.timeout, merge_stderr=False)
+    if run.timed_out:
         return {"system": system, "skipped": f"killed after the --timeout of {args.timeout} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        return {"system": system, "skipped": f"worker failed (exit {proc.returncode}): {tail}"}
-    res = json.loads(lines[-1][len("RESULT "):])
-    res["process_wall_s"] = time.time() - t0
+    if run.returncode != 0 or run.result is None:
+        tail = run.tail(text=run.errors or run.output)
+        return {"system": system, "skipped": f"worker failed (exit {run.returncode}): {tail}"}
+    res = run.result
+    res["process_wall_s"] = run.wall_s
     return res
 
 
@@ -287,12 +266,7 @@ def main(argv=None) -> int:
         args.ctgan_epochs = min(args.ctgan_epochs, 30)
         args.flow_epochs = min(args.flow_epochs, 30)
     systems = [s for s in args.systems.split(",") if s]
-    try:
-        load = open("/proc/loadavg").read().split()[:3]
-    except OSError:
-        load = "?"
-    sys.path.insert(0, HERE)
-    from bench_core import code_fingerprint, git_head
+    load = load_avg()
     print(f"code: git {git_head()}, dowhy_ccgm source fingerprint {code_fingerprint()}")
     print(f"bench_peers: n={args.n:,} systems={systems} threads={args.threads} "
           f"sample_rows={args.sample_rows:,} eval_rows={args.eval_rows:,} "

@@ -40,21 +40,15 @@ import sys
 import time
 import warnings
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
+from _common import fit_dowhy_good, set_torch_threads, star_graph
 from _metrics import write_json
 
 NHEFS_COVARIATES = ["sex", "race", "age", "education", "smokeintensity", "smokeyrs",
                     "exercise", "active", "wt71"]
 NHEFS_REFERENCE = {"ip_weighting": (3.4, 2.4, 4.5), "standardization": (3.5, 2.6, 4.5)}
-
-
-def star_graph(covariates, treatment, outcome) -> nx.DiGraph:
-    """Every covariate into the treatment and the outcome, the treatment into the outcome."""
-    return nx.DiGraph([(c, treatment) for c in covariates] + [(c, outcome) for c in covariates]
-                      + [(treatment, outcome)])
 
 
 def ccgm_fit(data, graph, seed, **kw):
@@ -66,16 +60,11 @@ def ccgm_fit(data, graph, seed, **kw):
 
 def dowhy_effects(data, graph, treatment, outcome, seed, treated_rows=None):
     """DoWhy's GOOD auto-assignment: ATE from interventional samples, ATT from the treated
-    units' counterfactuals."""
+    units' counterfactuals. The model is built on a copy of ``graph`` (DoWhy stores the
+    mechanisms on the graph: on the graph itself, a second call would keep the first
+    call's choice of mechanisms)."""
     from dowhy import gcm
-    from dowhy.gcm.util.general import set_random_seed
-    gcm.config.disable_progress_bars()
-    set_random_seed(seed)
-    t = time.perf_counter()
-    scm = gcm.InvertibleStructuralCausalModel(graph)
-    gcm.auto.assign_causal_mechanisms(scm, data, quality=gcm.auto.AssignmentQuality.GOOD)
-    gcm.fit(scm, data)
-    fit_s = time.perf_counter() - t
+    scm, fit_s = fit_dowhy_good(graph, data, seed, copy_graph=True)
     arms = [gcm.interventional_samples(scm, {treatment: lambda v, a=a: np.full_like(v, a)},
                                        num_samples_to_draw=100_000)[outcome].mean()
             for a in (1, 0)]
@@ -397,8 +386,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
-    import torch
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     out = {"args": vars(args)}
     if args.update and args.json:
         import json

@@ -1,5 +1,5 @@
-"""root_sampling="empirical" against "copula" and "independent" (issue 10's default, chosen
-by measurement).
+"""root_sampling="empirical" against "copula" and "independent" (the default, "empirical",
+was chosen by this measurement).
 
 1. Correlated roots: four roots with correlations up to 0.7 and ``y = tanh(a) + 0.5 b c +
    noise``: the generated correlation matrix error and ``E[y | do(a=1)]`` (truth
@@ -24,8 +24,8 @@ import warnings
 import networkx as nx
 import numpy as np
 import pandas as pd
-import torch
 
+from _common import TOY_QUERIES, set_torch_threads, toy_do_truth
 from _metrics import write_json
 
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=4)
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
     out = {"correlated": {}, "mixed": {}, "toy": {}}
@@ -47,8 +47,8 @@ def main(argv=None) -> int:
     df["y"] = np.tanh(R[:, 0]) + 0.5 * R[:, 1] * R[:, 2] + 0.3 * rng.normal(size=10_000)
     truth = float(np.tanh(1.0) + 0.5 * C[1, 2])
     graph = nx.DiGraph([(r, "y") for r in "abcd"])
-    queries = [("x3", {"x1": 1.0}), ("x4", {"x1": 1.0}), ("x4", {"x3": 2.0})]
-    toy_truth = [float(toy_scm(2_000_000, 123, do)[c].mean()) for c, do in queries]
+    queries = [(c, do) for c, do, _ in TOY_QUERIES]
+    toy_truth = [toy_do_truth(c, do, n=2_000_000) for c, do in queries]
     mixed = df.copy()
     mixed["b"] = np.exp(R[:, 1])
     mixed["c"] = (R[:, 2] > 0.3).astype(np.int64)

@@ -19,14 +19,14 @@ Accuracy, against the simulator's own ground truth, both in units of the outcome
   truth from 400k simulated rows, model from 200k generated rows);
 * counterfactual: the RMSE of ``y`` under ``do(t := t + sd(t))`` for 2,000 observed
   units, the truth computed with the units' own noise. DoWhy's auto-assigned
-  classifiers have no ``estimate_noise`` (dowhy issue 1146): when the graph has a
-  discrete node DoWhy's counterfactuals fail, which is reported as such.
+  classifiers have no ``estimate_noise`` (reported upstream as py-why/dowhy#1146): when
+  the graph has a discrete node DoWhy's counterfactuals fail, which is reported as such.
 
 Memory: the peak resident set of the worker process at the end of the fit (imports, the
 data and the fit; the ground truth is simulated afterwards), and the fit's own share, the
 peak minus the resident set before the fit. "Whole process" includes simulating the data
 and the truth. Every process limits itself to ``--threads`` (default 1) threads. Ratios
-CCGM/DoWhy are printed for the fit time and the memory; targets of issue 8: the 50-node
+CCGM/DoWhy are printed for the fit time and the memory; the project's targets: the 50-node
 fit no slower than DoWhy GOOD, with peak memory below 1 GB.
 
 Run::
@@ -37,17 +37,14 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
+from _common import emit, fit_dowhy_good, pin_threads, rss_mb, run_fresh, worker_env
 from _metrics import write_json
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 LABELS = ("a", "b", "c")
 
 
@@ -152,29 +149,10 @@ def simulate(scm, n: int, seed: int, do: dict | None = None, noise: dict | None 
 
 
 # ============================================================================ one worker
-def _limit_threads(threads: int):
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-
-
-def _rss_mb() -> float:
-    """Current resident set (VmRSS) in MB; ru_maxrss where /proc is not available."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def worker(system: str, n_nodes: int, n: int, seed: int, threads: int) -> dict:
-    _limit_threads(threads)
+    pin_threads(threads)
     import numpy as np
-    import torch
     from threadpoolctl import threadpool_limits
-    torch.set_num_threads(threads)
     scm = random_scm(n_nodes, seed)
     data, _ = simulate(scm, n, seed + 1)
     y, t = scm["outcome"], scm["treatment"]
@@ -191,7 +169,7 @@ def worker(system: str, n_nodes: int, n: int, seed: int, threads: int) -> dict:
             from dowhy_ccgm import CCGMGenerator
             import dowhy_ccgm._generator  # noqa: F401  (imports outside the measurement)
             types = {v: "categorical" for v, k in scm["kinds"].items() if k == "categorical"}
-            rss_before = _rss_mb()
+            rss_before = rss_mb()
             t0 = time.perf_counter()
             gen = CCGMGenerator(scm["graph"], column_types=types, random_state=seed,
                                 progress_bar=False).fit(data)
@@ -206,12 +184,8 @@ def worker(system: str, n_nodes: int, n: int, seed: int, threads: int) -> dict:
             gcm.config.disable_progress_bars()
             gcm.config.default_n_jobs = 1
             np.random.seed(seed)
-            rss_before = _rss_mb()
-            t0 = time.perf_counter()
-            scm_d = gcm.InvertibleStructuralCausalModel(scm["graph"])
-            gcm.auto.assign_causal_mechanisms(scm_d, data, quality=gcm.auto.AssignmentQuality.GOOD)
-            gcm.fit(scm_d, data)
-            res["fit_s"] = time.perf_counter() - t0
+            rss_before = rss_mb()
+            scm_d, res["fit_s"] = fit_dowhy_good(scm["graph"], data, copy_graph=False)
             res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
             est = [gcm.interventional_samples(scm_d, {t: (lambda x, v=v: v)},
                                               num_samples_to_draw=200_000)[y].mean()
@@ -236,24 +210,18 @@ def worker(system: str, n_nodes: int, n: int, seed: int, threads: int) -> dict:
 
 
 def run_worker(system, n_nodes, n, seed, threads, timeout):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    _limit_threads(threads)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", system,
-                             "--nodes", str(n_nodes), "--n", str(n), "--seed", str(seed),
-                             "--threads", str(threads)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    """One worker in a fresh process; its peak RSS is its own (os.wait4)."""
+    run = run_fresh([sys.executable, os.path.abspath(__file__), "--worker", system,
+                     "--nodes", str(n_nodes), "--n", str(n), "--seed", str(seed),
+                     "--threads", str(threads)], env=worker_env(threads), timeout=timeout,
+                    merge_stderr=False)
+    if run.timed_out:
         return {"system": system, "nodes": n_nodes, "error": f"timeout after {timeout} s"}
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        return {"system": system, "nodes": n_nodes, "error": err.strip()[-400:]}
-    res = json.loads(out.strip().splitlines()[-1])
-    res["process_s"] = time.perf_counter() - t0
-    res["process_peak_rss_mb"] = ru.ru_maxrss / 1024.0   # incl. simulating the truth
+    if run.returncode != 0 or run.result is None:
+        return {"system": system, "nodes": n_nodes, "error": run.errors.strip()[-400:]}
+    res = run.result
+    res["process_s"] = run.wall_s
+    res["process_peak_rss_mb"] = run.maxrss_mb   # incl. simulating the truth
     return res
 
 
@@ -269,25 +237,12 @@ def main(argv=None):
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, int(args.nodes), args.n, args.seed,
-                                args.threads), default=float))
+        emit(None, worker(args.worker, int(args.nodes), args.n, args.seed, args.threads))
         return 0
     results = []
     for k in [int(v) for v in args.nodes.split(",")]:
         for system in args.systems.split(","):
-            # a fresh interpreter per (size, system) through a one-shot launcher, so that
-            # ru_maxrss (a maximum over all children) is this worker's own peak
-            launcher = [sys.executable, "-c",
-                        "import json,sys,resource;sys.path.insert(0,%r);"
-                        "import bench_scale as b;"
-                        "r=b.run_worker(%r,%d,%d,%d,%d,%f);"
-                        "print(json.dumps(r,default=float))"
-                        % (HERE, system, k, args.n, args.seed, args.threads, args.timeout)]
-            out = subprocess.run(launcher, capture_output=True, text=True)
-            try:
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-            except (IndexError, json.JSONDecodeError):
-                r = {"system": system, "nodes": k, "error": out.stderr.strip()[-400:]}
+            r = run_worker(system, k, args.n, args.seed, args.threads, args.timeout)
             results.append(r)
             if "error" in r:
                 print(f"{system:5s} {k:3d} nodes: ERROR {r['error']}", flush=True)

@@ -1,4 +1,4 @@
-"""Fit and sampling at 1M rows on CUDA against the CPU, in one process (issue 8).
+"""Fit and sampling at 1M rows on CUDA against the CPU, in one process (the GPU check).
 
 The 4-node SCM of ``bench_core`` (``dowhy_ccgm.experiments.demo.toy_scm``), ``--n`` rows
 (default 1M). For each device: the default ``CCGMGenerator`` fit (wall time, passes,
@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 
+from _common import TOY_QUERIES, set_torch_threads, toy_do_truth
 from _metrics import write_json
 
 
@@ -21,10 +22,10 @@ def run(device: str, n: int, threads: int, seed: int) -> dict:
     import torch
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm.experiments.demo import TOY_GRAPH, toy_scm
-    torch.set_num_threads(threads)
+    set_torch_threads(threads)
     data = toy_scm(n, seed)
-    queries = [("x3", {"x1": 1.0}), ("x4", {"x1": 1.0}), ("x4", {"x3": 2.0})]
-    truth = [toy_scm(1_000_000, 123, do=d)[c].mean() for c, d in queries]
+    queries = [(c, do) for c, do, _ in TOY_QUERIES]
+    truth = [toy_do_truth(c, d) for c, d in queries]
     if device == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()

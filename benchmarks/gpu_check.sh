@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One short device check (issue 8): CCGM fit and sampling at 1M rows on CUDA against the
+# One short device check: CCGM fit and sampling at 1M rows on CUDA against the
 # CPU, with the accuracy of each. Run from the repository root on a machine with a GPU:
 #   bash benchmarks/gpu_check.sh [--n 1000000] [--json gpu.json]
 # Needs the package's environment (the README's install command; on a CUDA machine
