@@ -212,8 +212,11 @@ def run_paths(args) -> dict:
             lo, hi = res.interval(k)
             est = float(res.estimate[k])
             se = float(np.std(res.replicates[k], ddof=1))
+            blo, bhi = res.interval(k, method="basic")
             row[k] = {"estimate": est, "lo": float(lo), "hi": float(hi), "se": se,
-                      "covers": bool(lo <= truth <= hi), "error_se": (est - truth) / se}
+                      "covers": bool(lo <= truth <= hi), "error_se": (est - truth) / se,
+                      "basic": [float(blo), float(bhi)],
+                      "basic_covers": bool(blo <= truth <= bhi)}
         rows.append(row)
         print(f"paths data set {d}: " + ", ".join(
             f"{k} {row[k]['estimate']:.3f} [{row[k]['lo']:.3f}, {row[k]['hi']:.3f}]"
@@ -221,6 +224,7 @@ def run_paths(args) -> dict:
     n = len(rows)
     band = stats.binom.interval(0.95, n, 0.95)
     summary = {k: {"coverage": float(np.mean([r[k]["covers"] for r in rows])),
+                   "basic_coverage": float(np.mean([r[k]["basic_covers"] for r in rows])),
                    "mean_abs_error_se": float(np.mean([abs(r[k]["error_se"]) for r in rows])),
                    "binomial_band": [band[0] / n, band[1] / n]} for k in TRUE_EFFECTS}
     print(f"paths: {summary}", file=sys.stderr)
