@@ -293,6 +293,11 @@ class RemovedEdge:
     reference: torch.Tensor
 
 
+def _chunk(specs: dict, rows: slice) -> dict:
+    """Compiled interventions for the chunk ``rows``: per-unit values sliced to it."""
+    return {i: (sp.rows(rows) if isinstance(sp, _RowSlice) else sp) for i, sp in specs.items()}
+
+
 class _RowSlice:
     """Per-unit intervention states, sliced along with the noise chunks."""
 
@@ -493,17 +498,14 @@ class FittedCCGM:
         with torch.no_grad(), torch_threads(self.n_threads):
             for start in range(0, max(n_rows, 1), CHUNK_ROWS):
                 rows = slice(start, min(start + CHUNK_ROWS, n_rows))
-                cspecs = None if specs is None else {
-                    i: (sp.rows(rows) if isinstance(sp, _RowSlice) else sp)
-                    for i, sp in specs.items()}
+                cspecs = None if specs is None else _chunk(specs, rows)
                 noise = noise_of(rows)
                 if "root_values" in noise:
                     raw.append(noise["root_values"])
                 ov = overrides
                 if ref_edges:
-                    S_ref = self.net.generate(noise, {
-                        i: (sp.rows(rows) if isinstance(sp, _RowSlice) else sp)
-                        for i, sp in ref_specs.items()}, overrides, generator=generator)
+                    S_ref = self.net.generate(noise, _chunk(ref_specs, rows), overrides,
+                                              generator=generator)
                     ov = {**overrides, **{(p, c): ("rows", S_ref[:, self.net.block(p)])
                                           for p, c in ref_edges}}
                 parts.append(self.net.generate(noise, cspecs, ov, generator=generator))
@@ -629,7 +631,8 @@ class FittedCCGM:
         # (the model's float32 round trip would change its last digits), where observed
         graph = self.graph()
         reached = set()
-        for node in [*(interventions or {}), *(reference or {} if reference_edges else {})]:
+        sources = list(interventions or {}) + (list(reference) if reference_edges else [])
+        for node in sources:
             reached |= {node} | nx.descendants(graph, node)
         for col in self.schema.cont:
             if col not in reached:

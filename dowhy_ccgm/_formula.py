@@ -63,14 +63,9 @@ class Formula:
 
     def __call__(self, values) -> np.ndarray:
         """The formula at ``values`` (a mapping of parent name to float arrays), float64."""
-        out = None
-        for term, c in zip(self.terms, self.coef):
-            t = np.full(1, float(c))
-            for name, p in term:
-                t = t * np.asarray(values[name], dtype=np.float64) ** p
-            out = t if out is None else out + t
-        n = max((np.asarray(values[p]).shape[0] for p in self.parents), default=1)
-        out = np.broadcast_to(out, (n,)).astype(np.float64)
+        X = {p: np.asarray(values[p], dtype=np.float64) for p in self.parents}
+        n = max((v.shape[0] for v in X.values()), default=1)
+        out = _design(self.terms, X, n) @ np.asarray(self.coef, dtype=np.float64)
         if self.step > 0:
             out = np.round(out / self.step) * self.step
         return out

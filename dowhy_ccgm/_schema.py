@@ -334,11 +334,10 @@ def formula_declaration(name, declared):
     if not isinstance(declared, dict):
         return "auto"
     value = declared.get("formula", "auto")
-    if value not in ("auto", True, False) or isinstance(value, (int, float)) and \
-            not isinstance(value, bool):
+    if not (isinstance(value, (bool, np.bool_)) or value == "auto"):
         raise ValueError(f"column_types[{name!r}]['formula'] must be True, False or "
                          f"'auto', got {value!r}")
-    return value
+    return value if value == "auto" else bool(value)
 
 
 def _continuous_spec(spec: ColumnSpec, s: pd.Series, atoms, step) -> ColumnSpec:

@@ -26,7 +26,9 @@ from ._utils import seed_from
 __all__ = ["average_effect", "effect_on_treated", "subgroup_effects", "unit_effects"]
 
 
-def _check(gen, treatment, outcome):
+def check_effect_nodes(gen, treatment, outcome):
+    """A fitted generator, known and distinct treatment and outcome nodes, an outcome
+    whose difference of means is defined (shared by :mod:`dowhy_ccgm.fairness`)."""
     if not hasattr(gen, "_check_fitted"):
         hint = (" (the data came first: the generator is the first argument)"
                 if isinstance(gen, pd.DataFrame) else "")
@@ -44,7 +46,8 @@ def _check(gen, treatment, outcome):
                          "outcome")
 
 
-def _numeric(values, outcome, spec) -> np.ndarray:
+def outcome_numbers(values, spec) -> np.ndarray:
+    """An outcome's values as numbers (shared by :mod:`dowhy_ccgm.fairness`)."""
     if spec.kind == "continuous":
         return np.asarray(values, dtype=np.float64)
     # a binary outcome: its second category counts as 1 (the codec's label codes)
@@ -55,19 +58,19 @@ def average_effect(gen, treatment, outcome, treated=1, control=0, *, n_samples: 
                    random_state=None) -> float:
     """``E[outcome | do(treatment=treated)] - E[outcome | do(treatment=control)]`` of the
     model (the interventional ATE), both arms drawn with the same noise."""
-    _check(gen, treatment, outcome)
+    check_effect_nodes(gen, treatment, outcome)
     seed = seed_from(random_state)
     spec = gen.schema_.by_name[outcome]
     arms = [gen.intervene({treatment: v}, n_samples=n_samples, random_state=seed)[outcome]
             for v in (treated, control)]
-    return float(np.mean(_numeric(arms[0], outcome, spec) - _numeric(arms[1], outcome, spec)))
+    return float(np.mean(outcome_numbers(arms[0], spec) - outcome_numbers(arms[1], spec)))
 
 
 def unit_effects(gen, X, treatment, outcome, treated=1, control=0, *, n_draws: int = 1,
                  random_state=None) -> pd.Series:
     """Each unit's ``Y_i(treated) - Y_i(control)`` from its own counterfactuals (the mean
     over ``n_draws`` abductions; indexed like ``X``)."""
-    _check(gen, treatment, outcome)
+    check_effect_nodes(gen, treatment, outcome)
     if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive integer, got {n_draws!r}")
     if not isinstance(X, pd.DataFrame) or len(X) == 0:
@@ -79,7 +82,7 @@ def unit_effects(gen, X, treatment, outcome, treated=1, control=0, *, n_draws: i
         seed = int(rng.integers(0, 2**31 - 1))   # the same abduction for both arms
         y1 = gen.counterfactual(X, {treatment: treated}, random_state=seed)[outcome]
         y0 = gen.counterfactual(X, {treatment: control}, random_state=seed)[outcome]
-        total += _numeric(y1, outcome, spec) - _numeric(y0, outcome, spec)
+        total += outcome_numbers(y1, spec) - outcome_numbers(y0, spec)
     return pd.Series(total / n_draws, index=X.index, name=f"effect of {treatment} on {outcome}")
 
 
@@ -87,7 +90,7 @@ def effect_on_treated(gen, X, treatment, outcome, treated=1, control=0, *, n_dra
                       random_state=None) -> float:
     """The ATT: the mean of ``Y_i(treated) - Y_i(control)`` over the units of ``X`` whose
     observed treatment is ``treated``."""
-    _check(gen, treatment, outcome)
+    check_effect_nodes(gen, treatment, outcome)
     if treatment not in getattr(X, "columns", []):
         raise ValueError(f"X has no column for the treatment {treatment!r}")
     mask = X[treatment].to_numpy() == treated

@@ -36,6 +36,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._codec import codes_of_labels
+from .effects import check_effect_nodes, outcome_numbers
 from ._utils import seed_from
 
 __all__ = ["counterfactual_fairness", "FairnessAudit", "FairFeatures", "fair_sample",
@@ -373,18 +374,30 @@ def fair_sample(gen, protected, n_samples: int, *, reference: dict | None = None
 
 
 # ============================================================================ effects
-def _outcome_values(gen, frame, outcome) -> np.ndarray:
+def _path_sets(gen, treatment, outcome) -> dict:
+    """The named path sets from ``treatment`` to ``outcome``: ``"all"``, ``"direct"`` (the
+    edge alone, empty without one) and ``"indirect"`` (every path through a mediator)."""
+    every = [list(p) for p in nx.all_simple_paths(gen.model_.graph(), treatment, outcome)]
+    if not every:
+        raise ValueError(f"no directed path from {treatment!r} to {outcome!r}: the effect is 0 "
+                         "by the graph")
+    return {"all": every, "direct": [p for p in every if len(p) == 2],
+            "indirect": [p for p in every if len(p) > 2]}
+
+
+def _effect_along(gen, treatment, outcome, paths, treated, control, X, n_samples,
+                  random_state) -> float:
+    """``E[Y(treated along paths, control along the rest)] - E[Y(control)]`` (checked
+    arguments, ``paths`` a list)."""
+    seed = seed_from(random_state)
+    kw = dict(X=X, random_state=seed) if X is not None else dict(n_samples=n_samples,
+                                                                   random_state=seed)
+    ref = {treatment: control}
     spec = gen.schema_.by_name[outcome]
-    if spec.kind == "continuous":
-        return frame[outcome].to_numpy(dtype=np.float64)
-    if spec.kind == "binary":
-        return codes_of_labels(spec, frame[outcome].to_numpy()).astype(np.float64)
-    raise ValueError(f"outcome {outcome!r} is categorical: a difference of means is not "
-                     "defined")
-
-
-def _all_paths(gen, treatment, outcome) -> list:
-    return [list(p) for p in nx.all_simple_paths(gen.model_.graph(), treatment, outcome)]
+    y_path = gen.path_specific(ref, paths, interventions={treatment: treated}, **kw)
+    y_ref = gen.path_specific(ref, [], interventions={treatment: control}, **kw)
+    return float(np.mean(outcome_numbers(y_path[outcome], spec)
+                         - outcome_numbers(y_ref[outcome], spec)))
 
 
 def path_specific_effect(gen, treatment, outcome, paths, treated=1, control=0, *, X=None,
@@ -395,33 +408,18 @@ def path_specific_effect(gen, treatment, outcome, paths, treated=1, control=0, *
     edge alone, ``"indirect"`` every other path, ``"all"`` every path (the total effect).
     Over the units of ``X`` (their own nested counterfactuals) when given, else over
     ``n_samples`` new units; both worlds share the noise (common random numbers)."""
-    _check_gen(gen, "path_specific_effect")
-    for role, node in (("treatment", treatment), ("outcome", outcome)):
-        if node not in gen.nodes_:
-            raise KeyError(f"unknown {role} node {node!r}; the model's nodes are {gen.nodes_}")
-    every = _all_paths(gen, treatment, outcome)
-    if not every:
-        raise ValueError(f"no directed path from {treatment!r} to {outcome!r}: the effect is 0 "
-                         "by the graph")
-    direct = [[treatment, outcome]] if [treatment, outcome] in every else []
+    check_effect_nodes(gen, treatment, outcome)
+    named = _path_sets(gen, treatment, outcome)
     if isinstance(paths, str):
-        named = {"direct": direct, "all": every,
-                 "indirect": [p for p in every if len(p) > 2]}
         if paths not in named:
             raise ValueError(f"paths must be a list of paths or one of {sorted(named)}, got "
                              f"{paths!r}")
-        if paths == "direct" and not direct:
+        if paths == "direct" and not named["direct"]:
             raise ValueError(f"there is no edge {treatment!r} -> {outcome!r}: the direct "
                              "effect is 0 by the graph")
         paths = named[paths]
-    seed = seed_from(random_state)
-    kw = dict(X=X, random_state=seed) if X is not None else dict(n_samples=n_samples,
-                                                                   random_state=seed)
-    ref = {treatment: control}
-    y_path = gen.path_specific(ref, paths, interventions={treatment: treated}, **kw)
-    y_ref = gen.path_specific(ref, [], interventions={treatment: control}, **kw)
-    return float(np.mean(_outcome_values(gen, y_path, outcome)
-                         - _outcome_values(gen, y_ref, outcome)))
+    return _effect_along(gen, treatment, outcome, paths, treated, control, X, n_samples,
+                         random_state)
 
 
 def natural_effects(gen, treatment, outcome, treated=1, control=0, *, X=None,
@@ -431,16 +429,15 @@ def natural_effects(gen, treatment, outcome, treated=1, control=0, *, X=None,
     natural indirect effect ``E[Y(t0, M(t1))] - E[Y(t0)]`` (every path through the
     mediators, however many). They add up to the total when the mechanisms do not
     interact; the difference is reported as ``interaction``."""
-    kw = dict(X=X, n_samples=n_samples, random_state=random_state)
-    every = _all_paths(gen, treatment, outcome) if treatment in gen.nodes_ else []
-    total = path_specific_effect(gen, treatment, outcome, "all", treated, control, **kw)
-    has_direct = [treatment, outcome] in every
-    nde = path_specific_effect(gen, treatment, outcome, "direct", treated, control, **kw) \
-        if has_direct else 0.0
-    nie = path_specific_effect(gen, treatment, outcome, "indirect", treated, control, **kw) \
-        if any(len(p) > 2 for p in every) else 0.0
-    return pd.Series({"total": total, "direct": nde, "indirect": nie,
-                      "interaction": total - nde - nie}, name=f"{treatment} -> {outcome}")
+    check_effect_nodes(gen, treatment, outcome)
+    named = _path_sets(gen, treatment, outcome)
+    eff = {k: _effect_along(gen, treatment, outcome, named[k], treated, control, X,
+                            n_samples, random_state) if named[k] else 0.0
+           for k in ("all", "direct", "indirect")}
+    return pd.Series({"total": eff["all"], "direct": eff["direct"],
+                      "indirect": eff["indirect"],
+                      "interaction": eff["all"] - eff["direct"] - eff["indirect"]},
+                     name=f"{treatment} -> {outcome}")
 
 
 # ============================================================================ bootstrap
