@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from ._balance import DEFAULT_POWER, parent_balance
 from ._fitted import FittedCCGM, pooled_root_indices, root_copula, root_pool
 from ._params import resolve_objective, schedule
 from ._formula import AUTO_TOLERANCE, DECLARED_TOLERANCE, Formula, find_formula
@@ -329,7 +330,9 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                 net, S, codes, epochs=epochs, pretrain_epochs=int(params["pretrain_epochs"]),
                 batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                 patience=int(sch["patience"]), validation_fraction=vf, generator=gen,
-                progress=progress, latent_weight=latent_weight, groups=groups)
+                progress=progress, latent_weight=latent_weight, groups=groups,
+                node_weights=None if params["learn_structure"] else balance_weights(
+                    net, codes, params))
             if params["fit_encoder"]:
                 history["encoder"] = train_encoder(
                     net, S, codes, epochs=epochs, batch_size=int(sch["batch_size"]),
@@ -364,7 +367,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                     lr=float(refit["learning_rate"]), patience=int(refit["patience"]),
                     validation_fraction=vf, generator=gen, progress=progress,
                     latent_weight=latent_weight, desc="CCGM refit on learned DAG",
-                    groups=groups)
+                    groups=groups, node_weights=balance_weights(net, codes, params))
             else:
                 history["refit"] = train_ccgm(
                     net, u, codes, epochs=epochs, pretrain_epochs=0,
@@ -387,6 +390,15 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     return FitResult(model, history, tuple(Xg.columns),
                      bool(objective == "elbo" or not exact_fit or params["fit_encoder"]),
                      seed)
+
+
+def balance_weights(net, codes: torch.Tensor, params: dict) -> torch.Tensor | None:
+    """The exact fit's node weights of the parent balance (:mod:`._balance`) on the
+    network's allowed edges, (n_rows, n_nodes), or None (no node with a discrete parent,
+    or ``parent_balance=0``)."""
+    w = parent_balance(net.mask.cpu().numpy(), net.disc, codes.cpu().numpy(),
+                       float(params.get("parent_balance", DEFAULT_POWER)))
+    return None if w is None else torch.from_numpy(w)
 
 
 def warn_if_not_converged(history: dict, params: dict, caller: str, stacklevel: int = 3):

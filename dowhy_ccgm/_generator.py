@@ -137,6 +137,16 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         trains the exact likelihood plus ``latent_weight`` times l_z (it keeps the
         mechanisms' locations on the latents' conditional means, which measurably
         improves counterfactuals); KL and label weights apply to the ELBO loop.
+    parent_balance : float in [0, 1], default=0.5
+        The exact fit weighs each node's likelihood term of a row by the share of the
+        row's values of that node's binary and categorical parents, to the power
+        ``-parent_balance`` (a cell's count floored at 20 rows, the weights normalised to
+        mean 1): a treated group or a condition of 1% then shapes its mechanism instead
+        of taking the majority's. Each weight is constant given the node's parents, so
+        where the model can fit every parent value the optimum is the same conditional
+        distribution; 0 is the plain likelihood, 1 gives every parent cell the same
+        weight. Nodes without a discrete parent are not weighted. See
+        :mod:`dowhy_ccgm._balance` and ``benchmarks/bench_balance.py``.
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool, default=False
@@ -225,7 +235,7 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
     def __init__(self, graph=None, *, exogenous=None, variant="ccgm_noise", column_types=None,
                  hidden=32, n_layers=2, encoder_hidden=64, epochs=200, pretrain_epochs=5,
                  batch_size=None, learning_rate=None, kl_weight=1.0, label_weight=1.0,
-                 latent_weight=1.0, prior="standard", learn_structure=False,
+                 latent_weight=1.0, parent_balance=0.5, prior="standard", learn_structure=False,
                  edge_threshold=0.1, validation_fraction=0.1, patience=None,
                  extra_columns="raise", objective=None, fit_encoder=False,
                  root_sampling="empirical", progress_bar=None, n_threads=None,
@@ -244,6 +254,7 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         self.kl_weight = kl_weight
         self.label_weight = label_weight
         self.latent_weight = latent_weight
+        self.parent_balance = parent_balance
         self.prior = prior
         self.learn_structure = learn_structure
         self.edge_threshold = edge_threshold

@@ -340,10 +340,12 @@ def _inverse_chunks(net: CCGMNet, values_of, n: int,
 
 class _RowView:
     """Training rows as views into one copy of the data: minibatch ``pos`` (positions
-    among the training rows) -> (states, standardized values, codes)."""
+    among the training rows) -> (states, standardized values, codes); :meth:`weights`
+    the rows' node weights (None without a parent balance)."""
 
-    def __init__(self, S, codes, cont_offset, rows):
+    def __init__(self, S, codes, cont_offset, rows, node_weights=None):
         self.S, self.codes, self.cont_offset, self.index = S, codes, cont_offset, rows
+        self.node_weights = node_weights
 
     def __len__(self):
         return len(self.index)
@@ -353,14 +355,20 @@ class _RowView:
         S = self.S.index_select(0, r)
         return S, S[:, self.cont_offset], self.codes.index_select(0, r)
 
+    def weights(self, pos):
+        if self.node_weights is None:
+            return None
+        return self.node_weights.index_select(0, self.index.index_select(0, pos))
+
 
 def _objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
-               z_cache=None, pos=None) -> torch.Tensor:
+               z_cache=None, pos=None, node_weights=None) -> torch.Tensor:
     """The exact fit's objective: mean exact NLL plus ``latent_weight`` times the latent
     loss l_z (eq. 5: the squared distance of each endogenous continuous node's exact
-    latent from its mask's location). The decoders' inversion starts from ``z0``; the
+    latent from its mask's location), each node's terms times its ``node_weights``
+    (the parent balance; None: 1). The decoders' inversion starts from ``z0``; the
     solution is written to ``z_cache`` at ``pos`` (all rows when ``pos`` is None)."""
-    t = net.exact_terms(S, u, codes, z0)
+    t = net.exact_terms(S, u, codes, z0, node_weights)
     if z_cache is not None:
         with torch.no_grad():
             if pos is None:
@@ -375,7 +383,7 @@ def _objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
 
 @torch.no_grad()
 def _chunked_objective(net, S, u, codes, z_cache, latent_weight, fused=None,
-                       chunk: int = 4096) -> float:
+                       chunk: int = 4096, node_weights=None) -> float:
     """The objective of all rows, in row chunks (bounded memory), as a row-weighted mean
     (l_z is a mean over rows as well, so the chunks' means combine exactly); with
     ``fused`` (a :class:`FusedExactStep`) its forward pass, ``z_cache`` feature-major."""
@@ -383,13 +391,15 @@ def _chunked_objective(net, S, u, codes, z_cache, latent_weight, fused=None,
     total = 0.0
     for k in range(0, n, chunk):
         pos = torch.arange(k, min(k + chunk, n), device=S.device)
+        w = None if node_weights is None else node_weights[pos]
         if fused is None:
             z0 = None if z_cache is None else z_cache[pos]
             total += float(_objective(net, S[pos], u[pos], codes[pos], z0, latent_weight,
-                                      z_cache, pos)) * len(pos)
+                                      z_cache, pos, w)) * len(pos)
             continue
         loss, z = fused(S[pos], codes[pos], None if z_cache is None else z_cache[:, pos],
-                        latent_weight, None if u is None else u[pos].T, grad=False)
+                        latent_weight, None if u is None else u[pos].T, grad=False,
+                        node_weights=None if w is None else w.T)
         if z_cache is not None:
             z_cache[:, pos] = z
         total += float(loss) * len(pos)
@@ -446,7 +456,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
                 pretrain_epochs: int, batch_size: int, lr: float, patience: int,
                 validation_fraction: float, generator: torch.Generator, progress: bool,
                 latent_weight: float = 1.0, tol: float = 1e-3, desc: str = "CCGM fit",
-                groups=None) -> dict:
+                groups=None, node_weights: torch.Tensor | None = None) -> dict:
     """Fit the parameters generation uses by the exact likelihood, given the graph.
 
     ``-log p(x) = sum_i -log p(x_i | pa_i)`` is evaluated for all nodes at once
@@ -463,6 +473,9 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     data; the learning rate halves after ``LR_PATIENCE`` checks without an improvement of
     ``tol`` nats, and training stops after ``patience`` such checks, keeping the
     parameters of the best check.
+
+    ``node_weights`` (n, n_nodes), optional, weighs every node's term of every row, in
+    training and validation alike (the parent balance, :mod:`dowhy_ccgm._balance`).
     """
     n = S.shape[0]
     dev = net.mask.device
@@ -475,6 +488,9 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     tr_idx, val_idx = tr_idx.to(dev), val_idx.to(dev)
     S_va, c_va = S[val_idx], codes[val_idx]
     u_va = S_va[:, net.cont_offset]
+    if node_weights is not None:
+        node_weights = node_weights.to(dev)
+    w_va = None if node_weights is None else node_weights[val_idx]
     # integer columns: uniform dequantization of the node's own value (its parents' view
     # stays the integer): fresh noise every step, one fixed draw for the validation rows
     step_width = net.lattice_step().to(dev) if net.has_lattice else None
@@ -482,7 +498,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
         u_va = u_va + _dequantize(net, u_va, step_width, generator)
     n_tr, n_va = len(tr_idx), len(val_idx)
     bs = int(min(batch_size, n_tr))
-    train = _RowView(S, codes, net.cont_columns, tr_idx)
+    train = _RowView(S, codes, net.cont_columns, tr_idx, node_weights)
     history = {"pretrain_label": [], "train": [], "val": [], "epochs": 0,
                "checks": 0, "steps": 0}
     history["pretrain_label"] = pretrain_linear(net, train, epochs=pretrain_epochs,
@@ -524,19 +540,21 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
             for k in range(k_steps):
                 pos = next(batches)
                 S_b, u_b, c_b = train.rows(pos)
+                w_b = train.weights(pos)
                 shift = None
                 if step_width is not None:
                     shift = _dequantize(net, u_b, step_width, generator)
                 flat.zero_grad()
                 if fused is not None:        # (feature-major warm starts: z_tr is (n_cont, n))
                     loss, z = fused(S_b, c_b, None if z_tr is None else z_tr[:, pos],
-                                    latent_weight, None if shift is None else (u_b + shift).T)
+                                    latent_weight, None if shift is None else (u_b + shift).T,
+                                    node_weights=None if w_b is None else w_b.T)
                     if z_tr is not None:
                         z_tr[:, pos] = z
                 else:
                     z0 = None if z_tr is None else z_tr.index_select(0, pos)
                     u_b = u_b if shift is None else u_b + shift
-                    loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos)
+                    loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos, w_b)
                     loss.backward()
                 opt.step()
                 with torch.no_grad():   # (a plain mean over the first steps: no lag behind
@@ -548,7 +566,8 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
             with torch.no_grad():
                 live.save()
                 average.restore()                     # validate the averaged parameters
-                val = _chunked_objective(net, S_va, u_va, c_va, z_va, latent_weight, fused) \
+                val = _chunked_objective(net, S_va, u_va, c_va, z_va, latent_weight, fused,
+                                         node_weights=w_va) \
                     if n_va else float(tot) / k_steps
                 if val < best:
                     best_state.save()

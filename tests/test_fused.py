@@ -53,10 +53,14 @@ def _trained(net):
     return [(name, p) for name, p in net.named_parameters() if name.split(".")[0] in TRAINED]
 
 
-def _compare(net, z_offset=0.01, latent_weight=1.0, B=300):
+def _compare(net, z_offset=0.01, latent_weight=1.0, B=300, weighted=False):
     """(|loss difference|, worst relative gradient difference) of the fused step against
-    autograd through ``training._objective``."""
+    autograd through ``training._objective``; ``weighted``: with node weights (the
+    parent balance) drawn between 0.2 and 5 for every node and row."""
     S, u, codes, g = _batch(net, B)
+    w = None
+    if weighted:
+        w = torch.exp(torch.empty(B, net.n).uniform_(-1.6, 1.6, generator=g))
     z0 = None
     if z_offset is not None and net.cont:
         z0 = net.decoder.inverse(u) + z_offset * torch.randn(u.shape, generator=g)
@@ -64,14 +68,15 @@ def _compare(net, z_offset=0.01, latent_weight=1.0, B=300):
     for _, p in params:
         p.grad = None
     loss = training._objective(net, S, u, codes, None if z0 is None else z0.clone(),
-                               latent_weight)
+                               latent_weight, node_weights=w)
     loss.backward()
     ref = {name: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
            for name, p in params}
     for _, p in params:
         p.grad = torch.zeros_like(p)
     f_loss, z = FusedExactStep(net)(S, codes, None if z0 is None else z0.T.contiguous(),
-                                    latent_weight)
+                                    latent_weight,
+                                    node_weights=None if w is None else w.T.contiguous())
     worst = 0.0
     for name, p in params:
         scale = ref[name].abs().max().item()
@@ -109,6 +114,23 @@ def test_fused_step_equals_autograd(case, z_offset):
     d_loss, worst = _compare(net, z_offset)
     assert d_loss < 1e-5
     assert worst < 1e-5
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fused_step_with_node_weights_equals_autograd(case):
+    """The parent balance's weights, one per node and row, on every term and its
+    gradient (the latent loss's included)."""
+    net = _net(*CASES[case])
+    for lw in (1.0, 0.0):
+        d_loss, worst = _compare(net, latent_weight=lw, weighted=True)
+        assert d_loss < 1e-5
+        assert worst < 1e-5
+
+
+@pytest.mark.parametrize("lower", [(True, True), (False, True), (False, False)])
+def test_fused_step_with_point_masses_and_node_weights_equals_autograd(lower):
+    d_loss, worst = _compare(_atom_net(lower), weighted=True)
+    assert d_loss < 1e-5 and worst < 1e-5
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -133,21 +133,22 @@ def fit_paper_model(data: pd.DataFrame, *, epochs=60, batch_size=1024, learning_
     gen = CCGMGenerator(PAPER_GRAPH, variant="ccgm", objective="elbo",
                         column_types={D: "continuous"}, epochs=epochs, batch_size=batch_size,
                         learning_rate=learning_rate, patience=patience,
-                        random_state=random_state, progress_bar=progress_bar)
+                        random_state=random_state, progress_bar=progress_bar, **params)
     return gen.fit(frame)
 
 
 def fit_improved_model(data: pd.DataFrame, *, epochs=200, batch_size=None, learning_rate=None,
-                       patience=None, random_state=0, progress_bar=None):
+                       patience=None, random_state=0, progress_bar=None, **params):
     """The improved CCGM: paper DAG + D -> Y, D binary (Bernoulli), SE categorical,
-    ``variant="ccgm_noise"``, ``objective="exact"``."""
+    ``variant="ccgm_noise"``, ``objective="exact"``; ``params``: further
+    :class:`~dowhy_ccgm.CCGMGenerator` parameters."""
     from .. import CCGMGenerator
     frame = data[VARIABLES].copy()
     frame[D] = frame[D].astype(np.int64)
     gen = CCGMGenerator(IMPROVED_GRAPH, variant="ccgm_noise", objective="exact",
                         column_types={D: "binary", SE: "categorical"}, epochs=epochs,
                         batch_size=batch_size, learning_rate=learning_rate, patience=patience,
-                        random_state=random_state, progress_bar=progress_bar)
+                        random_state=random_state, progress_bar=progress_bar, **params)
     return gen.fit(frame)
 
 

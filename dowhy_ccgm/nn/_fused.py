@@ -226,10 +226,14 @@ class FusedExactStep:
     # the caller's tensors (gradients, warm starts) are in-place writes into normal tensors
     @torch.inference_mode()
     def __call__(self, S, codes, z0=None, latent_weight: float = 1.0, u=None,
-                 grad: bool = True):
+                 grad: bool = True, node_weights=None):
         net = self.net
         B, width = S.shape
         inv_B = 1.0 / B
+        # the parent balance: every node's terms times its weight on the row (n, B)
+        wc = wd = None
+        if node_weights is not None:
+            wc, wd = node_weights[net.cont_nodes], node_weights[net.disc_nodes]
         ST = S.T.contiguous()                                             # (width, B)
         rows = S.new_zeros(B)
         a, m = self.act, self.m
@@ -291,33 +295,43 @@ class FusedExactStep:
             term = 0.5 * eps * eps + log_det + torch.log(s)
             diff = z - loc
             A = self.atoms
-            if A is None:
+            if A is None and wc is None:
                 rows = rows + term.sum(0) + _HALF_LOG_2PI * nc
                 off = None
                 if latent_weight:
                     latent = ((diff * diff).mean(1, keepdim=True) * self.cont_endo).sum()
+            elif A is None:          # (weighted rows)
+                rows = rows + ((term + _HALF_LOG_2PI) * wc).sum(0)
+                off = None
+                if latent_weight:
+                    latent = ((diff * diff * wc).mean(1, keepdim=True) * self.cont_endo).sum()
             else:                    # rows at a point mass: no density, no latent
                 at = A["mask"] & (u == A["value"])
                 off = (~at).float()
-                rows = rows + ((term + _HALF_LOG_2PI) * off).sum(0)
+                off_w = off if wc is None else off * wc
+                rows = rows + ((term + _HALF_LOG_2PI) * off_w).sum(0)
                 n_off = off.sum(1, keepdim=True).clamp(min=1.0)
                 if latent_weight:
-                    latent = ((diff * diff * off).sum(1, keepdim=True) / n_off
+                    latent = ((diff * diff * off_w).sum(1, keepdim=True) / n_off
                               * self.cont_endo).sum()
             g_loc = g_s = None
             if grad:                 # ---- backward of the continuous terms
-                g_log = inv_B if off is None else off * inv_B    # d loss / d log-slope
+                # d loss / d log-slope, per row
+                g_log = (inv_B if off is None else off * inv_B) if wc is None else (
+                    (wc if off is None else off_w) * inv_B)
                 g_eps = eps / s * g_log                          # d(eps^2 / 2) / dz
                 if latent_weight:
-                    g_eps = g_eps + 2.0 * latent_weight * diff * self.cont_endo * (
-                        inv_B if off is None else off / n_off)
+                    per_row = inv_B if off is None else off / n_off
+                    if wc is not None:
+                        per_row = per_row * wc
+                    g_eps = g_eps + 2.0 * latent_weight * diff * self.cont_endo * per_row
                 g_loc = -g_eps
                 g_s = (1 - eps * eps) / s * g_log
                 dz = g_eps + r2 * g_log                          # (log_det's expansion)
             w0_grad = None
             if A is not None:
                 atom_rows, w0_grad = self._atom_terms(A, dec, ex, out, at, off, loc, s, grad,
-                                                      inv_B, dout, g_loc, g_s)
+                                                      inv_B, dout, g_loc, g_s, wc)
                 rows = rows + atom_rows
             if grad:
                 if self.n_endo:                                  # -> loc, the scale's logit
@@ -337,9 +351,12 @@ class FusedExactStep:
             c = codes_t.clamp(max=n_out - 1).unsqueeze(1)                 # (n_disc, 1, B)
             lse = torch.logsumexp(logits, 1, keepdim=True)
             nll = (lse - logits.gather(1, c)).squeeze(1)
+            if wd is not None:
+                nll = nll * wd
             rows = rows + (nll * self.narrow if self.heads else nll).sum(0)
             if grad:                 # softmax minus the one-hot code
-                d_logits = _softmax_minus_code(logits, lse, c, 1, inv_B)
+                d_logits = _softmax_minus_code(
+                    logits, lse, c, 1, inv_B if wd is None else (wd * inv_B).unsqueeze(1))
                 dout[self.disc_act] = torch.where(
                     is_bin, F.pad(d_logits[:, 1:2], (0, 0, 0, n_out - 1)), d_logits)
             for p, r, head, bias in self.heads:      # many-level nodes: the low-rank heads
@@ -347,9 +364,10 @@ class FusedExactStep:
                 logit = torch.addmm(bias.unsqueeze(-1), head.T, o)        # (K, B)
                 code = codes_t[r].unsqueeze(0)
                 lse_w = torch.logsumexp(logit, 0, keepdim=True)
-                rows = rows + (lse_w - logit.gather(0, code)).squeeze(0)
+                w_r = 1.0 if wd is None else wd[r]
+                rows = rows + (lse_w - logit.gather(0, code)).squeeze(0) * w_r
                 if grad:
-                    d = _softmax_minus_code(logit, lse_w, code, 0, inv_B)
+                    d = _softmax_minus_code(logit, lse_w, code, 0, inv_B * w_r)
                     head.grad.copy_(o @ d.T)
                     bias.grad.copy_(d.sum(1))
                     dout[p] = 0.0
@@ -386,7 +404,8 @@ class FusedExactStep:
                 net.W.grad.view(-1).index_add_(0, gi, (dhT * rows_t).sum((1, 2)) * gm)
         return loss, (z if nc else None)
 
-    def _atom_terms(self, A, dec, ex, out, at, off, loc, s, grad, inv_B, dout, g_loc, g_s):
+    def _atom_terms(self, A, dec, ex, out, at, off, loc, s, grad, inv_B, dout, g_loc, g_s,
+                    wc=None):
         """The zero-inflated columns' terms of every row (:func:`._atoms.atom_nll`): ``-log
         P(at the atom)`` or ``-log P(off it)`` from the nodes' logits, and for the lower
         form the truncation's normaliser ``log Phi(-e0)`` off the atom, ``e0 = (w0 - loc) /
@@ -394,13 +413,14 @@ class FusedExactStep:
         gradients go to the logits (``dout``) and to ``loc`` and ``s`` (``g_loc``, ``g_s``,
         in place). Returns the rows' terms and, for :meth:`_atom_decoder_grads`, the
         gradient in ``w0`` with the decoder terms at the atom (None without ``grad`` or a
-        lower form)."""
+        lower form). ``wc`` (n_cont, B): the parent balance's weights (None: 1)."""
         logit = out[A["act"], 2]                                          # (n_atoms, B)
         at_a = at[A["col"]]
-        rows = torch.where(at_a, F.softplus(-logit), F.softplus(logit)).sum(0)
+        w_a = 1.0 if wc is None else wc[A["col"]]
+        rows = (torch.where(at_a, F.softplus(-logit), F.softplus(logit)) * w_a).sum(0)
         if grad:
             dout[A["act"], 2] = torch.where(at_a, -torch.sigmoid(-logit),
-                                            torch.sigmoid(logit)) * inv_B
+                                            torch.sigmoid(logit)) * (inv_B * w_a)
         L = A["lower"]
         if L is None:
             return rows, None
@@ -409,7 +429,7 @@ class FusedExactStep:
         f_s, d_s, t_s, q_s = self._value_and_slope(zs, ex)
         w0 = zs - (f_s - A["value"]) / d_s
         e0 = (w0[L] - loc[L]) / s[L]                                      # (n_lower, B)
-        off_l = off[L]
+        off_l = off[L] if wc is None else off[L] * wc[L]
         log_tail = torch.special.log_ndtr(-e0)
         rows = rows + (log_tail * off_l).sum(0)
         if grad:   # d log Phi(-e0) / d e0 = -phi(e0) / Phi(-e0)

@@ -91,7 +91,8 @@ class ObjectivesMixin:
         return loss
 
     def exact_terms(self, S_obs: torch.Tensor, u_cont: torch.Tensor, codes: torch.Tensor,
-                    z_init: torch.Tensor | None = None) -> dict:
+                    z_init: torch.Tensor | None = None,
+                    node_weights: torch.Tensor | None = None) -> dict:
         """The exact negative log-likelihood of observed rows, all nodes at once.
 
         With the graph given, ``-log p(x) = sum_i -log p(x_i | pa_i)``: a continuous
@@ -99,6 +100,10 @@ class ObjectivesMixin:
         location-scale mask (exogenous: ``N(0, 1)`` latent; ``variant="ccgm"``
         endogenous: Gaussian reconstruction of the deterministic mechanism), a
         discrete node's its cross-entropy; parents enter with their observed states.
+
+        ``node_weights`` (batch, n), optional, multiplies every node's term of every row
+        (the fit's parent balance, :mod:`dowhy_ccgm._balance`); the latent loss reads them
+        from ``"node_weight"``.
 
         Returns ``{"nll": mean over rows, "rows": (batch,) per-row values, "z": exact
         latents (batch, n_cont), "loc": mask locations (batch, n_cont), "eps": noise
@@ -156,7 +161,16 @@ class ObjectivesMixin:
                 wc = w[:, self.cont_nodes]
                 term = torch.where(wc, term, torch.zeros_like(term))
                 res["weight"] = wc.float() * res.get("weight", 1.0)
-            if self.has_atoms or w is not None:
+            if node_weights is not None:   # (each term whole: its 2 pi constant inside)
+                if not (self.has_atoms or w is not None):
+                    term = term + 0.5 * math.log(2 * math.pi)
+                    if self.has_formula:
+                        term = torch.where(self.cont_formula.unsqueeze(0),
+                                           torch.zeros_like(term), term)
+                wn = node_weights[:, self.cont_nodes]
+                rows = rows + (term * wn).sum(-1)
+                res["node_weight"] = wn
+            elif self.has_atoms or w is not None:
                 rows = rows + term.sum(-1)
             else:
                 rows = rows + term.sum(-1) + 0.5 * math.log(2 * math.pi) * (
@@ -166,6 +180,8 @@ class ObjectivesMixin:
             nll = self.discrete_nll(out, codes)
             if w is not None:
                 nll = torch.where(w[:, self.disc_nodes], nll, torch.zeros_like(nll))
+            if node_weights is not None:
+                nll = nll * node_weights[:, self.disc_nodes]
             rows = rows + nll.sum(-1)
         res["rows"] = rows
         res["nll"] = rows.mean()
@@ -227,11 +243,14 @@ class ObjectivesMixin:
         """l_z (eq. 5) from :meth:`exact_terms`'s output: the squared distance of every
         endogenous continuous node's exact latent from its mask's location (a mean over
         rows, summed over nodes)."""
+        sq = (terms["z"] - terms["loc"]) ** 2
+        if "node_weight" in terms:   # the parent balance weighs every row's distance
+            sq = sq * terms["node_weight"]
         if "weight" in terms:    # a row at a point mass (or missing) has no latent
             w = terms["weight"]
-            sq = ((terms["z"] - terms["loc"]) ** 2 * w).sum(0) / w.sum(0).clamp(min=1.0)
+            sq = (sq * w).sum(0) / w.sum(0).clamp(min=1.0)
             return (sq * self.cont_endo).sum()
-        return (((terms["z"] - terms["loc"]) ** 2).mean(0) * self.cont_endo).sum()
+        return (sq.mean(0) * self.cont_endo).sum()
 
     def _exact_losses(self, S_obs, u_cont, codes, z_init=None) -> dict:
         """Exact negative log-likelihood (:meth:`exact_terms`), plus, for the
