@@ -86,12 +86,12 @@ def run_lalonde(power: float, seeds, args) -> dict:
 
 def run_obs(power: float, seeds, args) -> dict:
     from dowhy_ccgm import CCGMGenerator
-    from dowhy_ccgm.datasets import OBS_CONFOUNDERS, observational_truth, simulate_observational
+    from dowhy_ccgm.datasets import OBS_CONFOUNDERS, simulate_observational
     from bench_observational import ccgm_row
-    truth = observational_truth(0.02)
     rows = []
     for seed in seeds:
-        data = simulate_observational(args.obs_n, treated_share=0.02, random_state=seed)
+        data, truth, _ = simulate_observational(args.obs_n, treated_share=0.02,
+                                                random_state=seed, return_effects=True)
         t = time.perf_counter()
         gen = CCGMGenerator(star_graph(OBS_CONFOUNDERS, "D", "Y"),
                             column_types={"x6": "binary", "x7": "categorical", "D": "binary"},
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0,1,2", help="data and model seeds of every part")
     p.add_argument("--lalonde-seeds", default="0,1")
     p.add_argument("--population", type=int, default=200_000)
-    p.add_argument("--obs-n", type=int, default=5000)
+    p.add_argument("--obs-n", type=int, default=10_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
