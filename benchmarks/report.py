@@ -24,7 +24,8 @@ benchmark run on the code before the fast fit, commit 27b3d86):
 * ``fairness.json``: ``ccgm fairness --json`` (Adult; also rewrites its table in
   docs/fairness.md);
 * ``fairness_truth.json``: ``bench_fairness.py`` (also rewrites its tables in
-  docs/fairness.md).
+  docs/fairness.md);
+* ``balance.json``: ``bench_balance.py`` (also rewrites its table in docs/real-data.md).
 
 Run::
 
@@ -909,6 +910,44 @@ notebooks_section = _table_section(
     notebooks_markdown)
 
 
+def balance_markdown(r) -> list:
+    """``bench_balance.py``: every measure at every power of the parent balance."""
+    parts = r["parts"]
+    powers = sorted({p for part in parts.values() for p in part}, key=float)
+    cols = [("eyes", "rare", "dry eyes: CF RMSE, rare condition", _g),
+            ("eyes", "patients", "dry eyes: CF RMSE, patients", _g),
+            ("lalonde", "att_abs_error", "LaLonde: ATT abs. error (experiment se "
+             f"{parts.get('lalonde', {}).get(powers[0], {}).get('experiment_se', 0):,.0f})",
+             lambda v: f"{v:,.0f}"),
+            ("lalonde", "naive_rel_error", "LaLonde: naive difference, rel. error",
+             lambda v: f"{v:.3f}"),
+            ("obs", "ate_error", "2% treated sim.: de-biased ATE abs. error",
+             lambda v: f"{v:.3f}"),
+            ("obs", "att_error", "2% treated sim.: ATT abs. error", lambda v: f"{v:.3f}"),
+            ("mindset", "debiased", "mindset: de-biased ATE (AIPW 0.378-0.441)",
+             lambda v: f"{v:.3f}")]
+    cols = [c for c in cols if c[0] in parts]
+    seeds = r["args"]["seeds"]
+    out = [f"Means over seeds {seeds} (LaLonde: {r['args']['lalonde_seeds']}); power 0 is "
+           "the plain likelihood, 0.5 the default.", "",
+           "| measure | " + " | ".join(f"power {float(p):g}" for p in powers) + " |",
+           "|---|" + "---:|" * len(powers)]
+    for part, key, label, fmt in cols:
+        out.append(f"| {label} | " + " | ".join(
+            fmt(parts[part][p][key]) if p in parts[part] else "-" for p in powers) + " |")
+    if "mindset" in parts:
+        out.append("| mindset: seeds inside the AIPW interval | " + " | ".join(
+            f"{parts['mindset'][p]['inside_aipw_interval']} of {len(seeds.split(','))}"
+            if p in parts["mindset"] else "-" for p in powers) + " |")
+    return out
+
+
+balance_section = _table_section(
+    "balance.json", "The parent balance (`bench_balance.py`)", balance_markdown,
+    "The exact fit's weight on each node's likelihood term of a row: the share of the "
+    "row's cell of the node's discrete parents to the power `-parent_balance`.")
+
+
 def _read(path):
     with open(path) as fh:
         return json.load(fh)
@@ -954,7 +993,9 @@ def main() -> int:
              "notebook tables"),
             ("fairness.json", "fairness.md", "adult-table", adult_markdown, "Adult table"),
             ("fairness_truth.json", "fairness.md", "fairness-truth-table",
-             fairness_truth_markdown, "ground-truth tables")):
+             fairness_truth_markdown, "ground-truth tables"),
+            ("balance.json", "real-data.md", "balance-table", balance_markdown,
+             "parent-balance table")):
         r = _load(name)
         if r:
             rewrite_doc(page, marker, lines_of(r), what)
@@ -982,7 +1023,8 @@ def main() -> int:
     for section in (core_section, scale_section, calls_section, triangle_section,
                     mindset_section, roots_section, bootstrap_section, parquet_section,
                     observational_section, gcm_roots_section, many_levels_section,
-                    real_section, notebooks_section, adult_section, fairness_truth_section):
+                    real_section, balance_section, notebooks_section, adult_section,
+                    fairness_truth_section):
         section(out)
     path = os.path.join(HERE, "RESULTS.md")
     with open(path, "w") as fh:

@@ -12,6 +12,7 @@ import warnings
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
@@ -36,6 +37,8 @@ class FitResult:
     columns: tuple           # the data's node columns, in the data's order
     encoder_fitted: bool
     seed: int
+    #: the graph learned with ``learn_structure=True`` (edge scores, confidences), else None
+    learned_graph: object = None
 
 
 def uses_exact_fit(params: dict) -> bool:
@@ -263,8 +266,21 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
 
     ``groups`` (optional, one label per row) keeps rows with equal labels on one side of
     the validation split: :func:`dowhy_ccgm.bootstrap.bootstrap` passes each resampled
-    row's original row, so no validation row is a duplicate of a training row."""
-    graph = check_graph(params["graph"])
+    row's original row, so no validation row is a duplicate of a training row.
+
+    With ``learn_structure=True`` the graph is learned first (:func:`_learn_then_fit`)."""
+    if params["learn_structure"] is True or (
+            isinstance(params["learn_structure"], (bool, np.bool_))
+            and bool(params["learn_structure"])):
+        return _learn_then_fit(params, X, groups)
+    if params["knowledge"] is not None:
+        raise ValueError("knowledge is read by the structure learner: pass "
+                         "learn_structure=True with it (or drop it)")
+    graph = params["graph"]
+    if graph is None and params["learn_structure"] == "paper" and isinstance(X, pd.DataFrame):
+        graph = nx.DiGraph()                  # (the nodes: the columns, in their order)
+        graph.add_nodes_from(X.columns)
+    graph = check_graph(graph)
     min_rows = 10 if params["validation_fraction"] > 0 else 2
     Xg = check_frame(X, graph, extra_columns=params["extra_columns"], min_rows=min_rows,
                      missing="allow")
@@ -357,7 +373,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                        "only the true root nodes" if len(exo) == n else
                        f"no learned weight exceeded edge_threshold="
                        f"{params['edge_threshold']}: lower it, or train longer")
-                warnings.warn(f"learn_structure=True learned an empty graph: {why}",
+                warnings.warn(f"learn_structure='paper' learned an empty graph: {why}",
                               UserWarning, stacklevel=3)
             if objective == "exact":
                 refit = schedule(params, True, len(Xg))
@@ -390,6 +406,37 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     return FitResult(model, history, tuple(Xg.columns),
                      bool(objective == "elbo" or not exact_fit or params["fit_encoder"]),
                      seed)
+
+
+def _learn_then_fit(params: dict, X, groups) -> FitResult:
+    """``learn_structure=True``: learn the graph under the knowledge
+    (:func:`dowhy_ccgm.structure.learn_graph`; ``exogenous`` nodes get no parents), then
+    the exact fit on it."""
+    from .structure import Knowledge, learn_graph
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X must be a pandas DataFrame whose columns are the nodes, got "
+                        f"{type(X).__name__}")
+    given = params["graph"]
+    if given is None:
+        given = nx.DiGraph()
+        given.add_nodes_from(X.columns)
+    given = check_graph(given)
+    Xg = check_frame(X, given, extra_columns=params["extra_columns"], min_rows=10,
+                     missing="allow")
+    kn = Knowledge.coerce(params["knowledge"])
+    if params["exogenous"] is not None:
+        exo = list(params["exogenous"])
+        for e in exo:
+            check_node(e, given.nodes, "exogenous node")
+        kn = dataclasses.replace(kn, exogenous=tuple(dict.fromkeys(kn.exogenous + tuple(exo))))
+    learned = learn_graph(Xg, kn, graph=given if given.number_of_edges() else None,
+                          column_types=params["column_types"],
+                          n_bootstrap=int(params["structure_bootstrap"]),
+                          random_state=seed_from(params["random_state"]))
+    res = fit_model(dict(params, graph=learned, learn_structure=False, knowledge=None,
+                         exogenous=None), Xg, groups)
+    res.history["structure"] = {"edges": learned.number_of_edges()}
+    return dataclasses.replace(res, learned_graph=learned)
 
 
 def balance_weights(net, codes: torch.Tensor, params: dict) -> torch.Tensor | None:

@@ -149,9 +149,25 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         :mod:`dowhy_ccgm._balance` and ``benchmarks/bench_balance.py``.
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
-    learn_structure : bool, default=False
-        Allow every edge not into an exogenous node and learn ``G`` under the DAG
-        penalty; the learned DAG keeps edges with ``|G| > edge_threshold``.
+    learn_structure : bool or "paper", default=False
+        ``False``: ``graph`` is the causal graph. ``True``: learn the graph from the data
+        under ``knowledge`` (:func:`dowhy_ccgm.structure.learn_graph`: a greedy search
+        with a penalised likelihood of additive nonlinear mechanisms), then fit the model
+        on it in the same call; ``graph`` may be None (the nodes are ``X``'s columns) or a
+        graph whose edges start the search (or bound it, ``knowledge.given``), and
+        ``exogenous`` nodes get no parents. The learned graph, with each edge's ``score``
+        (and ``confidence`` with ``structure_bootstrap``), is ``learned_graph_``.
+        ``"paper"``: the paper's way, the causal layer's ``G`` learned under the DAG
+        penalty in the ELBO loop (every edge not into an exogenous node allowed, in the
+        given graph's node order); the learned DAG keeps edges with ``|G| >
+        edge_threshold``. ``benchmarks/bench_structure.py`` compares the two.
+    knowledge : Knowledge, dict or None, default=None
+        What is known about the graph when ``learn_structure=True``: required and
+        forbidden edges, tiers, exogenous nodes (:class:`dowhy_ccgm.structure.Knowledge`;
+        a dict of its fields). Contradictions are errors naming the edges.
+    structure_bootstrap : int, default=0
+        With ``learn_structure=True``: resamples of the rows on which the search is rerun
+        to give every learned edge a ``confidence`` (the share that found it).
     edge_threshold : float
     validation_fraction : float
         Share of rows held out for early stopping.
@@ -236,7 +252,7 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
                  hidden=32, n_layers=2, encoder_hidden=64, epochs=200, pretrain_epochs=5,
                  batch_size=None, learning_rate=None, kl_weight=1.0, label_weight=1.0,
                  latent_weight=1.0, parent_balance=0.5, prior="standard", learn_structure=False,
-                 edge_threshold=0.1, validation_fraction=0.1, patience=None,
+                 knowledge=None, structure_bootstrap=0, edge_threshold=0.1, validation_fraction=0.1, patience=None,
                  extra_columns="raise", objective=None, fit_encoder=False,
                  root_sampling="empirical", progress_bar=None, n_threads=None,
                  random_state=None, device="auto"):
@@ -257,6 +273,8 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         self.parent_balance = parent_balance
         self.prior = prior
         self.learn_structure = learn_structure
+        self.knowledge = knowledge
+        self.structure_bootstrap = structure_bootstrap
         self.edge_threshold = edge_threshold
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -319,6 +337,10 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         res = fit_model(self.get_params(deep=False), X, groups)
         self._set_fitted(res.model, res.history, res.columns, res.encoder_fitted,
                          torch_generator(res.seed + 1))
+        if res.learned_graph is not None:
+            self.learned_graph_ = res.learned_graph
+        elif hasattr(self, "learned_graph_"):
+            del self.learned_graph_
         self._warn_if_not_converged()
         return self
 

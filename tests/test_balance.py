@@ -78,3 +78,13 @@ def test_a_rare_condition_keeps_its_own_mechanism():
     by about half the effect (0.53 on this seed)."""
     assert _rare_cf_rmse(0.5) < 0.03
     assert _rare_cf_rmse(0.0) > 0.3
+
+
+def test_a_graph_without_discrete_parents_fits_exactly_as_the_plain_likelihood():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=400)
+    df = pd.DataFrame({"x": x, "y": np.sin(x) + 0.3 * rng.normal(size=400)})
+    fits = [CCGMGenerator(nx.DiGraph([("x", "y")]), parent_balance=b, epochs=5,
+                          random_state=0).fit(df) for b in (0.0, 0.5)]
+    a, b = (f.sample(200, random_state=3) for f in fits)
+    assert np.array_equal(a.to_numpy(), b.to_numpy())

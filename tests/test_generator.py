@@ -227,7 +227,7 @@ def test_linear_pretraining_recovers_linear_scm_weights():
     assert abs(A.loc["x3", "x4"] - 1.5 * sd.x3 / sd.x4) < 0.03
 
 
-def test_structure_learning_finds_the_chain_and_respects_the_dag_penalty():
+def test_paper_structure_learning_finds_the_chain_and_respects_the_dag_penalty():
     import networkx as nx
     rng = np.random.default_rng(1)
     n = 3000
@@ -237,7 +237,7 @@ def test_structure_learning_finds_the_chain_and_respects_the_dag_penalty():
     df = pd.DataFrame({"a": a, "b": b, "c": c})
     g = nx.DiGraph()
     g.add_nodes_from(["a", "b", "c"])
-    gen = CCGMGenerator(g, exogenous=["a"], learn_structure=True, epochs=40,
+    gen = CCGMGenerator(g, exogenous=["a"], learn_structure="paper", epochs=40,
                         random_state=0, progress_bar=False).fit(df)
     assert nx.is_directed_acyclic_graph(gen.graph_)
     assert gen.graph_.has_edge("a", "b")               # edges into exogenous a are not allowed

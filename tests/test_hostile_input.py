@@ -474,7 +474,7 @@ def test_structure_learning_never_returns_a_silent_empty_graph(data):
     empty.add_nodes_from(TOY_GRAPH.nodes)
     with pytest.warns(UserWarning, match=r"learned an empty graph: every node is exogenous "
                                          r"\(4 of 4"):
-        CCGMGenerator(empty, learn_structure=True, epochs=2, pretrain_epochs=0,
+        CCGMGenerator(empty, learn_structure="paper", epochs=2, pretrain_epochs=0,
                       progress_bar=False).fit(data)
 
 

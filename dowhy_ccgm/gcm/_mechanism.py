@@ -53,7 +53,7 @@ __all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMClassifierView", "CCGM
 
 #: CCGMGenerator parameters the mechanisms set themselves.
 _RESERVED = ("graph", "exogenous", "variant", "column_types", "learn_structure",
-             "edge_threshold", "extra_columns")
+             "knowledge", "structure_bootstrap", "edge_threshold", "extra_columns")
 _OWN = ("kind", "hidden", "epochs", "random_state", "progress_bar")
 _ALLOWED = tuple(p for p in DEFAULTS if p not in _RESERVED and p not in _OWN)
 _DEFAULT_EPOCHS = 300

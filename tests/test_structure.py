@@ -1,0 +1,203 @@
+"""Structure learning with what the user knows (:mod:`dowhy_ccgm.structure`): the
+knowledge and its contradictions, the learner on graphs with a known truth, the check of a
+given graph, and ``CCGMGenerator(learn_structure=True)``."""
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from dowhy_ccgm import CCGMGenerator
+from dowhy_ccgm.structure import Knowledge, graph_check, learn_graph
+
+NODES = ["age", "sex", "treat", "income"]
+
+
+def shd(truth: nx.DiGraph, learned: nx.DiGraph) -> int:
+    """Structural Hamming distance, a reversal counting once."""
+    nodes = sorted(truth.nodes)
+    out = 0
+    for k, a in enumerate(nodes):
+        for b in nodes[k + 1:]:
+            out += (truth.has_edge(a, b), truth.has_edge(b, a)) != (
+                learned.has_edge(a, b), learned.has_edge(b, a))
+    return out
+
+
+def nonlinear_chain(n=2000, seed=0, scales=None):
+    """a -> b -> c, a -> c, b -> d, nonlinear with Gaussian noise; e independent."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = np.tanh(1.5 * a) + 0.4 * rng.normal(size=n)
+    c = np.sin(2 * b) + 0.5 * a ** 2 + 0.4 * rng.normal(size=n)
+    d = b ** 2 + 0.4 * rng.normal(size=n)
+    e = rng.normal(size=n)
+    df = pd.DataFrame({"a": a, "b": b, "c": c, "d": d, "e": e})
+    if scales is not None:
+        df = df * np.asarray(scales)
+    truth = nx.DiGraph([("a", "b"), ("b", "c"), ("a", "c"), ("b", "d")])
+    truth.add_node("e")
+    return df, truth
+
+
+# ----------------------------------------------------------------------------- knowledge
+@pytest.mark.parametrize("kw, match", [
+    (dict(required=[("treat", "income")], forbidden=[("treat", "income")]),
+     r"required edges forbidden: 'treat' -> 'income'"),
+    (dict(required=[("treat", "age")], exogenous=["age"]),
+     r"required edges into an exogenous node: 'treat' -> 'age'"),
+    (dict(required=[("income", "treat")], tiers=[["age"], ["treat"], ["income"]]),
+     r"required edges against the tiers: 'income' -> 'treat'"),
+    (dict(required=[("age", "treat"), ("treat", "income"), ("income", "age")]),
+     r"close a cycle: .*'age' -> 'treat'"),
+    (dict(tiers=[["age", "sex"], ["sex", "treat"]]), r"node 'sex' is in tier 0 and in tier 1"),
+    (dict(required=[("age", "wage")]), r"not columns: 'wage'"),
+    (dict(tiers=[["age"], ["treat"]], required=[("age", "sex")], forbidden=[("bmi", "age")]),
+     r"not columns: 'bmi'"),
+])
+def test_contradictory_knowledge_names_the_edges(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Knowledge(**kw).masks(NODES)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(tiers=["age", "treat"]), "sequence of sequences"),
+    (dict(required=[("age",)]), r"\(parent, child\) pair"),
+    (dict(forbidden=[("age", "age")]), "self-loop"),
+    (dict(given="exact"), "given must be one of"),
+    (dict(exogenous="age"), "sequence of nodes"),
+])
+def test_malformed_knowledge_is_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Knowledge(**kw)
+
+
+def test_masks_follow_tiers_forbidden_and_exogenous():
+    kn = Knowledge(tiers=[["age", "sex"], ["treat"], ["income"]], forbidden=[("sex", "income")],
+                   exogenous=["sex"], within_tier=False)
+    allowed, required = kn.masks(NODES)
+    i = {v: k for k, v in enumerate(NODES)}
+    assert not allowed[i["income"], i["treat"]] and allowed[i["treat"], i["income"]]
+    assert not allowed[i["age"], i["sex"]] and not allowed[i["sex"], i["age"]]  # same tier
+    assert not allowed[i["sex"], i["income"]]                                     # forbidden
+    assert not allowed[:, i["sex"]].any()                                         # exogenous
+    assert allowed[i["age"], i["income"]] and not required.any()
+    assert Knowledge.coerce({"required": [("age", "treat")]}).required == (("age", "treat"),)
+    with pytest.raises(ValueError, match="unknown keys"):
+        Knowledge.coerce({"requierd": []})
+
+
+# ----------------------------------------------------------------------------- learner
+def test_the_learner_recovers_a_nonlinear_graph_and_ignores_scales():
+    df, truth = nonlinear_chain()
+    learned = learn_graph(df)
+    assert shd(truth, learned) == 0
+    # raw scales from 1e-3 to 1e4 (the variance order is not the causal order): same graph
+    scaled = learn_graph(nonlinear_chain(scales=[1e4, 1e-3, 10.0, 1.0, 300.0])[0])
+    assert set(scaled.edges) == set(learned.edges)
+    for _, _, d in learned.edges(data=True):
+        assert d["score"] > 0 and d["confidence"] is None and d["required"] is False
+
+
+def test_knowledge_orients_what_the_data_cannot():
+    """A linear Gaussian pair: both directions score the same, the tiers decide."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    df = pd.DataFrame({"x": x, "y": 0.8 * x + 0.6 * rng.normal(size=2000)})
+    assert set(learn_graph(df, Knowledge(tiers=[["x"], ["y"]])).edges) == {("x", "y")}
+    assert set(learn_graph(df, {"tiers": [["y"], ["x"]]}).edges) == {("y", "x")}
+    assert set(learn_graph(df, {"forbidden": [("x", "y")]}).edges) == {("y", "x")}
+
+
+def test_required_forbidden_and_upper_bound():
+    df, truth = nonlinear_chain()
+    kn = Knowledge(required=[("e", "d")], forbidden=[("b", "d")])
+    learned = learn_graph(df, kn)
+    assert learned.has_edge("e", "d") and learned.edges["e", "d"]["required"]
+    assert not learned.has_edge("b", "d")
+    # a given upper bound: the learner only prunes
+    bound = nx.DiGraph([("a", "b"), ("b", "c"), ("a", "c"), ("e", "c"), ("a", "d")])
+    bound.add_nodes_from(df.columns)
+    pruned = learn_graph(df, Knowledge(given="upper_bound"), graph=bound)
+    assert set(pruned.edges) <= set(bound.edges)
+    assert {("a", "b"), ("b", "c"), ("a", "c")} <= set(pruned.edges)
+    assert not pruned.has_edge("e", "c")
+    with pytest.raises(ValueError, match=r"outside the given graph.*'b' -> 'd'"):
+        learn_graph(df, Knowledge(given="upper_bound", required=[("b", "d")]), graph=bound)
+
+
+def test_mixed_kinds():
+    """A categorical and a binary node among continuous ones."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    x = rng.normal(size=n)
+    group = np.array(["a", "b", "c"])[(x > -0.5).astype(int) + (x > 0.7).astype(int)]
+    flip = rng.random(n) < 0.15
+    group = np.where(flip, rng.choice(["a", "b", "c"], n), group)
+    y = np.where(group == "b", 1.5, np.where(group == "c", -1.0, 0.0)) + 0.5 * rng.normal(size=n)
+    t = (rng.random(n) < 1 / (1 + np.exp(-2 * y))).astype(int)
+    df = pd.DataFrame({"x": x, "group": pd.Categorical(group), "y": y, "t": t})
+    truth = nx.DiGraph([("x", "group"), ("group", "y"), ("y", "t")])
+    learned = learn_graph(df, Knowledge(tiers=[["x"], ["group", "y", "t"]]))
+    assert shd(truth, learned) <= 1
+    assert learned.has_edge("x", "group") and learned.has_edge("group", "y")
+
+
+def test_bootstrap_confidence():
+    df, truth = nonlinear_chain(n=1000)
+    learned = learn_graph(df, n_bootstrap=5, random_state=0)
+    conf = nx.get_edge_attributes(learned, "confidence")
+    assert all(0.0 <= v <= 1.0 for v in conf.values())
+    assert all(conf[e] >= 0.8 for e in truth.edges if e in conf)
+    assert learned.graph["edge_frequency"][("a", "b")] >= 0.8
+
+
+def test_independent_columns_warn_of_an_empty_graph():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(500, 3)), columns=["p", "q", "r"])
+    with pytest.warns(UserWarning, match=r"learned an empty graph: no allowed edge raised"):
+        assert learn_graph(df).number_of_edges() == 0
+    with pytest.warns(UserWarning, match=r"no edge is allowed by the knowledge"):
+        learn_graph(df, Knowledge(exogenous=["p", "q", "r"]))
+
+
+def test_bad_data_is_named():
+    df, _ = nonlinear_chain(n=200)
+    df.loc[3, "c"] = np.nan
+    with pytest.raises(ValueError, match=r"complete rows: column 'c' has 1 missing"):
+        learn_graph(df)
+    with pytest.raises(TypeError, match="pandas DataFrame"):
+        learn_graph(df.to_numpy())
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        learn_graph(df.dropna(), n_bootstrap=-1)
+
+
+# ----------------------------------------------------------------------------- the check
+def test_graph_check_names_missing_and_unsupported_edges():
+    df, truth = nonlinear_chain()
+    ok = graph_check(df, truth)
+    assert ok.unsupported_edges == [] and ok.contradicted == []
+    assert len(ok.edges) == 4 and (ok.edges["p_adjusted"] < 1e-6).all()
+    wrong = truth.copy()
+    wrong.remove_edge("b", "d")              # a real dependence the graph denies
+    wrong.add_edge("e", "c")                 # an edge the data do not support
+    check = graph_check(df, wrong)
+    assert ("e", "c") in check.unsupported_edges
+    assert ("b", "d") in check.contradicted or ("d", "b") in check.contradicted
+    assert "contradicted" in repr(check)
+
+
+# ----------------------------------------------------------------------------- estimator
+def test_generator_learns_then_fits_in_one_call():
+    df, truth = nonlinear_chain(n=3000)
+    gen = CCGMGenerator(learn_structure=True, knowledge={"tiers": [["a"], ["b", "c", "d", "e"]]},
+                        epochs=30, random_state=0, progress_bar=False).fit(df)
+    assert shd(truth, gen.graph_) == 0
+    assert set(gen.learned_graph_.edges) == set(gen.graph_.edges)
+    s = gen.sample(20_000, random_state=1)
+    assert abs(s["d"].mean() - df["d"].mean()) < 0.1 * df["d"].std()
+    # exogenous nodes get no parents; knowledge without learning is refused
+    gen = CCGMGenerator(learn_structure=True, exogenous=["c"], epochs=2, random_state=0,
+                        progress_bar=False).fit(df)
+    assert gen.graph_.in_degree("c") == 0
+    with pytest.raises(ValueError, match="knowledge is read by the structure learner"):
+        CCGMGenerator(truth, knowledge={"tiers": [["a"]]}, epochs=1).fit(df)
