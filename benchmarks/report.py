@@ -25,7 +25,9 @@ benchmark run on the code before the fast fit, commit 27b3d86):
   docs/fairness.md);
 * ``fairness_truth.json``: ``bench_fairness.py`` (also rewrites its tables in
   docs/fairness.md);
-* ``balance.json``: ``bench_balance.py`` (also rewrites its table in docs/real-data.md).
+* ``balance.json``: ``bench_balance.py`` (also rewrites its table in docs/real-data.md);
+* ``structure.json``: ``bench_structure.py`` (also rewrites its table in
+  docs/structure.md).
 
 Run::
 
@@ -948,6 +950,46 @@ balance_section = _table_section(
     "row's cell of the node's discrete parents to the power `-parent_balance`.")
 
 
+STRUCTURE_METHODS = (("ccgm", "CCGM"), ("ccgm_30pct", "CCGM, 30% of edges given"),
+                     ("ccgm_tiers", "CCGM, tiers given"), ("ccgm_paper", "CCGM paper (H(G))"),
+                     ("pc", "PC"), ("ges", "GES"), ("dagma", "DAGMA linear"),
+                     ("dagma_mlp", "DAGMA-MLP"), ("empty", "empty graph"))
+
+
+def structure_markdown(r) -> list:
+    """``bench_structure.py``: SHD (precision / recall of directed edges) and time per
+    configuration and method."""
+    configs = r["configs"]
+    methods = [(m, label) for m, label in STRUCTURE_METHODS
+               if any(m in c["summary"] for c in configs.values())]
+    out = ["SHD (lower is better), mean over the seeds; below it the directed edges' "
+           "precision / recall and the fit time in seconds. Seeds "
+           f"{r['args']['seeds']} (raw data: the first only; Sachs: one run).", "",
+           "| data | " + " | ".join(label for _, label in methods) + " |",
+           "|---|" + "---:|" * len(methods)]
+    for name, c in configs.items():
+        cells = []
+        for m, _ in methods:
+            v = c["summary"].get(m)
+            if v is None:
+                cells.append("-")
+                continue
+            if m == "empty":
+                cells.append(f"{v['shd']:.1f}")
+                continue
+            pr = "-" if v["precision"] is None else f"{v['precision']:.2f}"
+            rc = "-" if v["recall"] is None else f"{v['recall']:.2f}"
+            cells.append(f"**{v['shd']:.1f}**<br>{pr} / {rc}<br>{v['fit_s']:.1f} s")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+structure_section = _table_section(
+    "structure.json", "Structure learning (`bench_structure.py`)", structure_markdown,
+    "CCGM's learner (`dowhy_ccgm.structure.learn_graph`) against PC, GES and DAGMA on the "
+    "same standardised data, with and without knowledge.")
+
+
 def _read(path):
     with open(path) as fh:
         return json.load(fh)
@@ -995,7 +1037,9 @@ def main() -> int:
             ("fairness_truth.json", "fairness.md", "fairness-truth-table",
              fairness_truth_markdown, "ground-truth tables"),
             ("balance.json", "real-data.md", "balance-table", balance_markdown,
-             "parent-balance table")):
+             "parent-balance table"),
+            ("structure.json", "structure.md", "structure-table", structure_markdown,
+             "structure-learning table")):
         r = _load(name)
         if r:
             rewrite_doc(page, marker, lines_of(r), what)
@@ -1024,7 +1068,7 @@ def main() -> int:
                     mindset_section, roots_section, bootstrap_section, parquet_section,
                     observational_section, gcm_roots_section, many_levels_section,
                     real_section, balance_section, notebooks_section, adult_section,
-                    fairness_truth_section):
+                    fairness_truth_section, structure_section):
         section(out)
     path = os.path.join(HERE, "RESULTS.md")
     with open(path, "w") as fh:
