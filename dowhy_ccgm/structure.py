@@ -54,6 +54,10 @@ RIDGE = 1e-6
 #: the smallest fitted class probability of a discrete child's score
 MIN_PROB = 1e-3
 GIVEN = ("start", "upper_bound")
+#: the search reads at most this many rows (a seeded subsample of larger data): the
+#: features' Gram matrix costs rows x features^2 once, and the score's precision is far
+#: beyond what the greedy search needs well before this size
+MAX_ROWS = 200_000
 
 
 def _edges(name: str, edges) -> list:
@@ -384,6 +388,8 @@ def learn_graph(X: pd.DataFrame, knowledge=None, *, graph: nx.DiGraph | None = N
         Resamples of the rows to rerun the search on: each learned edge's ``confidence``
         is the share that found it (None without resamples).
     random_state : int, RandomState instance or None
+        Seeds the resamples and, above :data:`MAX_ROWS` rows, the subsample the search
+        reads (``graph["rows_used"]`` says how many).
 
     Returns
     -------
@@ -431,11 +437,13 @@ def learn_graph(X: pd.DataFrame, knowledge=None, *, graph: nx.DiGraph | None = N
                 raise ValueError("the given graph has a cycle: "
                                  f"{nx.find_cycle(graph)}")
     kinds = _kinds(X, column_types)
+    rng = check_random_state(random_state)
+    if len(X) > MAX_ROWS:
+        X = X.iloc[np.sort(rng.choice(len(X), MAX_ROWS, replace=False))].reset_index(drop=True)
     scorer = _Scorer(X, kinds)
     adj = _search(scorer, allowed, start, required)
     confidence = None
     if n_bootstrap:
-        rng = check_random_state(random_state)
         counts = np.zeros_like(adj, dtype=float)
         for _ in range(n_bootstrap):
             rows = rng.randint(0, len(X), len(X))
@@ -450,6 +458,7 @@ def learn_graph(X: pd.DataFrame, knowledge=None, *, graph: nx.DiGraph | None = N
         out.add_edge(nodes[j], nodes[i], score=float(score), required=bool(required[j, i]),
                      confidence=None if confidence is None else float(confidence[j, i]))
     out.graph["knowledge"] = kn
+    out.graph["rows_used"] = len(X)
     if confidence is not None:
         out.graph["edge_frequency"] = {(nodes[j], nodes[i]): float(confidence[j, i])
                                        for j, i in zip(*np.nonzero(confidence))}

@@ -201,3 +201,13 @@ def test_generator_learns_then_fits_in_one_call():
     assert gen.graph_.in_degree("c") == 0
     with pytest.raises(ValueError, match="knowledge is read by the structure learner"):
         CCGMGenerator(truth, knowledge={"tiers": [["a"]]}, epochs=1).fit(df)
+
+
+def test_large_data_is_searched_on_a_seeded_subsample(monkeypatch):
+    import dowhy_ccgm.structure as structure
+    df, truth = nonlinear_chain(n=3000)
+    monkeypatch.setattr(structure, "MAX_ROWS", 1500)
+    a = learn_graph(df, random_state=0)
+    assert a.graph["rows_used"] == 1500
+    assert set(a.edges) == set(learn_graph(df, random_state=0).edges)   # seeded
+    assert shd(truth, a) <= 1
