@@ -58,9 +58,12 @@ def _eyes(rng, n, condition=None):
 
 
 def _rare_cf_rmse(balance):
+    """The rare patients' counterfactual RMSE and the model check's misfits on held-out
+    patients (the condition named as a group)."""
     rng = np.random.default_rng(0)
     data, _ = _eyes(rng, 10_000)
     rare, noise = _eyes(rng, 300, condition=1)
+    held, _ = _eyes(rng, 10_000)
     gen = CCGMGenerator(nx.DiGraph([("T", "V"), ("C", "V")]),
                         column_types={"T": "categorical", "C": "binary"},
                         parent_balance=balance, random_state=0).fit(data)
@@ -68,16 +71,21 @@ def _rare_cf_rmse(balance):
     for t in range(3):
         cf = gen.counterfactual(rare, {"T": t})["V"].to_numpy(float)
         err.append((cf - (noise + SHIFT[t, 1]))[rare["T"].to_numpy() != t])
-    return float(np.sqrt(np.mean(np.concatenate(err) ** 2)))
+    misfits = gen.check(held, groups=["C"]).flags
+    return float(np.sqrt(np.mean(np.concatenate(err) ** 2))), misfits
 
 
 def test_a_rare_condition_keeps_its_own_mechanism():
     """1% of patients (about 33 per treatment) with the effects reversed: their
     counterfactuals under the other treatments within 0.03 of the truth (DoWhy's
     auto-assignment: 0.008-0.014 on the notebook's data), where the plain likelihood is off
-    by about half the effect (0.53 on this seed)."""
-    assert _rare_cf_rmse(0.5) < 0.03
-    assert _rare_cf_rmse(0.0) > 0.3
+    by about half the effect (0.53 on this seed) and the model check flags it."""
+    rmse, misfits = _rare_cf_rmse(0.5)
+    assert rmse < 0.03
+    assert len(misfits) == 0              # and the model check finds nothing to flag
+    rmse, misfits = _rare_cf_rmse(0.0)
+    assert rmse > 0.3
+    assert len(misfits) >= 1              # where it flags the plain likelihood's misfit
 
 
 def test_a_graph_without_discrete_parents_fits_exactly_as_the_plain_likelihood():
