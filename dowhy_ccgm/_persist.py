@@ -78,6 +78,42 @@ def dec_name(d):
 
 
 # ---------------------------------------------------------------------------- save
+def _knowledge_json(kn) -> dict:
+    """A :class:`~dowhy_ccgm.structure.Knowledge` (or its dict) as JSON, names encoded."""
+    from .structure import Knowledge
+    kn = Knowledge.coerce(kn)
+    pairs = lambda edges: [[enc_name(a), enc_name(b)] for a, b in edges]  # noqa: E731
+    return {"required": pairs(kn.required), "forbidden": pairs(kn.forbidden),
+            "tiers": [[enc_name(v) for v in t] for t in kn.tiers],
+            "exogenous": [enc_name(v) for v in kn.exogenous],
+            "within_tier": bool(kn.within_tier), "given": kn.given}
+
+
+def _knowledge_of_json(d, path):
+    from .structure import Knowledge
+    try:
+        return Knowledge(required=[(dec_name(a), dec_name(b)) for a, b in d["required"]],
+                         forbidden=[(dec_name(a), dec_name(b)) for a, b in d["forbidden"]],
+                         tiers=[[dec_name(v) for v in t] for t in d["tiers"]],
+                         exogenous=[dec_name(v) for v in d["exogenous"]],
+                         within_tier=bool(d["within_tier"]), given=d["given"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _damaged(path, "knowledge", f"is not a Knowledge ({exc})") from None
+
+
+def _learned_graph(edges, nodes, path) -> nx.DiGraph:
+    out = nx.DiGraph()
+    out.add_nodes_from(nodes)
+    try:
+        for a, b, score, conf, req in edges:
+            out.add_edge(dec_name(a), dec_name(b), score=score, confidence=conf,
+                         required=bool(req))
+    except (TypeError, ValueError) as exc:
+        raise _damaged(path, "learned_edges", f"are not [parent, child, score, "
+                       f"confidence, required] rows ({exc})") from None
+    return out
+
+
 def _meta(gen) -> dict:
     model: FittedCCGM = gen.model_
     params = gen.get_params(deep=False)
@@ -90,6 +126,13 @@ def _meta(gen) -> dict:
     if params.get("column_types") is not None:
         params["column_types"] = {"pairs": [[enc_name(k), v] for k, v in
                                             params["column_types"].items()]}
+    if params.get("knowledge") is not None:
+        params["knowledge"] = _knowledge_json(params["knowledge"])
+    graph = gen.graph
+    if graph is None:                  # (learn_structure with no graph: the columns)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(model.nodes)
+    learned = getattr(gen, "learned_graph_", None)
     schema = model.schema.to_json()
     for spec in schema["specs"]:
         spec["name"] = enc_name(spec["name"])
@@ -97,8 +140,12 @@ def _meta(gen) -> dict:
     return {
         "format": FORMAT, "version": FORMAT_VERSION,
         "params": params,
-        "graph_nodes": [enc_name(v) for v in gen.graph.nodes],
-        "graph_edges": [[enc_name(a), enc_name(b)] for a, b in gen.graph.edges],
+        "graph_nodes": [enc_name(v) for v in graph.nodes],
+        "graph_edges": [[enc_name(a), enc_name(b)] for a, b in graph.edges],
+        "graph_none": gen.graph is None,
+        "learned_edges": None if learned is None else [
+            [enc_name(a), enc_name(b), d.get("score"), d.get("confidence"),
+             bool(d.get("required"))] for a, b, d in learned.edges(data=True)],
         "nodes": [enc_name(v) for v in model.nodes],
         "exogenous": [enc_name(v) for v in model.exogenous], "order": model.net.order,
         "mask": model.net.mask.cpu().numpy().astype(int).tolist(),
@@ -296,6 +343,10 @@ def load(cls, path, device="cpu"):
     graph.add_nodes_from(m["graph_nodes"])
     graph.add_edges_from(m["graph_edges"])
     params = dict(meta["params"])
+    if params.get("knowledge") is not None:
+        params["knowledge"] = _knowledge_of_json(params["knowledge"], path)
+    if meta.get("graph_none") is True:
+        graph = None
     if params.get("exogenous") is not None:
         params["exogenous"] = [dec_name(e) for e in params["exogenous"]]
     ct = params.get("column_types")
@@ -398,4 +449,6 @@ def load(cls, path, device="cpu"):
         raise _damaged(path, "rng", "is not a random generator state") from None
     gen._set_fitted(model, history, m["feature_names_in"],
                     bool(meta.get("encoder_fitted", True)), rng)
+    if meta.get("learned_edges") is not None:
+        gen.learned_graph_ = _learned_graph(meta["learned_edges"], list(model.nodes), path)
     return gen

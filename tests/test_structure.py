@@ -211,3 +211,16 @@ def test_large_data_is_searched_on_a_seeded_subsample(monkeypatch):
     assert a.graph["rows_used"] == 1500
     assert set(a.edges) == set(learn_graph(df, random_state=0).edges)   # seeded
     assert shd(truth, a) <= 1
+
+
+def test_a_learned_model_saves_and_loads_with_its_knowledge_and_graph(tmp_path):
+    df, truth = nonlinear_chain(n=1000)
+    kn = Knowledge(tiers=[["a"], ["b", "c", "d", "e"]], forbidden=[("e", "d")])
+    gen = CCGMGenerator(learn_structure=True, knowledge=kn, epochs=2, random_state=0,
+                        progress_bar=False).fit(df)
+    gen.save(tmp_path / "m.pt")
+    back = CCGMGenerator.load(tmp_path / "m.pt")
+    assert back.graph is None and back.knowledge == kn
+    assert set(back.graph_.edges) == set(gen.graph_.edges) == set(truth.edges)
+    assert dict(back.learned_graph_.edges) == dict(gen.learned_graph_.edges)
+    pd.testing.assert_frame_equal(back.sample(50, random_state=3), gen.sample(50, random_state=3))
