@@ -133,7 +133,7 @@ def fit_paper_model(data: pd.DataFrame, *, epochs=60, batch_size=1024, learning_
     gen = CCGMGenerator(PAPER_GRAPH, variant="ccgm", objective="elbo",
                         column_types={D: "continuous"}, epochs=epochs, batch_size=batch_size,
                         learning_rate=learning_rate, patience=patience,
-                        random_state=random_state, progress_bar=progress_bar, **params)
+                        random_state=random_state, progress_bar=progress_bar)
     return gen.fit(frame)
 
 
