@@ -979,7 +979,9 @@ def structure_markdown(r) -> list:
                 continue
             pr = "-" if v["precision"] is None else f"{v['precision']:.2f}"
             rc = "-" if v["recall"] is None else f"{v['recall']:.2f}"
-            cells.append(f"**{v['shd']:.1f}**<br>{pr} / {rc}<br>{v['fit_s']:.1f} s")
+            seeds = "" if v["runs"] == len(c["runs"]) else \
+                f"<br>({v['runs']} of {len(c['runs'])} data sets)"
+            cells.append(f"**{v['shd']:.1f}**<br>{pr} / {rc}<br>{v['fit_s']:.1f} s{seeds}")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
 
