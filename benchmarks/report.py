@@ -962,8 +962,8 @@ def structure_markdown(r) -> list:
     configs = r["configs"]
     methods = [(m, label) for m, label in STRUCTURE_METHODS
                if any(m in c["summary"] for c in configs.values())]
-    out = ["SHD (lower is better), mean over the seeds; below it the directed edges' "
-           "precision / recall and the fit time in seconds. Seeds "
+    out = ["SHD (lower is better), mean over the seeds; in brackets the directed edges' "
+           "precision / recall and the fit time. Seeds "
            f"{r['args']['seeds']} (raw data: the first only; Sachs: one run).", "",
            "| data | " + " | ".join(label for _, label in methods) + " |",
            "|---|" + "---:|" * len(methods)]
@@ -980,8 +980,8 @@ def structure_markdown(r) -> list:
             pr = "-" if v["precision"] is None else f"{v['precision']:.2f}"
             rc = "-" if v["recall"] is None else f"{v['recall']:.2f}"
             seeds = "" if v["runs"] == len(c["runs"]) else \
-                f"<br>({v['runs']} of {len(c['runs'])} data sets)"
-            cells.append(f"**{v['shd']:.1f}**<br>{pr} / {rc}<br>{v['fit_s']:.1f} s{seeds}")
+                f", {v['runs']} of {len(c['runs'])} data sets"
+            cells.append(f"**{v['shd']:.1f}** ({pr} / {rc}; {v['fit_s']:.1f} s{seeds})")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
 
