@@ -269,18 +269,13 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     row's original row, so no validation row is a duplicate of a training row.
 
     With ``learn_structure=True`` the graph is learned first (:func:`_learn_then_fit`)."""
-    if params["learn_structure"] is True or (
-            isinstance(params["learn_structure"], (bool, np.bool_))
-            and bool(params["learn_structure"])):
+    learn = params["learn_structure"]
+    if isinstance(learn, (bool, np.bool_)) and bool(learn):
         return _learn_then_fit(params, X, groups)
     if params["knowledge"] is not None:
         raise ValueError("knowledge is read by the structure learner: pass "
                          "learn_structure=True with it (or drop it)")
-    graph = params["graph"]
-    if graph is None and params["learn_structure"] == "paper" and isinstance(X, pd.DataFrame):
-        graph = nx.DiGraph()                  # (the nodes: the columns, in their order)
-        graph.add_nodes_from(X.columns)
-    graph = check_graph(graph)
+    graph = _given_graph(params, X)
     min_rows = 10 if params["validation_fraction"] > 0 else 2
     Xg = check_frame(X, graph, extra_columns=params["extra_columns"], min_rows=min_rows,
                      missing="allow")
@@ -408,6 +403,16 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                      seed)
 
 
+def _given_graph(params: dict, X) -> nx.DiGraph:
+    """The ``graph`` parameter, checked; when the structure is learned and no graph is
+    given, the edgeless graph on ``X``'s columns (in their order)."""
+    graph = params["graph"]
+    if graph is None and params["learn_structure"] and isinstance(X, pd.DataFrame):
+        graph = nx.DiGraph()
+        graph.add_nodes_from(X.columns)
+    return check_graph(graph)
+
+
 def _learn_then_fit(params: dict, X, groups) -> FitResult:
     """``learn_structure=True``: learn the graph under the knowledge
     (:func:`dowhy_ccgm.structure.learn_graph`; ``exogenous`` nodes get no parents), then
@@ -416,11 +421,7 @@ def _learn_then_fit(params: dict, X, groups) -> FitResult:
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a pandas DataFrame whose columns are the nodes, got "
                         f"{type(X).__name__}")
-    given = params["graph"]
-    if given is None:
-        given = nx.DiGraph()
-        given.add_nodes_from(X.columns)
-    given = check_graph(given)
+    given = _given_graph(params, X)
     Xg = check_frame(X, given, extra_columns=params["extra_columns"], min_rows=10,
                      missing="allow")
     kn = Knowledge.coerce(params["knowledge"])

@@ -562,7 +562,7 @@ def graph_check(X: pd.DataFrame, graph: nx.DiGraph, *, column_types: dict | None
     cols = ["parent", "child", "statistic", "df", "p_value"]
     edges = pd.DataFrame(rows, columns=cols)
     missing = pd.DataFrame(miss, columns=cols)
-    for table, flag, keep in ((edges, "supported", True), (missing, "contradicted", True)):
+    for table, flag in ((edges, "supported"), (missing, "contradicted")):
         adj = np.minimum(table["p_value"].to_numpy() * max(len(table), 1), 1.0)
         table["p_adjusted"] = adj
         table[flag] = adj < alpha

@@ -295,14 +295,13 @@ class FusedExactStep:
             term = 0.5 * eps * eps + log_det + torch.log(s)
             diff = z - loc
             A = self.atoms
+            off = off_w = None       # (off: rows off a point mass; off_w: times wc)
             if A is None and wc is None:
                 rows = rows + term.sum(0) + _HALF_LOG_2PI * nc
-                off = None
                 if latent_weight:
                     latent = ((diff * diff).mean(1, keepdim=True) * self.cont_endo).sum()
             elif A is None:          # (weighted rows)
                 rows = rows + ((term + _HALF_LOG_2PI) * wc).sum(0)
-                off = None
                 if latent_weight:
                     latent = ((diff * diff * wc).mean(1, keepdim=True) * self.cont_endo).sum()
             else:                    # rows at a point mass: no density, no latent
@@ -317,8 +316,8 @@ class FusedExactStep:
             g_loc = g_s = None
             if grad:                 # ---- backward of the continuous terms
                 # d loss / d log-slope, per row
-                g_log = (inv_B if off is None else off * inv_B) if wc is None else (
-                    (wc if off is None else off_w) * inv_B)
+                per = wc if off is None else off_w
+                g_log = inv_B if per is None else per * inv_B
                 g_eps = eps / s * g_log                          # d(eps^2 / 2) / dz
                 if latent_weight:
                     per_row = inv_B if off is None else off / n_off
