@@ -1,8 +1,10 @@
-"""The training loops: the exact-likelihood fit given the graph (:func:`train_exact`, the
-default), the paper's ELBO loop with linear pre-training and the augmented-Lagrangian DAG
+"""The training tasks: the exact-likelihood fit given the graph (:func:`train_exact`, the
+default), the paper's ELBO fit with linear pre-training and the augmented-Lagrangian DAG
 schedule (:func:`train_ccgm`), and the optional encoder regression (:func:`train_encoder`).
-They share the validation split (:func:`_split`) and the minibatch iterator
-(:func:`_passes`)."""
+Each is a :class:`~dowhy_ccgm._loop.Round` (its step and its validation) run by the one
+loop, :func:`~dowhy_ccgm._loop.fit_loop`, with the one optimizer and the early-stopping and
+plateau objects of :mod:`dowhy_ccgm._loop`. They share the validation split
+(:func:`_split`) and the minibatch iterator (:func:`_passes`)."""
 from __future__ import annotations
 
 import copy
@@ -12,9 +14,12 @@ import numpy as np
 import torch
 from ._progress import progress_bar
 
+from ._loop import (Adam, EarlyStopping, Plateau, absolute_improvement, fit_loop,
+                    relative_improvement)
 from .nn import AugmentedLagrangian, CCGMNet
 from .nn._fused import FusedExactStep, unsupported
 
+__all__ = ["train_exact", "train_ccgm", "train_encoder", "Adam"]
 
 MIN_STEPS_PER_EPOCH = 16
 MAX_STEPS_PER_EPOCH = 64
@@ -35,6 +40,73 @@ def _epoch_batches(stream, n: int, batch_size: int):
     n_steps = min(max(-(-n // batch_size), MIN_STEPS_PER_EPOCH), MAX_STEPS_PER_EPOCH)
     for _ in range(n_steps):
         yield next(stream)
+
+
+class _ElboRound:
+    """A round of the paper's ELBO fit: one epoch of :func:`_epoch_batches` minibatches
+    (clipped gradients, the augmented-Lagrangian DAG penalty), then the Lagrangian's
+    update and the validation ELBO; the best parameters are a copy of the state dict."""
+
+    def __init__(self, net, opt, stream, batch_size, train, valid, weights, al, z_cache):
+        self.net, self.opt, self.stream, self.al, self.z_cache = net, opt, stream, al, z_cache
+        (self.u_tr, self.c_tr), (self.u_va, self.c_va) = train, valid
+        self.n_tr, self.n_va = self.c_tr.shape[0], self.c_va.shape[0]
+        self.bs = batch_size
+        self.kl_weight, self.label_weight, self.latent_weight = weights
+        self.best_state = None
+        self.h = math.nan
+        self.rounds = 0
+
+    def train_round(self, r: int) -> float:
+        net, opt, z_cache = self.net, self.opt, self.z_cache
+        net.train()
+        tot, seen = 0.0, 0
+        for b in _epoch_batches(self.stream, self.n_tr, self.bs):
+            out = net.losses(self.u_tr[b], self.c_tr[b],
+                             z_init=None if z_cache is None else z_cache[b])
+            if z_cache is not None:
+                z_cache[b] = out["z"]
+            loss = (out["recon"] + self.kl_weight * out["kl"]
+                    + self.label_weight * out["label"] + self.latent_weight * out["latent"]
+                    + self.al.penalty(out["dag"]))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+            opt.step()
+            tot += float(loss.detach()) * len(b)
+            seen += len(b)
+        self.h = float(out["dag"].detach())
+        return tot / seen
+
+    def validate(self, train_loss: float) -> float:
+        net = self.net
+        net.eval()
+        with torch.no_grad():
+            self.al.step(self.h)
+            if self.n_va:
+                vo = net.losses(self.u_va, self.c_va, sample=False)
+                return float(vo["recon"] + vo["kl"] + self.latent_weight * vo["latent"])
+        return train_loss
+
+    def record(self, history, r, train_loss, value):
+        history["train"].append(train_loss)
+        history["val"].append(value)
+        history["h"].append(self.h)
+        history["epochs"] = self.rounds = r + 1
+
+    def diverged(self, value) -> str:
+        return (f"training diverged at epoch {self.rounds} (validation loss "
+                f"{value}); lower lr or check the data scale")
+
+    def keep(self):
+        self.best_state = copy.deepcopy(self.net.state_dict())
+
+    def resume(self):
+        pass
+
+    def finish(self, rounds_run):
+        if self.best_state is not None:
+            self.net.load_state_dict(self.best_state)
 
 
 def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: int,
@@ -59,7 +131,7 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
 
     # -- 1. linear pre-training of A on the labels (paper V.B)
     lin_params = [net.W, net.lin_bias, net.lin_scale, *net.cat_embed.values()]
-    opt = torch.optim.Adam(lin_params, lr=max(lr, 5e-2))
+    opt = Adam(lin_params, lr=max(lr, 5e-2))
     total = pretrain_epochs + epochs
     bar = progress_bar(total=total, desc=desc, disable=not progress, leave=False)
     for _ in range(pretrain_epochs):
@@ -76,68 +148,29 @@ def train_ccgm(net: CCGMNet, u: torch.Tensor, codes: torch.Tensor, *, epochs: in
             al.step(float(net.losses(u_tr[:1], c_tr[:1], linear=True)["dag"]))
         history["pretrain_label"].append(tot / max(seen, 1))
         bar.update(1)
+    opt.zero_grad()
 
     # -- 2. full model: nonlinear masks, VAE, DAG schedule
-    opt = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)
-    # halve the learning rate when the validation loss stalls: large steps early, fine
-    # convergence late (early stopping's patience is longer than the scheduler's)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, factor=0.5, patience=max(2, patience // 3), threshold=1e-4)
-    best, best_state, bad = math.inf, None, 0
+    opt = Adam(net.parameters(), lr=lr)
     # warm starts of the decoders' exact inversion, one per training row
     z_cache = None
     if net.objective == "exact" and net.cont:
         with torch.no_grad():  # in chunks: the solve's temporaries are ~25x the data
             z_cache = torch.cat([net.decoder.inverse(u_tr[k:k + 65_536])
                                  for k in range(0, n_tr, 65_536)])
-    for epoch in range(epochs):
-        net.train()
-        tot, seen = 0.0, 0
-        for b in _epoch_batches(stream, n_tr, bs):
-            out = net.losses(u_tr[b], c_tr[b],
-                             z_init=None if z_cache is None else z_cache[b])
-            if z_cache is not None:
-                z_cache[b] = out["z"]
-            loss = (out["recon"] + kl_weight * out["kl"] + label_weight * out["label"]
-                    + latent_weight * out["latent"] + al.penalty(out["dag"]))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-            opt.step()
-            tot += float(loss.detach()) * len(b)
-            seen += len(b)
-        net.eval()
-        with torch.no_grad():
-            h = float(out["dag"])
-            al.step(h)
-            if len(val_idx):
-                vo = net.losses(u_va, c_va, sample=False)
-                val = float(vo["recon"] + vo["kl"] + latent_weight * vo["latent"])
-            else:
-                val = tot / seen
-        sched.step(val)
-        history["train"].append(tot / seen)
-        history["val"].append(val)
-        history["h"].append(h)
-        history["epochs"] = epoch + 1
-        bar.update(1)
-        bar.set_postfix(val=f"{val:.3f}")
-        if not np.isfinite(val):
-            raise FloatingPointError(
-                f"training diverged at epoch {epoch + 1} (validation loss {val}); "
-                "lower lr or check the data scale")
-        if best_state is None or val < best - 1e-4 * max(1.0, abs(best)):
-            best, bad = val, 0
-            best_state = copy.deepcopy(net.state_dict())
-        else:
-            bad += 1
-            if patience and bad >= patience:
-                break
-    bar.close()
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    history["best_val"] = best
-    history["converged"] = bool(patience and bad >= patience)
+    task = _ElboRound(net, opt, stream, bs, (u_tr, c_tr), (u_va, c_va),
+                      (kl_weight, label_weight, latent_weight), al, z_cache)
+    stopping = EarlyStopping(patience, relative_improvement(1e-4), best="improved")
+    # halve the learning rate when the validation loss stalls: large steps early, fine
+    # convergence late (early stopping's patience is longer than the plateau's); the
+    # threshold is torch's ReduceLROnPlateau's relative one
+    plateau = Plateau(max(2, patience // 3), lambda v, best: v < best * (1.0 - 1e-4),
+                      best="improved", min_change=1e-8)
+    fit_loop(task, epochs, stopping, optimizer=opt, plateau=plateau, history=history,
+             bar=bar)
+    opt.zero_grad()
+    history["best_val"] = stopping.best
+    history["converged"] = stopping.stop
     history["lagrangian"] = al.state_dict()
 
     # aggregate posterior of the latents (for the conditional prior's sampling)
@@ -205,62 +238,6 @@ def _split(n: int, validation_fraction: float, generator: torch.Generator, group
     perm = torch.randperm(n, generator=generator, dtype=torch.int32)
     val = held_out[labels[perm.long()]]
     return perm[val][:MAX_VALIDATION_ROWS], perm[~val]
-
-
-class Adam:
-    """Adam (Kingma & Ba 2015) over a list of tensors with torch's ``_foreach`` ops.
-
-    ``torch.optim`` imports ``torch._dynamo`` when the first optimizer is built (about
-    1.5 s of a fresh process here); this one does not, so a first fit in a new process
-    (a joblib worker, a CLI run) costs what the training costs. Same update as
-    ``torch.optim.Adam`` without weight decay or amsgrad."""
-
-    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
-                 lr_scale=None):
-        """``lr_scale``: one factor of the learning rate per tensor, a float or a tensor of
-        the tensor's shape (per-element factors: several groups of parameters laid out in
-        one buffer take one update)."""
-        params = list(params)
-        scales = [1.0] * len(params) if lr_scale is None else [
-            x if isinstance(x, torch.Tensor) else float(x) for x in lr_scale]
-        keep = [k for k, p in enumerate(params) if p.requires_grad or p.grad is not None]
-        self.params = [params[k] for k in keep]
-        self.scales = [scales[k] for k in keep]
-        self.lr = float(lr)
-        self.b1, self.b2 = betas
-        self.eps = eps
-        self.t = 0
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self):
-        groups = {}
-        for p, m, v, sc in zip(self.params, self.m, self.v, self.scales):
-            if p.grad is not None:
-                groups.setdefault(sc, []).append((p, m, v))
-        if not groups:
-            return
-        self.t += 1
-        bc1 = 1.0 - self.b1 ** self.t
-        bc2 = 1.0 - self.b2 ** self.t
-        for sc, triples in groups.items():
-            ps, ms, vs = (list(x) for x in zip(*triples))
-            gs = [p.grad for p in ps]
-            torch._foreach_lerp_(ms, gs, 1.0 - self.b1)
-            torch._foreach_mul_(vs, self.b2)
-            torch._foreach_addcmul_(vs, gs, gs, value=1.0 - self.b2)
-            denom = torch._foreach_sqrt(vs)
-            torch._foreach_div_(denom, math.sqrt(bc2))
-            torch._foreach_add_(denom, self.eps)
-            if isinstance(sc, torch.Tensor):     # (per-element factors)
-                torch._foreach_div_(denom, [sc] * len(denom))
-                sc = 1.0
-            torch._foreach_addcdiv_(ps, ms, denom, value=-self.lr * sc / bc1)
 
 
 class _FlatParams:
@@ -521,86 +498,117 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     n_checks = -(-max_steps // per_check) if max_steps else 0
     # Polyak (exponential) average of the parameters over ~AVERAGE_CHECKS checks
     decay = 1.0 - 1.0 / max(5.0, AVERAGE_CHECKS * per_check)
-    average = _Snapshot([flat.flat])
-    live = _Snapshot([flat.flat])
-    best_state = _Snapshot([flat.flat])
     # warm starts of the decoders' inversion, one per row
     fused = FusedExactStep(net) if FUSED_STEP and unsupported(net) is None else None
     z_tr = _inverse_chunks(net, lambda pos: train.rows(pos)[1], n_tr,
                            transposed=fused is not None)
     z_va = _inverse_chunks(net, lambda pos: u_va[pos], n_va, transposed=fused is not None)
-    batches = _passes(n_tr, bs, generator, dev)
-    best, bad, lr_bad, step = math.inf, 0, 0, 0
+    task = _ExactRound(net, flat, opt, fused, train, _passes(n_tr, bs, generator, dev),
+                       (S_va, u_va, c_va, w_va, z_va), z_tr, generator=generator,
+                       step_width=step_width, latent_weight=latent_weight, decay=decay,
+                       per_check=per_check, max_steps=max_steps,
+                       steps_per_pass=steps_per_pass)
     bar = progress_bar(total=n_checks, desc=desc, disable=not progress, leave=False)
+    stopping = EarlyStopping(patience, absolute_improvement(tol))
+    # the learning rate halves after LR_PATIENCE checks without such an improvement
+    plateau = Plateau(LR_PATIENCE - 1, absolute_improvement(tol))
     try:
-        for check in range(n_checks):
-            net.train()
-            tot = torch.zeros((), device=dev)
-            k_steps = min(per_check, max_steps - step)
-            for k in range(k_steps):
-                pos = next(batches)
-                S_b, u_b, c_b = train.rows(pos)
-                w_b = train.weights(pos)
-                shift = None
-                if step_width is not None:
-                    shift = _dequantize(net, u_b, step_width, generator)
-                flat.zero_grad()
-                if fused is not None:        # (feature-major warm starts: z_tr is (n_cont, n))
-                    loss, z = fused(S_b, c_b, None if z_tr is None else z_tr[:, pos],
-                                    latent_weight, None if shift is None else (u_b + shift).T,
-                                    node_weights=None if w_b is None else w_b.T)
-                    if z_tr is not None:
-                        z_tr[:, pos] = z
-                else:
-                    z0 = None if z_tr is None else z_tr.index_select(0, pos)
-                    u_b = u_b if shift is None else u_b + shift
-                    loss = _objective(net, S_b, u_b, c_b, z0, latent_weight, z_tr, pos, w_b)
-                    loss.backward()
-                opt.step()
-                with torch.no_grad():   # (a plain mean over the first steps: no lag behind
-                    # the initial values, as a bias-corrected average)
-                    average.saved[0].lerp_(flat.flat, max(1.0 - decay, 1.0 / (step + k + 1)))
-                tot += loss.detach()
-            step += k_steps
-            net.eval()
-            with torch.no_grad():
-                live.save()
-                average.restore()                     # validate the averaged parameters
-                val = _chunked_objective(net, S_va, u_va, c_va, z_va, latent_weight, fused,
-                                         node_weights=w_va) \
-                    if n_va else float(tot) / k_steps
-                if val < best:
-                    best_state.save()
-                live.restore()
-            history["train"].append(float(tot) / k_steps)
-            history["val"].append(val)
-            history["checks"] = check + 1
-            history["steps"] = step
-            history["epochs"] = step / steps_per_pass
-            bar.update(1)
-            bar.set_postfix(val=f"{val:.3f}", refresh=False)
-            if not np.isfinite(val):
-                bar.close()
-                raise FloatingPointError(
-                    f"training diverged at pass {step / steps_per_pass:.1f} (validation NLL "
-                    f"{val}); lower learning_rate or check the data scale")
-            improved = val < best - tol
-            best = min(best, val)
-            bad = 0 if improved else bad + 1
-            lr_bad = 0 if improved else lr_bad + 1
-            if lr_bad >= LR_PATIENCE:
-                opt.lr *= 0.5
-                lr_bad = 0
-            if patience and bad >= patience:
-                break
-        bar.close()
-        if history["checks"]:
-            best_state.restore()
+        fit_loop(task, n_checks, stopping, optimizer=opt, plateau=plateau,
+                 history=history, bar=bar)
     finally:
         flat.release()
-    history["best_val"] = best
-    history["converged"] = bool(patience and bad >= patience)
+    history["best_val"] = stopping.best
+    history["converged"] = stopping.stop
     return history
+
+
+class _ExactRound:
+    """A validation check's worth of exact-fit steps (:func:`train_exact`): minibatches
+    of the training rows (dequantized lattice values, the fused step or autograd, the
+    Polyak average updated after every step), then the objective of the validation rows
+    under the averaged parameters. The kept parameters are averaged ones."""
+
+    def __init__(self, net, flat, opt, fused, train, batches, valid, z_tr, *, generator,
+                 step_width, latent_weight, decay, per_check, max_steps, steps_per_pass):
+        self.net, self.flat, self.opt, self.fused = net, flat, opt, fused
+        self.train, self.batches, self.z_tr = train, batches, z_tr
+        self.S_va, self.u_va, self.c_va, self.w_va, self.z_va = valid
+        self.generator, self.step_width = generator, step_width
+        self.latent_weight, self.decay = latent_weight, decay
+        self.per_check, self.max_steps = per_check, max_steps
+        self.steps_per_pass = steps_per_pass
+        self.step = 0
+        self.k_steps = 0
+        self.average = _Snapshot([flat.flat])
+        self.live = _Snapshot([flat.flat])
+        self.best_state = _Snapshot([flat.flat])
+
+    def train_round(self, r: int) -> float:
+        net, flat, fused, train, z_tr = self.net, self.flat, self.fused, self.train, self.z_tr
+        net.train()
+        dev = flat.flat.device
+        tot = torch.zeros((), device=dev)
+        self.k_steps = k_steps = min(self.per_check, self.max_steps - self.step)
+        for k in range(k_steps):
+            pos = next(self.batches)
+            S_b, u_b, c_b = train.rows(pos)
+            w_b = train.weights(pos)
+            shift = None
+            if self.step_width is not None:
+                shift = _dequantize(net, u_b, self.step_width, self.generator)
+            flat.zero_grad()
+            if fused is not None:        # (feature-major warm starts: z_tr is (n_cont, n))
+                loss, z = fused(S_b, c_b, None if z_tr is None else z_tr[:, pos],
+                                self.latent_weight,
+                                None if shift is None else (u_b + shift).T,
+                                node_weights=None if w_b is None else w_b.T)
+                if z_tr is not None:
+                    z_tr[:, pos] = z
+            else:
+                z0 = None if z_tr is None else z_tr.index_select(0, pos)
+                u_b = u_b if shift is None else u_b + shift
+                loss = _objective(net, S_b, u_b, c_b, z0, self.latent_weight, z_tr, pos,
+                                  w_b)
+                loss.backward()
+            self.opt.step()
+            with torch.no_grad():   # (a plain mean over the first steps: no lag behind
+                # the initial values, as a bias-corrected average)
+                self.average.saved[0].lerp_(flat.flat, max(1.0 - self.decay,
+                                                           1.0 / (self.step + k + 1)))
+            tot += loss.detach()
+        self.step += k_steps
+        return float(tot) / k_steps
+
+    @torch.no_grad()
+    def validate(self, train_loss: float) -> float:
+        self.net.eval()
+        self.live.save()
+        self.average.restore()                     # validate the averaged parameters
+        if not self.S_va.shape[0]:
+            return train_loss
+        return _chunked_objective(self.net, self.S_va, self.u_va, self.c_va, self.z_va,
+                                  self.latent_weight, self.fused, node_weights=self.w_va)
+
+    def record(self, history, r, train_loss, value):
+        history["train"].append(train_loss)
+        history["val"].append(value)
+        history["checks"] = r + 1
+        history["steps"] = self.step
+        history["epochs"] = self.step / self.steps_per_pass
+
+    def diverged(self, value) -> str:
+        return (f"training diverged at pass {self.step / self.steps_per_pass:.1f} "
+                f"(validation NLL {value}); lower learning_rate or check the data scale")
+
+    def keep(self):
+        self.best_state.save()
+
+    def resume(self):
+        self.live.restore()
+
+    def finish(self, rounds_run: int):
+        if rounds_run:
+            self.best_state.restore()
 
 
 def train_encoder(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: int,
@@ -622,28 +630,55 @@ def train_encoder(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs:
     val_idx, tr_idx = _split(n, validation_fraction, generator, groups)
     params = list(net.encoder.parameters())
     opt = Adam(params, lr=min(lr, 1e-2))
-    best_state = _Snapshot(params)
-    L = net.n_latent
-    best, bad = math.inf, 0
     bs = int(min(batch_size, len(tr_idx)))
     batches = _passes(len(tr_idx), bs, generator, dev)
     tr_idx, val_idx = tr_idx.to(dev), val_idx.to(dev)
-    for _ in range(int(epochs)):
-        for _ in range(max(len(tr_idx) // bs, 1)):
-            rows = tr_idx[next(batches)]
-            loss = ((net.encoder(S[rows])[:, :L] - target[rows]) ** 2).sum(-1).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            rows = val_idx if len(val_idx) else tr_idx
-            val = float(((net.encoder(S[rows])[:, :L] - target[rows]) ** 2).sum(-1).mean())
-        hist["val_mse"].append(val)
-        if val < best:
-            best_state.save()
-        bad = 0 if val < best - 1e-4 else bad + 1
-        best = min(best, val)
-        if patience and bad >= patience:
-            break
-    best_state.restore()
+    task = _EncoderRound(net, opt, params, S, target, batches, tr_idx,
+                         val_idx if len(val_idx) else tr_idx, bs)
+    fit_loop(task, int(epochs), EarlyStopping(patience, absolute_improvement(1e-4)),
+             history=hist)
     return hist
+
+
+class _EncoderRound:
+    """A pass of the encoder regression (:func:`train_encoder`) and its validation mean
+    squared error."""
+
+    def __init__(self, net, opt, params, S, target, batches, tr_idx, val_rows, bs):
+        self.net, self.opt, self.S, self.target = net, opt, S, target
+        self.batches, self.tr_idx, self.val_rows, self.bs = batches, tr_idx, val_rows, bs
+        self.best_state = _Snapshot(params)
+        self.rounds = 0
+
+    def _mse(self, rows) -> torch.Tensor:
+        L = self.net.n_latent
+        return ((self.net.encoder(self.S[rows])[:, :L] - self.target[rows]) ** 2).sum(-1).mean()
+
+    def train_round(self, r: int) -> float:
+        for _ in range(max(len(self.tr_idx) // self.bs, 1)):
+            loss = self._mse(self.tr_idx[next(self.batches)])
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        return math.nan
+
+    @torch.no_grad()
+    def validate(self, train_loss: float) -> float:
+        return float(self._mse(self.val_rows))
+
+    def record(self, history, r, train_loss, value):
+        history["val_mse"].append(value)
+        self.rounds = r + 1
+
+    def diverged(self, value) -> str:
+        return (f"the encoder's training diverged at pass {self.rounds} (validation mean "
+                f"squared error {value})")
+
+    def keep(self):
+        self.best_state.save()
+
+    def resume(self):
+        pass
+
+    def finish(self, rounds_run: int):
+        self.best_state.restore()

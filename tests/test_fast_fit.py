@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from dowhy_ccgm import CCGMGenerator
-from dowhy_ccgm._training import Adam
+from dowhy_ccgm._loop import Adam
 from dowhy_ccgm.nn import CCGMNet, GatedNodeMLP, MonotoneMap
 
 
