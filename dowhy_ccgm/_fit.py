@@ -17,17 +17,19 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from ._balance import DEFAULT_POWER, parent_balance
-from ._fitted import FittedCCGM, pooled_root_indices, root_copula, root_pool
+from ._build import NetConfig, build_net
+from ._fitted import FittedCCGM
 from ._params import resolve_objective, schedule
-from ._formula import AUTO_TOLERANCE, DECLARED_TOLERANCE, Formula, find_formula
+from ._formula import AUTO_TOLERANCE, DECLARED_TOLERANCE, find_formula
+from ._root_sampling import (CopulaRoots, EmpiricalRoots, IndependentRoots,
+                             pooled_root_indices, root_copula, root_pool)
 from ._schema import Schema, formula_declaration, infer_column_spec, parse_declaration
 from ._training import train_ccgm, train_encoder, train_exact
 from ._utils import resolve_device, seed_from, show_progress, torch_generator, torch_threads
 from ._validation import check_frame, check_graph, check_node
 from .nn import CCGMNet
 
-__all__ = ["FitResult", "fit_model", "set_value_encoding", "uses_exact_fit",
-           "warn_if_not_converged"]
+__all__ = ["FitResult", "fit_model", "uses_exact_fit", "warn_if_not_converged"]
 
 
 @dataclass(frozen=True)
@@ -191,33 +193,6 @@ def _find_formulas(specs, Xg, graph, exo, params, objective, column_types) -> li
     return out
 
 
-def set_formulas(net: CCGMNet, specs, nodes) -> None:
-    """The schema's exact formula nodes into the net (:meth:`CCGMNet.set_formulas`):
-    each parent's value as an affine function of its state (``specs`` and ``nodes`` in the
-    net's node order)."""
-    idx = {c: k for k, c in enumerate(nodes)}
-    formulas = {}
-    for i, spec in enumerate(specs):
-        f = Formula.from_json(spec.formula)
-        if f is None:
-            continue
-        factors, pos = [], {}
-        for p in f.parents:
-            j = idx[p]
-            sp = specs[j]
-            if sp.kind == "continuous":
-                a, b = sp.mean, sp.sd
-            else:               # a numeric binary parent: state = code - 0.5
-                c0, c1 = (float(v) for v in sp.categories)
-                a, b = c0 + 0.5 * (c1 - c0), c1 - c0
-            pos[p] = len(factors)
-            factors.append((net.offsets[j], float(a), float(b)))
-        terms = [tuple((pos[p], int(k)) for p, k in t) for t in f.terms]
-        formulas[i] = (factors, terms, list(f.coef), float(spec.mean), float(spec.sd),
-                       float(spec.step))
-    net.set_formulas(formulas)
-
-
 def _check_missing_supported(Xg, params: dict) -> None:
     """Missing cells are fitted by the exact likelihood of the observed factors (a node's
     ``p(x_i | pa_i)`` where it and its parents are observed); the other fits refuse them,
@@ -240,25 +215,15 @@ def _check_missing_supported(Xg, params: dict) -> None:
                          "parameters")
 
 
-def _keep_root_values(pool: dict, net: CCGMNet, specs, Xg, order, rows) -> None:
+def _root_values(net: CCGMNet, Xg, order, rows) -> tuple:
     """The pooled rows' raw values of the continuous roots (float64), so that a root drawn
-    from a stored row comes back bit for bit (``pool["values"]``, columns in
-    ``pool["values_idx"]`` node order)."""
+    from a stored row comes back bit for bit: ``(values (P, k), node indices)``, or
+    ``(None, [])`` without continuous roots."""
     idx = [i for i in pooled_root_indices(net) if net.kinds[i] == "continuous"]
     if not idx:
-        return
-    pool["values"] = torch.as_tensor(np.stack(
-        [Xg[order[i]].to_numpy(dtype=np.float64, na_value=np.nan)[rows] for i in idx], 1))
-    pool["values_idx"] = idx
-
-
-def set_value_encoding(net: CCGMNet, specs) -> None:
-    """The columns' lattices and point masses into the net's buffers (``specs`` in the
-    net's node order)."""
-    cont = [specs[i] for i in net.cont]
-    net.set_lattice([(s.step, s.mean, s.sd, s.vmin, s.vmax) for s in cont])
-    net.set_atoms([s.atoms_standardized() for s in cont], [s.floor for s in cont],
-                  [s.cap for s in cont], [0.5 * s.step / s.sd for s in cont])
+        return None, []
+    return torch.as_tensor(np.stack(
+        [Xg[order[i]].to_numpy(dtype=np.float64, na_value=np.nan)[rows] for i in idx], 1)), idx
 
 
 def fit_model(params: dict, X, groups=None) -> FitResult:
@@ -317,16 +282,9 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     vf = float(params["validation_fraction"])
     with torch_threads(params["n_threads"]), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = CCGMNet([s.kind for s in specs],
-                      [len(s.categories) if s.kind != "continuous" else 0 for s in specs],
-                      [c in exo for c in order], torch.as_tensor(mask),
-                      list(range(n)), variant=params["variant"], hidden=params["hidden"],
-                      n_layers=params["n_layers"], encoder_hidden=params["encoder_hidden"],
-                      prior=params["prior"], objective=objective,
-                      atoms=[len(s.atoms) for s in specs]).to(dev)
-        set_value_encoding(net, specs)
+        net = build_net(specs, [c in exo for c in order], mask, range(n),
+                        NetConfig.from_params(params), dev)
         init_atom_logits(net, specs)
-        set_formulas(net, specs, order)
         net.fit_missing = has_missing
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])
@@ -385,7 +343,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                     desc="CCGM refit on learned DAG", **train_kw)
     net.fit_missing = False
     net.eval()
-    pool = None
+    roots = IndependentRoots()
     if params["root_sampling"] in ("empirical", "copula"):
         with torch_threads(params["n_threads"]):
             S_all = S if exact_fit else net.encode_states(u.to(dev), codes.to(dev))
@@ -393,11 +351,11 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                              groups=params["root_sampling"] == "copula")
             rows = pool.pop("rows").numpy()
             if params["root_sampling"] == "copula":
-                pool = root_copula(pool)
+                roots = CopulaRoots.from_copula(root_copula(pool))
             else:
-                _keep_root_values(pool, net, specs, Xg, order, rows)
+                roots = EmpiricalRoots.from_pool(pool, *_root_values(net, Xg, order, rows))
     model = FittedCCGM(net, schema, tuple(order), tuple(c for c in order if c in exo),
-                       n_threads=params["n_threads"], root_pool=pool)
+                       n_threads=params["n_threads"], roots=roots)
     return FitResult(model, history, tuple(Xg.columns),
                      bool(objective == "elbo" or not exact_fit or params["fit_encoder"]),
                      seed)

@@ -19,16 +19,20 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._build import NetConfig, build_net
 from ._codec import MAX_STANDARDIZED, codes_of_labels, label_array, standardized
 from ._removal import POOL_SIZE, check_mean_allowed, parse_how
+from ._root_sampling import (COPULA_EXPORT_ROWS, CopulaRoots, IndependentRoots,
+                             RootSampling, RootStateError, pooled_root_indices,
+                             roots_from_state_dict)
 from ._schema import Schema
 from ._utils import torch_threads
 from ._validation import check_frame, check_node
 from .nn import CCGMNet
+from .nn._noise import Noise
 
-__all__ = ["FittedCCGM", "RemovedEdge", "CHUNK_ROWS", "MAX_STANDARDIZED", "MAX_SAMPLES",
-           "pooled_root_indices",
-           "ROOT_POOL_ROWS", "root_pool", "root_copula"]
+__all__ = ["FittedCCGM", "FittedState", "ModelStateError", "RemovedEdge", "CHUNK_ROWS",
+           "MAX_STANDARDIZED", "MAX_SAMPLES"]
 
 #: rows generated per chunk (bounded memory; noise is drawn per chunk)
 CHUNK_ROWS = 65_536
@@ -37,245 +41,6 @@ CHUNK_ROWS = 65_536
 #: the most rows one call may generate (a frame of that size is already ~8 GB per
 #: column of float64; larger requests are refused before anything is allocated)
 MAX_SAMPLES = 1_000_000_000
-
-
-#: the most training rows whose root noise is kept for ``root_sampling="empirical"``
-ROOT_POOL_ROWS = 200_000
-#: the kinds of root noise a pool keeps: exogenous latents, noise latents, uniforms
-_POOL_KEYS = ("z", "eps", "unif")
-
-
-def pooled_root_indices(net: CCGMNet) -> list:
-    """The nodes :func:`root_pool` keeps the noise of: no parents in the mask, and a noise
-    of their own."""
-    mask = net.mask.detach().cpu().numpy()
-    return [i for i in range(net.n)
-            if not mask[:, i].any() and net.noise_slot(i) is not None]
-
-
-def _pool_rows(pool: dict) -> int:
-    """The number of stored rows of a root pool."""
-    return max(pool[key].shape[0] for key in _POOL_KEYS)
-
-
-@torch.no_grad()
-def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
-              groups: bool = False) -> dict:
-    """The abducted noise of the graph's root nodes (no parents in the mask) for up to
-    :data:`ROOT_POOL_ROWS` rows of ``S`` (state rows of the training data; a random subset
-    beyond that), for :meth:`FittedCCGM.draw_noise`: the exogenous roots' latents by one
-    decoder inversion, the other roots one by one (``CCGMNet.abduct_node``), in row chunks,
-    so memory stays a few MB whatever the data. Every entry has ``P`` rows (``(P, 0)`` when
-    no root has that kind of noise).
-
-    ``groups=True`` adds ``"groups"``: ``{key: (P, k) long}``, for every column the group
-    within which its noise is a random draw (a discrete root's category; 0 at a
-    zero-inflated root's point mass) and -1 where the noise is exact (for
-    :func:`root_copula`)."""
-    roots = [(i, net.noise_slot(i)) for i in pooled_root_indices(net)]   # (i, (key, col))
-    cols = [net.offsets[i] for i, _ in roots]
-    used = torch.arange(S.shape[0])
-    if cols:                       # rows with a missing root are not pooled
-        complete = ~torch.isnan(S[:, cols]).any(1)
-        if not bool(complete.all()):
-            S = S[complete]
-            used = used[complete.cpu()]
-    if bool(torch.isnan(S).any()):
-        # other columns' missing cells: the roots read none of them (their gates are 0,
-        # but 0 * NaN is NaN), and the decoders invert every column of a row together
-        S = torch.nan_to_num(S, nan=0.0)
-    n = S.shape[0]
-    keep = None
-    if n > ROOT_POOL_ROWS:
-        keep = torch.randperm(n, generator=generator, dtype=torch.int32)[
-            :ROOT_POOL_ROWS].to(S.device)
-        used = used[keep.long().cpu()]
-    m = n if keep is None else len(keep)
-    out = {f"{key}_idx": [col for _, (k2, col) in roots if k2 == key]
-           for key in _POOL_KEYS}
-    out["rows"] = used          # (the rows of S pooled: fit_model keeps their raw values)
-    parts = {key: [] for key in _POOL_KEYS}
-    group_parts = {key: [] for key in _POOL_KEYS}
-    latent = [i for i, (key, _) in roots if key == "z"]
-
-    def group_of(i, Sb):
-        state = Sb[:, net.block(i)]
-        if net.noise_kind(i) == "uniform":
-            return net.node_codes(i, state).long()
-        if net.atoms[i]:
-            return net.atom_index(i, state[:, 0])
-        return torch.full((Sb.shape[0],), -1, dtype=torch.long, device=Sb.device)
-
-    for k in range(0, m, 16_384):
-        rows = slice(k, min(k + 16_384, m))
-        Sb = S[rows] if keep is None else S[keep[rows]]
-        if groups:
-            for key in _POOL_KEYS:
-                cols = [group_of(i, Sb) for i, (k2, _) in roots if k2 == key]
-                if cols:
-                    group_parts[key].append(torch.stack(cols, -1).cpu())
-        if latent:      # an exogenous root's noise is its latent: one inversion for all
-            z = net.latent_of_value(Sb[:, net.cont_offset])[:, out["z_idx"]]
-            for c, i in enumerate(latent):
-                if net.atoms[i]:    # a zero-inflated root's noise (a draw at its atom)
-                    z[:, c] = net.abduct_node(i, Sb, Sb[:, net.block(i)],
-                                              generator=generator)
-            parts["z"].append(z.cpu())
-        for key in ("eps", "unif"):
-            cols = [net.abduct_node(i, Sb, Sb[:, net.block(i)], generator=generator)
-                    for i, (k2, _) in roots if k2 == key]
-            if cols:
-                parts[key].append(torch.stack(cols, -1).cpu())
-    for key, v in parts.items():
-        out[key] = torch.cat(v) if v else torch.zeros(m, 0)
-    if groups:
-        out["groups"] = {key: torch.cat(v) if v else torch.zeros(m, 0, dtype=torch.long)
-                         for key, v in group_parts.items()}
-        # a discrete root's class probabilities (constant: it has no parents)
-        S1 = S[:1]
-        out["unif_probs"] = [
-            torch.softmax(net.disc_logits(i, net.g.forward_node(i, S1, net.G)), -1)[0]
-            .double().cpu() for i, (k2, _) in roots if k2 == "unif"]
-    return out
-
-
-#: rows of the roots' copula drawn for ``to_gcm``'s joint root block
-COPULA_EXPORT_ROWS = 100_000
-
-
-@torch.no_grad()
-def root_copula(pool: dict) -> dict:
-    """The roots' Gaussian copula, from their abducted noise (a :func:`root_pool` with
-    ``groups=True``): the correlation of the columns' normal scores (van der Waerden:
-    ``Phi^-1(rank / (P + 1))``, so a marginal misfit of the trained maps does not bend it),
-    as the Cholesky factor ``"copula"`` (k, k) over the columns of ``z``, ``eps`` and
-    ``unif`` in that order. The training rows are *not* kept: ``z``, ``eps`` and ``unif``
-    have no rows.
-
-    A discrete root's noise (and a zero-inflated root's at its point mass) is a random draw
-    within its category, which attenuates its correlations by the column's reliability
-    ``r = 1 - sum_g p_g Var(score | g)`` (the share of the score's variance its group
-    explains): for a thresholded Gaussian, ``corr(score_i, score_j) = r_i r_j rho_ij`` to
-    first order, so the latent correlation is the scores' divided by ``r_i r_j``. Sampling
-    then thresholds the copula's normal draws at the trained category probabilities, which
-    reproduces the dependence of such data. A categorical root with more than two levels
-    is read in the category order that best lines it up with the other roots (its codes'
-    order is arbitrary): ``"unif_perm"`` and ``"unif_probs"`` record that order and the
-    trained class probabilities."""
-    cols = [pool[key].double() for key in _POOL_KEYS if pool[key].shape[1]]
-    out = {key: torch.zeros(0, pool[key].shape[1]) for key in _POOL_KEYS}
-    out.update({f"{key}_idx": list(pool[f"{key}_idx"]) for key in _POOL_KEYS})
-    k = sum(c.shape[1] for c in cols)
-    if k == 0:
-        out["copula"] = torch.zeros(0, 0)
-        return out
-    X = torch.cat(cols, 1)
-    P = X.shape[0]
-    probs = pool.get("unif_probs")
-    if probs:
-        # a categorical root with more than two levels: its noise lives in the model's
-        # CDF, whose category order (the codes) says nothing about the dependence; the
-        # copula reads it in the order that best lines the categories up with the other
-        # roots (out["unif_perm"]), and sampling maps back (:meth:`FittedCCGM.draw_noise`)
-        first = X.shape[1] - len(probs)
-        perms, padded = _category_orders(X, first, pool["groups"]["unif"], probs)
-        for c, perm in enumerate(perms):
-            if perm != list(range(len(perm))):
-                X[:, first + c] = _reorder_uniform(X[:, first + c], probs[c], perm)
-        out["unif_perm"], out["unif_probs"] = _padded(perms, -1, torch.long), padded
-    scores = _normal_scores(X)
-    scores = scores / scores.std(0, unbiased=False).clamp(min=1e-12)
-    R = torch.corrcoef(scores.T) if k > 1 else torch.ones(1, 1, dtype=torch.float64)
-    R = torch.nan_to_num(R, nan=0.0)
-    groups = pool.get("groups")
-    if groups is not None:
-        G = torch.cat([groups[key] for key in _POOL_KEYS if pool[key].shape[1]], 1)
-        r = torch.ones(k, dtype=torch.float64)
-        for j in range(k):
-            within = 0.0
-            for g in torch.unique(G[:, j]).tolist():
-                if g >= 0:
-                    sel = scores[G[:, j] == g, j]
-                    within += sel.numel() / P * float(sel.var(unbiased=False))
-            r[j] = max(1.0 - within, 0.05)
-        R = (R / r[:, None] / r[None, :]).clamp(-0.999, 0.999)
-    R.fill_diagonal_(1.0)
-    # the nearest positive definite matrix (a constant or duplicated column is singular)
-    w, V = torch.linalg.eigh(R)
-    R = (V * w.clamp(min=1e-6)) @ V.T
-    d = R.diagonal().sqrt()
-    R = R / d[:, None] / d[None, :]
-    out["copula"] = torch.linalg.cholesky(R).float()
-    return out
-
-
-def _normal_scores(X: torch.Tensor) -> torch.Tensor:
-    """Every column's van der Waerden scores ``Phi^-1(rank / (P + 1))``."""
-    ranks = X.argsort(0).argsort(0).double() + 1.0
-    return torch.special.ndtri(ranks / (X.shape[0] + 1.0))
-
-
-def _padded(rows: list, fill, dtype) -> torch.Tensor:
-    """Rows of different lengths as one (len(rows), longest) tensor, padded with ``fill``."""
-    out = torch.full((len(rows), max((len(r) for r in rows), default=0)), fill, dtype=dtype)
-    for c, r in enumerate(rows):
-        out[c, :len(r)] = torch.as_tensor(r, dtype=dtype)
-    return out
-
-
-def _category_orders(X: torch.Tensor, first: int, codes: torch.Tensor, probs: list):
-    """For every discrete root column ``first + c`` of ``X``: the order of its categories
-    along the first discriminant direction of the other columns' normal scores (the
-    between-category covariance's leading eigenvector; the codes' order for two levels or
-    no other column). Returns the orders and the class probabilities padded to one
-    (k_u, K_max) tensor."""
-    k = X.shape[1]
-    others = _normal_scores(X)
-    perms = []
-    for c, p in enumerate(probs):
-        K = len(p)
-        j = first + c
-        rest = [t for t in range(k) if t != j]
-        perm = list(range(K))
-        if K > 2 and rest:
-            Z = others[:, rest]
-            Z = Z - Z.mean(0)
-            code = codes[:, c]
-            means = torch.zeros(K, len(rest), dtype=torch.float64)
-            weight = torch.zeros(K, dtype=torch.float64)
-            for g in range(K):
-                sel = code == g
-                if bool(sel.any()):
-                    means[g] = Z[sel].mean(0)
-                    weight[g] = float(sel.double().mean())
-            B = (means * weight[:, None]).T @ means       # between-category covariance
-            _, V = torch.linalg.eigh(B)
-            position = means @ V[:, -1]
-            perm = [int(g) for g in torch.argsort(position)]
-        perms.append(perm)
-    return perms, _padded(probs, 0.0, torch.float64)
-
-
-def _reorder_uniform(u: torch.Tensor, probs: torch.Tensor, perm, inverse: bool = False):
-    """A uniform noise in the model's CDF order (the codes) -> its position in the CDF
-    taken in the category order ``perm`` (``inverse``: back), keeping its relative place
-    within its category's interval."""
-    p = probs.to(u.dtype)
-    K = len(perm)
-    p = p[:K]
-    perm_t = torch.as_tensor(perm, dtype=torch.long)
-    lo_model = torch.cumsum(p, 0) - p                    # the codes' intervals
-    p_perm = p[perm_t]
-    lo_perm = torch.empty_like(p)
-    lo_perm[perm_t] = torch.cumsum(p_perm, 0) - p_perm   # each code's start in perm order
-    src, dst = (lo_perm, lo_model) if inverse else (lo_model, lo_perm)
-    edges = torch.sort(src).values
-    # the category of each u: the last interval start (in the source order) below it
-    order = torch.argsort(src)
-    pos = torch.searchsorted(edges, u.contiguous(), right=True).clamp(1, K) - 1
-    cat = order[pos]
-    rel = ((u - src[cat]) / p[cat].clamp(min=1e-12)).clamp(0.0, 1.0 - 1e-7)
-    return dst[cat] + rel * p[cat]
 
 
 @dataclass(frozen=True)
@@ -308,6 +73,34 @@ class _RowSlice:
         return self.state[rows]
 
 
+class ModelStateError(ValueError):
+    """A part of a :class:`FittedState` that does not fit the rest: ``field`` names it
+    (as the model file does), the message says why."""
+
+    def __init__(self, field: str, why: str):
+        super().__init__(f"field {field!r} {why}")
+        self.field, self.why = field, why
+
+
+@dataclass(frozen=True)
+class FittedState:
+    """A :class:`FittedCCGM` as plain values and CPU tensors: the node names and order,
+    the exogenous nodes, the mask of allowed edges, the column schema, the net's
+    architecture and weights, the removed edges (a ``reference`` of None: files of format
+    1, recomputed on load), the root sampling's kind and ``state_dict``."""
+    nodes: tuple
+    exogenous: tuple
+    order: list
+    mask: np.ndarray
+    schema: Schema
+    config: NetConfig
+    weights: dict
+    removed: tuple = ()
+    root_sampling: str = "independent"
+    roots: dict | None = None
+    n_threads: int | None = None
+
+
 @dataclass(frozen=True)
 class FittedCCGM:
     """A trained CCGM: ``net`` (eval mode, never trained again), ``schema``, ``nodes`` (the
@@ -318,13 +111,72 @@ class FittedCCGM:
     exogenous: tuple
     removed: tuple = ()
     n_threads: int | None = None
-    #: ``root_sampling="empirical"``: the abducted noise of the root nodes for up to
-    #: :data:`ROOT_POOL_ROWS` training rows (:func:`root_pool`: ``{"z": (P, k_z), "z_idx",
-    #: "eps": (P, k_e), "eps_idx", "unif": (P, k_u), "unif_idx"}``); None: every root is
-    #: drawn from its own trained marginal. ``root_sampling="copula"``: the same keys with
-    #: no rows and ``"copula"``, the Cholesky factor of the roots' Gaussian copula
-    #: (:func:`root_copula`)
-    root_pool: dict | None = None
+    #: how the roots are drawn (:mod:`dowhy_ccgm._root_sampling`): from stored training
+    #: rows' noise, from the roots' Gaussian copula, or each from its own marginal
+    roots: RootSampling = IndependentRoots()
+
+    # ------------------------------------------------------------------ state
+    def to_state(self) -> "FittedState":
+        """Everything this model is, as plain values and CPU tensors (what a model file
+        holds; :meth:`from_state` builds it back)."""
+        net = self.net
+        config = NetConfig(net.variant, net.hidden, net.n_layers, net.encoder_hidden,
+                           net.prior, net.objective, net.max_direct_categories)
+        return FittedState(
+            nodes=self.nodes, exogenous=self.exogenous, order=list(net.order),
+            mask=net.mask.cpu().numpy().astype(int), schema=self.schema, config=config,
+            weights={k: v.detach().cpu() for k, v in net.state_dict().items()},
+            removed=tuple(dataclasses.replace(r, state=r.state.cpu(),
+                                              reference=r.reference.cpu())
+                          for r in self.removed),
+            root_sampling=self.roots.kind, roots=self.roots.state_dict(),
+            n_threads=self.n_threads)
+
+    @classmethod
+    def from_state(cls, state: "FittedState", device="cpu") -> "FittedCCGM":
+        """The model of a :class:`FittedState`: the net built by the one builder fit uses
+        (:func:`~dowhy_ccgm._build.build_net`), its weights loaded, the removed edges and
+        the root sampling checked against it. A part that does not fit the rest raises
+        :class:`ModelStateError` naming it."""
+        specs = state.schema.specs
+        net = build_net(specs, [c in state.exogenous for c in state.nodes], state.mask,
+                        state.order, state.config)
+        weights = dict(state.weights)
+        for name in ("agg_mu", "agg_sd"):     # (their size is the data's: set by the fit)
+            if name in weights:
+                setattr(net, name, torch.zeros_like(weights[name]))
+        # files before general point masses (or before integer columns were snapped): the
+        # value encoding's buffers from the schema, which records the same columns
+        if "atom_values" not in weights or "lattice" not in weights:
+            weights.update(atom=net.atom.clone(), atom_values=net.atom_values.clone(),
+                           lattice=weights.get("lattice", net.lattice).clone())
+        try:
+            net.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise ModelStateError("state", f"(the weights) do not match the model "
+                                           f"description: {exc}") from None
+        net.eval()
+        net = net.to(device)
+        try:
+            roots = roots_from_state_dict(state.root_sampling, state.roots, net)
+        except RootStateError as exc:
+            raise ModelStateError("root_pool", str(exc)) from None
+        model = cls(net, state.schema, tuple(state.nodes), tuple(state.exogenous),
+                    n_threads=state.n_threads, roots=roots)
+        removed = []
+        for r in state.removed:
+            for node in (r.parent, r.child):
+                if node not in model.nodes:
+                    raise ModelStateError("edge_overrides", f"names the unknown node {node!r}")
+            st = r.state.to(model.device)
+            if r.reference is not None:
+                ref = r.reference.to(model.device)
+            elif r.mode == "pool":    # format 1 did not store it: the pool's reference value
+                ref = model._reference_state(model.nodes.index(r.parent), st)
+            else:
+                ref = st
+            removed.append(dataclasses.replace(r, state=st, reference=ref))
+        return dataclasses.replace(model, removed=tuple(removed))
 
     # ------------------------------------------------------------------ lookups
     def index(self, node) -> int:
@@ -500,8 +352,8 @@ class FittedCCGM:
                 rows = slice(start, min(start + CHUNK_ROWS, n_rows))
                 cspecs = None if specs is None else _chunk(specs, rows)
                 noise = noise_of(rows)
-                if "root_values" in noise:
-                    raw.append(noise["root_values"])
+                if noise.root_values is not None:
+                    raw.append(noise.root_values)
                 ov = overrides
                 if ref_edges:
                     S_ref = self.net.generate(noise, _chunk(ref_specs, rows), overrides,
@@ -515,7 +367,7 @@ class FittedCCGM:
             # a root drawn from a stored training row is that row's value, bit for bit
             # (the state rows hold it in float32)
             values = torch.cat(raw).numpy()
-            for k, i in enumerate(self.root_pool["values_idx"]):
+            for k, i in enumerate(self.roots.values_idx):
                 col = self.nodes[i]
                 out[col] = values[:n_rows, k].astype(out[col].dtype)
         for col, values in exact.items():
@@ -525,49 +377,19 @@ class FittedCCGM:
                 out[col] = np.asarray(values, dtype=np.float64).astype(out[col].dtype)
         return out
 
-    def draw_noise(self, n: int, generator, rows: torch.Tensor | None = None) -> dict:
-        """The exogenous noise of ``n`` new units: the net's prior draws, with the roots'
-        noise taken jointly from one stored training row per unit under
-        ``root_sampling="empirical"`` (the roots then have exactly the data's joint law):
-        random rows, or the pool's ``rows`` (n,) when given."""
+    def draw_noise(self, n: int, generator, rows: torch.Tensor | None = None) -> Noise:
+        """The exogenous noise of ``n`` new units: the net's prior draws, the roots' noise
+        then drawn by :attr:`roots` (under ``root_sampling="empirical"`` jointly from one
+        stored training row per unit, so the roots have exactly the data's joint law:
+        random rows, or the pool's ``rows`` (n,) when given)."""
         noise = self.net.sample_noise(n, generator)
-        pool = self.root_pool
-        if pool is not None and n and "copula" in pool:
-            L = pool["copula"]
-            if L.shape[0]:            # the roots' noise from their Gaussian copula
-                g = (torch.randn(n, L.shape[0], generator=generator) @ L.T).to(self.device)
-                k = 0
-                for key in _POOL_KEYS:
-                    idx = pool[f"{key}_idx"]
-                    if idx:
-                        part = g[:, k:k + len(idx)]
-                        if key == "unif":
-                            part = torch.special.ndtr(part)
-                            perms = pool.get("unif_perm")
-                            for c in range(part.shape[1] if perms is not None else 0):
-                                perm = [int(v) for v in perms[c] if v >= 0]
-                                if perm != list(range(len(perm))):
-                                    part[:, c] = _reorder_uniform(
-                                        part[:, c], pool["unif_probs"][c], perm,
-                                        inverse=True).to(part.dtype)
-                        noise[key][:, idx] = part
-                        k += len(idx)
-            return noise
-        if pool is not None and n:
-            if rows is None:
-                rows = torch.randint(_pool_rows(pool), (n,), generator=generator)
-            rows = rows.to(self.device)
-            for key in _POOL_KEYS:
-                if pool[f"{key}_idx"]:
-                    noise[key][:, pool[f"{key}_idx"]] = pool[key].to(self.device)[rows]
-            if pool.get("values_idx"):   # the pooled rows' own values, for the output
-                noise["root_values"] = pool["values"][rows.cpu()]
-        return noise
+        draw = self.roots.draw(n, generator, self.device, rows)
+        return noise if draw is None else draw.into(noise)
 
     def pooled_roots(self) -> list:
         """The nodes whose noise :func:`root_pool` stores (the trained graph's roots with a
         noise of their own), in model order; empty without a pool."""
-        if self.root_pool is None:
+        if not self.roots.pools:
             return []
         return [self.nodes[i] for i in pooled_root_indices(self.net)]
 
@@ -575,11 +397,10 @@ class FittedCCGM:
         """The pooled roots' values, one row per stored training row (the training rows'
         roots themselves: abduction then generation is the identity on them); under
         ``root_sampling="copula"``, :data:`COPULA_EXPORT_ROWS` rows drawn from the copula."""
-        pool = self.root_pool
-        if "copula" in pool:
+        if isinstance(self.roots, CopulaRoots):
             return self.generate(COPULA_EXPORT_ROWS, lambda rows: self.draw_noise(
                 rows.stop - rows.start, generator), None, generator)[self.pooled_roots()]
-        P = _pool_rows(pool)
+        P = self.roots.n_rows
         out = self.generate(P, lambda rows: self.draw_noise(
             rows.stop - rows.start, generator, torch.arange(rows.start, rows.stop)),
             None, generator)
@@ -624,8 +445,8 @@ class FittedCCGM:
                     slot = self.net.noise_slot(i)
                     if slot is not None:      # (no noise: its value is its parents')
                         key, col = slot
-                        noise[key][rows, col] = prior[key][rows, col]
-        out = self.generate(len(Xg), lambda rows: {k: v[rows] for k, v in noise.items()},
+                        noise.part(key)[rows, col] = prior.part(key)[rows, col]
+        out = self.generate(len(Xg), noise.rows,
                             specs, generator, index=Xg.index, unit_level=True, reference=ref)
         # a continuous column that no intervention reaches is the unit's own value, exactly
         # (the model's float32 round trip would change its last digits), where observed
@@ -668,7 +489,6 @@ class FittedCCGM:
             out[k] = torch.as_tensor(rows, device=self.device)
         return out
 
-
     def latents(self, X, abduction: str, extra_columns: str = "raise") -> pd.DataFrame:
         """``z_<node>`` / ``eps_<node>`` of observed rows (``transform``)."""
         u, codes, Xg = self.observed(X, extra_columns)
@@ -676,7 +496,7 @@ class FittedCCGM:
             if abduction == "exact":
                 ab = self.net.abduct(u, codes, generator=torch.Generator().manual_seed(0),
                                      overrides=self.overrides(unit_level=True))
-                mu = torch.cat([ab["z"], ab["eps"]], -1).cpu().numpy()
+                mu = torch.cat([ab.z, ab.eps], -1).cpu().numpy()
             else:
                 mu = self.net.encode(u, codes).cpu().numpy()
         return pd.DataFrame(mu, columns=self.latent_names(), index=Xg.index)

@@ -625,10 +625,23 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         Loading never unpickles arbitrary objects (``torch.load(weights_only=True)``).
         """
         self._check_fitted()
-        _persist.save(self, path)
+        _persist.save(_persist.SavedGenerator(
+            self.get_params(deep=False), self.graph, self.model_, self.history_,
+            list(self.feature_names_in_), self.encoder_fitted_, self._rng.get_state(),
+            getattr(self, "learned_graph_", None)), path)
 
     @classmethod
     def load(cls, path, device="cpu") -> "CCGMGenerator":
         """Load a model written by ``save``; refuses foreign, unsafe or damaged files
         (naming the field at fault)."""
-        return _persist.load(cls, path, device)
+        saved = _persist.load(path, device,
+                              check_params=lambda graph, params: cls(
+                                  graph, **params)._check_params())
+        gen = cls(saved.graph, **saved.params)
+        rng = torch.Generator()
+        rng.set_state(saved.rng_state)
+        gen._set_fitted(saved.model, saved.history, saved.feature_names_in,
+                        saved.encoder_fitted, rng)
+        if saved.learned_graph is not None:
+            gen.learned_graph_ = saved.learned_graph
+        return gen

@@ -6,23 +6,22 @@ written as tagged JSON that decodes to an equal value of the same type.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import torch
 
-from ._fit import set_formulas, set_value_encoding
-from ._fitted import FittedCCGM, RemovedEdge
-from ._params import resolve_objective
+from ._build import NetConfig
+from ._fitted import FittedCCGM, FittedState, ModelStateError, RemovedEdge
 from ._removal import HOW_MODES
+from ._root_sampling import ROOT_SAMPLING
 from ._schema import Schema
 from ._utils import resolve_device
-from .nn import CCGMNet
 
-__all__ = ["save", "load", "object_array"]
+__all__ = ["SavedGenerator", "save", "load", "object_array"]
 
 FORMAT = "dowhy_ccgm.CCGMGenerator"
 #: 2: removed edges store their unit-level reference state
@@ -114,10 +113,25 @@ def _learned_graph(edges, nodes, path) -> nx.DiGraph:
     return out
 
 
-def _meta(gen) -> dict:
-    model: FittedCCGM = gen.model_
-    params = gen.get_params(deep=False)
-    params.pop("graph")
+@dataclass(frozen=True)
+class SavedGenerator:
+    """What a model file holds: the estimator's parameters and ``graph`` (None when it was
+    learned from the columns), the fitted ``model``, and the fitted attributes beside it
+    (``history``, ``feature_names_in``, ``encoder_fitted``, the random stream's state
+    ``rng_state``, the ``learned_graph`` of ``learn_structure=True``)."""
+    params: dict
+    graph: nx.DiGraph | None
+    model: FittedCCGM
+    history: dict
+    feature_names_in: list
+    encoder_fitted: bool
+    rng_state: torch.Tensor
+    learned_graph: nx.DiGraph | None = None
+
+
+def _meta(saved: SavedGenerator, state: FittedState) -> dict:
+    params = dict(saved.params)
+    params.pop("graph", None)
     rs = params.get("random_state")
     params["random_state"] = rs if (rs is None or isinstance(rs, (int, np.integer))) else None
     params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
@@ -128,52 +142,53 @@ def _meta(gen) -> dict:
                                             params["column_types"].items()]}
     if params.get("knowledge") is not None:
         params["knowledge"] = _knowledge_json(params["knowledge"])
-    graph = gen.graph
+    graph = saved.graph
     if graph is None:                  # (learn_structure with no graph: the columns)
         graph = nx.DiGraph()
-        graph.add_nodes_from(model.nodes)
-    learned = getattr(gen, "learned_graph_", None)
-    schema = model.schema.to_json()
+        graph.add_nodes_from(state.nodes)
+    learned = saved.learned_graph
+    schema = state.schema.to_json()
     for spec in schema["specs"]:
         spec["name"] = enc_name(spec["name"])
     schema["columns"] = [enc_name(c) for c in schema["columns"]]
+    history = saved.history
     return {
         "format": FORMAT, "version": FORMAT_VERSION,
         "params": params,
         "graph_nodes": [enc_name(v) for v in graph.nodes],
         "graph_edges": [[enc_name(a), enc_name(b)] for a, b in graph.edges],
-        "graph_none": gen.graph is None,
+        "graph_none": saved.graph is None,
         "learned_edges": None if learned is None else [
             [enc_name(a), enc_name(b), d.get("score"), d.get("confidence"),
              bool(d.get("required"))] for a, b, d in learned.edges(data=True)],
-        "nodes": [enc_name(v) for v in model.nodes],
-        "exogenous": [enc_name(v) for v in model.exogenous], "order": model.net.order,
-        "mask": model.net.mask.cpu().numpy().astype(int).tolist(),
+        "nodes": [enc_name(v) for v in state.nodes],
+        "exogenous": [enc_name(v) for v in state.exogenous], "order": list(state.order),
+        "mask": state.mask.tolist(),
         "schema": schema,
-        "feature_names_in": [enc_name(c, "column name") for c in gen.feature_names_in_],
+        "net": state.config.to_json(),
+        "root_sampling": state.root_sampling,
+        "feature_names_in": [enc_name(c, "column name") for c in saved.feature_names_in],
         "edge_overrides": [[enc_name(r.parent), enc_name(r.child), r.mode, r.how]
-                           for r in model.removed],
-        "n_latent_agg": int(model.net.agg_mu.shape[0]),
-        "max_direct_categories": model.net.max_direct_categories,
-        "encoder_fitted": bool(gen.encoder_fitted_),
-        "history": {k: v for k, v in gen.history_.items() if k != "lagrangian"},
-        "lagrangian": gen.history_.get("lagrangian"),
+                           for r in state.removed],
+        "n_latent_agg": int(state.weights["agg_mu"].shape[0]),
+        "max_direct_categories": state.config.max_direct_categories,
+        "encoder_fitted": bool(saved.encoder_fitted),
+        "history": {k: v for k, v in history.items() if k != "lagrangian"},
+        "lagrangian": history.get("lagrangian"),
     }
 
 
-def save(gen, path) -> None:
-    """Write the fitted generator ``gen`` to ``path`` (errors are ``OSError`` naming it)."""
-    meta = json.dumps(_meta(gen), default=str)
-    model = gen.model_
+def save(saved: SavedGenerator, path) -> None:
+    """Write ``saved`` to ``path`` (errors are ``OSError`` naming it)."""
+    state = saved.model.to_state()
+    meta = json.dumps(_meta(saved, state), default=str)
     payload = {
         "meta": meta,
-        "state": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
-        "overrides": [r.state.cpu() for r in model.removed],
-        "references": [r.reference.cpu() for r in model.removed],
-        "root_pool": None if model.root_pool is None else {
-            k: (v.cpu() if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=torch.long))
-            for k, v in model.root_pool.items()},
-        "rng": gen._rng.get_state(),
+        "state": state.weights,
+        "overrides": [r.state for r in state.removed],
+        "references": [r.reference for r in state.removed],
+        "root_pool": state.roots,
+        "rng": saved.rng_state,
     }
     try:
         torch.save(payload, path)
@@ -182,44 +197,6 @@ def save(gen, path) -> None:
 
 
 # ---------------------------------------------------------------------------- load
-def _check_pool(pool: dict, model, root_sampling: str, path) -> None:
-    """Every stored field of a root pool against the model (a truncated, NaN-holding or
-    incomplete pool loaded without error and failed later, inside ``sample``)."""
-    from ._fitted import pooled_root_indices
-    net = model.net
-    slots = [net.noise_slot(i) for i in pooled_root_indices(net)]
-    rows = None
-    for key in ("z", "eps", "unif"):
-        want = [col for k2, col in slots if k2 == key]
-        idx, t = pool[f"{key}_idx"], pool[key]
-        if idx != want:
-            raise _damaged(path, "root_pool", f"lists the {key!r} columns {idx}, but the "
-                           f"model's roots have {want}")
-        if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[1] != len(idx):
-            raise _damaged(path, "root_pool", f"holds {key!r} of shape "
-                           f"{tuple(getattr(t, 'shape', ()))} for {len(idx)} root column(s)")
-        if not bool(torch.isfinite(t).all()):
-            raise _damaged(path, "root_pool", f"holds non-finite {key!r} values")
-        if key == "unif" and t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
-            raise _damaged(path, "root_pool", "holds uniform noise outside [0, 1]")
-        if idx and root_sampling != "copula":
-            if rows is not None and t.shape[0] != rows:
-                raise _damaged(path, "root_pool", f"holds {t.shape[0]} rows of {key!r} "
-                               f"against {rows} of the other roots (truncated)")
-            rows = t.shape[0]
-    if root_sampling == "copula" and "copula" not in pool:
-        raise _damaged(path, "root_pool", "lacks the copula factor that "
-                       "root_sampling='copula' draws from")
-    if root_sampling == "empirical" and slots and not rows:
-        raise _damaged(path, "root_pool", "holds no stored rows to draw the roots from")
-    if "values" in pool:
-        V, n_rows = pool["values"], max(pool[k].shape[0] for k in ("z", "eps", "unif"))
-        if not (isinstance(V, torch.Tensor) and V.dtype == torch.float64
-                and tuple(V.shape) == (n_rows, len(pool.get("values_idx", [])))):
-            raise _damaged(path, "root_pool", f"has root values of shape "
-                           f"{tuple(getattr(V, 'shape', ()))} for {n_rows} stored rows")
-
-
 def _damaged(path, field, why) -> ValueError:
     return ValueError(f"{path!s}: the model description is damaged: field {field!r} {why}")
 
@@ -315,8 +292,11 @@ def _check_meta(meta: dict, path) -> dict:
     return out
 
 
-def load(cls, path, device="cpu"):
-    """A ``cls`` (``CCGMGenerator``) fitted as the one saved at ``path``."""
+def load(path, device="cpu", check_params=None) -> SavedGenerator:
+    """What the model file at ``path`` holds, every field checked (a ``ValueError`` names
+    the field at fault). ``check_params(graph, params)`` (the estimator's) checks the
+    stored parameters before the model is built; a ``TypeError`` or ``ValueError`` of it
+    reports the ``params`` field as damaged."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path!s}")
     try:
@@ -358,97 +338,83 @@ def load(cls, path, device="cpu"):
         params["root_sampling"] = "independent"
     if params.get("variant") == "causalvae" and params.get("objective") == "exact":
         params["objective"] = None   # files of 0.1.0: the objective was switched silently
+    if check_params is not None:
+        try:
+            check_params(graph, params)
+        except (TypeError, ValueError) as exc:
+            raise _damaged(path, "params", f"are not valid parameters ({exc})") from None
+    state = payload.get("state")
+    if not isinstance(state, dict):
+        raise _damaged(path, "state", "is missing")
+    states = payload.get("overrides", [])
+    refs = payload.get("references")
+    if len(states) != len(m["edge_overrides"]) or (refs is not None
+                                                   and len(refs) != len(states)):
+        raise _damaged(path, "overrides", "do not match 'edge_overrides'")
+    removed = tuple(RemovedEdge(p, c, how, mode, t, None if refs is None else refs[k])
+                    for k, ((p, c, mode, how), t) in enumerate(zip(m["edge_overrides"],
+                                                                   states)))
+    fitted = FittedState(
+        nodes=tuple(m["nodes"]), exogenous=tuple(m["exogenous"]), order=m["order"],
+        mask=m["mask"], schema=m["schema"], config=_net_config(meta, version, params, path),
+        weights=state, removed=removed,
+        root_sampling=_root_sampling(meta, params, path),
+        roots=pool, n_threads=params.get("n_threads"))
     try:
-        gen = cls(graph, **params)
-        gen._check_params()
-    except (TypeError, ValueError) as exc:
-        raise _damaged(path, "params", f"are not valid parameters ({exc})") from None
-    schema, nodes, exo = m["schema"], m["nodes"], m["exogenous"]
-    specs = schema.specs
+        model = FittedCCGM.from_state(fitted, resolve_device(device))
+    except ModelStateError as exc:
+        if exc.field == "state":
+            raise ValueError(f"{path!s}: weights do not match the model description: "
+                             f"{exc.why}") from None
+        raise _damaged(path, exc.field, exc.why) from None
+    history = dict(meta.get("history", {}))
+    history["lagrangian"] = meta.get("lagrangian")
+    rng = payload.get("rng")
+    try:
+        torch.Generator().set_state(rng)
+    except (KeyError, TypeError, RuntimeError):
+        raise _damaged(path, "rng", "is not a random generator state") from None
+    learned = None
+    if meta.get("learned_edges") is not None:
+        learned = _learned_graph(meta["learned_edges"], list(model.nodes), path)
+    return SavedGenerator(params, graph, model, history, m["feature_names_in"],
+                          bool(meta.get("encoder_fitted", True)), rng, learned)
+
+
+def _root_sampling(meta: dict, params: dict, path) -> str:
+    """How the roots are drawn: the ``root_sampling`` field, or (files before it) the
+    parameter."""
+    kind = meta.get("root_sampling", params.get("root_sampling", "empirical"))
+    if kind not in ROOT_SAMPLING:
+        raise _damaged(path, "root_sampling", f"must be one of {ROOT_SAMPLING}, got {kind!r}")
+    return kind
+
+
+def _net_config(meta: dict, version: int, params: dict, path) -> NetConfig:
+    """The net's architecture: the ``net`` field, or (files before it) the parameters."""
     # format 3 records when many-level categorical nodes read their logits through a
     # low-rank head; earlier files gave every category its own mask output
     mdc = meta.get("max_direct_categories") if version >= 3 else None
     if mdc is not None and (isinstance(mdc, bool) or not isinstance(mdc, int) or mdc < 1):
         raise _damaged(path, "max_direct_categories",
                        f"must be a positive integer or null, got {mdc!r}")
-    net = CCGMNet([s.kind for s in specs],
-                  [len(s.categories) if s.kind != "continuous" else 0 for s in specs],
-                  [c in exo for c in nodes], torch.as_tensor(m["mask"]), m["order"],
-                  variant=gen.variant, hidden=gen.hidden, n_layers=gen.n_layers,
-                  encoder_hidden=gen.encoder_hidden, prior=gen.prior,
-                  objective=resolve_objective(gen.variant, gen.objective),
-                  atoms=[len(s.atoms) for s in specs], max_direct_categories=mdc)
-    state = payload.get("state")
-    if not isinstance(state, dict):
-        raise _damaged(path, "state", "is missing")
-    for name in ("agg_mu", "agg_sd"):
-        if name in state:
-            setattr(net, name, torch.zeros_like(state[name]))
-    # files before general point masses (or before integer columns were snapped): the
-    # value encoding's buffers from the schema, which records the same columns
-    if "atom_values" not in state or "lattice" not in state:
-        set_value_encoding(net, specs)
-        state = {**state, "atom": net.atom.clone(), "atom_values": net.atom_values.clone(),
-                 "lattice": state.get("lattice", net.lattice).clone()}
-    set_formulas(net, specs, nodes)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{path!s}: weights do not match the model description: {exc}") \
-            from None
-    net.eval()
-    net = net.to(resolve_device(device))
-    model = FittedCCGM(net, schema, tuple(nodes), tuple(exo), n_threads=gen.n_threads)
-    states = payload.get("overrides", [])
-    refs = payload.get("references")
-    if len(states) != len(m["edge_overrides"]) or (refs is not None
-                                                   and len(refs) != len(states)):
-        raise _damaged(path, "overrides", "do not match 'edge_overrides'")
-    removed = []
-    for k, ((p, c, mode, how), t) in enumerate(zip(m["edge_overrides"], states)):
-        t = t.to(model.device)
-        if refs is not None:
-            ref = refs[k].to(model.device)
-        elif mode == "pool":      # format 1 did not store it: the pool's reference value
-            ref = model._reference_state(nodes.index(p), t)
-        else:
-            ref = t
-        removed.append(RemovedEdge(p, c, how, mode, t, ref))
-    if pool is not None:
+    if "net" in meta:
         try:
-            keys = ("z", "eps", "unif", "z_idx", "eps_idx", "unif_idx") + tuple(
-                k for k in ("copula", "unif_perm", "unif_probs", "values", "values_idx")
-                if k in pool)
-            pool = {k: (pool[k] if k in ("z", "eps", "unif", "copula", "unif_perm",
-                                         "unif_probs", "values") else
-                        [int(i) for i in pool[k].tolist()])
-                    for k in keys}
-        except (KeyError, TypeError, AttributeError):
-            raise _damaged(path, "root_pool", "is not a root sample") from None
-        _check_pool(pool, model, gen.root_sampling, path)
-        if "copula" in pool:
-            k = sum(len(pool[f"{key}_idx"]) for key in ("z", "eps", "unif"))
-            L = pool["copula"]
-            if not (isinstance(L, torch.Tensor) and tuple(L.shape) == (k, k)
-                    and bool(torch.isfinite(L).all())):
-                raise _damaged(path, "root_pool", f"has a copula that is not a finite "
-                               f"({k}, {k}) factor")
-            k_u = len(pool["unif_idx"])
-            perm, probs = pool.get("unif_perm"), pool.get("unif_probs")
-            if k_u and not (isinstance(perm, torch.Tensor) and isinstance(probs, torch.Tensor)
-                            and perm.shape[0] == k_u and probs.shape == perm.shape):
-                raise _damaged(path, "root_pool", f"lacks the category orders of its {k_u} "
-                               "discrete root(s)")
-    model = dataclasses.replace(model, removed=tuple(removed), root_pool=pool)
-    history = dict(meta.get("history", {}))
-    history["lagrangian"] = meta.get("lagrangian")
-    rng = torch.Generator()
+            config = NetConfig.from_json(meta["net"])
+        except (TypeError, ValueError) as exc:
+            raise _damaged(path, "net", str(exc)) from None
+        if config.max_direct_categories != mdc:
+            raise _damaged(path, "max_direct_categories", f"is {mdc!r}, but the field "
+                           f"'net' says {config.max_direct_categories!r}")
+        return config
+    defaults = NetConfig()
     try:
-        rng.set_state(payload["rng"])
-    except (KeyError, TypeError, RuntimeError):
-        raise _damaged(path, "rng", "is not a random generator state") from None
-    gen._set_fitted(model, history, m["feature_names_in"],
-                    bool(meta.get("encoder_fitted", True)), rng)
-    if meta.get("learned_edges") is not None:
-        gen.learned_graph_ = _learned_graph(meta["learned_edges"], list(model.nodes), path)
-    return gen
+        return NetConfig.from_params(
+            {"variant": params.get("variant", defaults.variant),
+             "hidden": params.get("hidden", defaults.hidden),
+             "n_layers": params.get("n_layers", defaults.n_layers),
+             "encoder_hidden": params.get("encoder_hidden", defaults.encoder_hidden),
+             "prior": params.get("prior", defaults.prior),
+             "objective": params.get("objective")}, max_direct_categories=mdc)
+    except (TypeError, ValueError) as exc:
+        raise _damaged(path, "params", f"do not describe a net ({exc})") from None

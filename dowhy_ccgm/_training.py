@@ -626,7 +626,7 @@ def train_encoder(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs:
     n = S.shape[0]
     parts = [net.abduct(S[k:k + 65_536][:, net.cont_offset], codes[k:k + 65_536],
                         generator=generator) for k in range(0, n, 65_536)]
-    target = torch.cat([torch.cat([p["z"], p["eps"]], -1) for p in parts])
+    target = torch.cat([torch.cat([p.z, p.eps], -1) for p in parts])
     val_idx, tr_idx = _split(n, validation_fraction, generator, groups)
     params = list(net.encoder.parameters())
     opt = Adam(params, lr=min(lr, 1e-2))

@@ -17,6 +17,7 @@ from dowhy import gcm
 from dowhy.gcm.util.general import set_random_seed
 
 from dowhy_ccgm import CCGMGenerator
+from dowhy_ccgm._root_sampling import IndependentRoots
 from dowhy_ccgm.gcm import (
     CCGMRootModel,
     JointEmpiricalDistribution,
@@ -222,7 +223,7 @@ def test_to_gcm_draws_the_generators_roots_jointly(data):
     # a generator without a pool (root_sampling="independent", or an old file) exports
     # each root's trained marginal
     old = copy.copy(gen)
-    old.model_ = dataclasses.replace(gen.model_, root_pool=None)
+    old.model_ = dataclasses.replace(gen.model_, roots=IndependentRoots())
     assert isinstance(old.to_gcm().causal_mechanism("a"), CCGMRootModel)
 
 

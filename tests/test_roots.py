@@ -102,7 +102,8 @@ def test_copula_roots_keep_rank_correlations_with_new_values(mixed, tmp_path):
     gap = np.minimum(abs(a[pos] - gen_a), abs(a[pos - 1] - gen_a))
     assert (gap < 1e-6).mean() < 0.05
     # the file keeps only the copula (a 4 x 4 factor), no training rows, and samples alike
-    pool = gen.model_.root_pool
+    assert gen.model_.roots.kind == "copula"
+    pool = gen.model_.roots.state_dict()               # (what the file holds)
     assert tuple(pool["copula"].shape) == (4, 4) and all(
         pool[k].shape[0] == 0 for k in ("z", "eps", "unif"))
     gen.save(tmp_path / "c.ccgm")
@@ -148,7 +149,7 @@ def test_copula_orders_a_many_level_categorical_root():
     is reproduced (in code order it came out 0.2 / -0.03 / -0.27 against the data's 0.68
     / -1.17 / 0.21); the reordering is a bijection of the noise."""
     import torch
-    from dowhy_ccgm._fitted import _reorder_uniform
+    from dowhy_ccgm._root_sampling import _reorder_uniform
     p = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
     u = torch.rand(5000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for perm in ([2, 0, 1], [1, 2, 0]):

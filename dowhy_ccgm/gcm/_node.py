@@ -15,6 +15,7 @@ import torch
 
 from .._codec import MAX_STANDARDIZED, codes_of_labels, label_array, standardized
 from .._utils import torch_threads
+from ..nn._noise import NumpyRandom, prior_noise
 
 __all__ = ["NodeModel", "as_2d", "values_to_codes"]
 
@@ -184,21 +185,13 @@ class NodeModel:
         return label_array(self.spec)
 
     def draw_noise(self, n: int) -> np.ndarray:
-        """Noise (n,) from numpy's global random state (DoWhy's convention)."""
-        kind = self.noise_kind
-        if kind == "uniform":
-            return np.random.uniform(0.0, 1.0, size=n)
-        if kind == "normal":
-            return np.random.standard_normal(size=n)
-        if kind == "latent":
-            if self.net.prior == "conditional" and self.net.agg_mu.shape[0] > 0:
-                k = self.net.cont_pos[self.node]
-                idx = np.random.randint(0, self.net.agg_mu.shape[0], size=n)
-                mu = self.net.agg_mu[:, k].cpu().numpy()[idx]
-                sd = self.net.agg_sd[:, k].cpu().numpy()[idx]
-                return mu + sd * np.random.standard_normal(size=n)
-            return np.random.standard_normal(size=n)
-        return np.zeros(n)
+        """Noise (n,) from numpy's global random state (DoWhy's convention), by the net's
+        one prior law (:func:`dowhy_ccgm.nn._noise.prior_noise`); zeros when the node has
+        no noise."""
+        slot = self.net.noise_slot(self.node)
+        if slot is None:
+            return np.zeros(n)
+        return prior_noise(self.net, n, NumpyRandom(), slot)[slot[0]][:, 0]
 
     def _noise_tensor(self, noise, n: int) -> torch.Tensor:
         e = np.array(noise, dtype=np.float64).reshape(-1)  # a writable copy

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ._atoms import atom_noise
+from ._noise import Noise
 
 
 class AbductionMixin:
@@ -74,7 +75,7 @@ class AbductionMixin:
     @torch.no_grad()
     def abduct(self, u_cont, codes, *, method: str = "exact",
                generator: torch.Generator | None = None, overrides: dict | None = None
-               ) -> dict:
+               ) -> Noise:
         """Noise that reproduces the observed rows (the abduction step).
 
         ``"exact"`` inverts the decoder and the masks; ``"encoder"`` takes the
@@ -127,7 +128,7 @@ class AbductionMixin:
                     z[:, k] = nu
                 else:
                     eps[:, self.noisy_pos[i]] = nu
-        return {"z": z, "eps": eps, "unif": unif}
+        return Noise(z, eps, unif)
 
     @torch.no_grad()
     def encode(self, u_cont, codes) -> torch.Tensor:

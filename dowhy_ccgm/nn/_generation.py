@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._atoms import atom_part
+from ._noise import Noise, TorchRandom, prior_noise
 
 
 def inverse_cdf_codes(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -26,29 +27,18 @@ class GenerationMixin:
     """Generation (a mixin of ``CCGMNet``: uses its layout, masks and decoders)."""
 
     # ------------------------------------------------------------------ generation
-    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> dict:
-        """Exogenous noise for ``n`` units: z (exogenous latents), eps, uniforms."""
-        dev = self.mask.device
-        nc = len(self.cont)
-        if self.prior == "conditional" and self.agg_mu.shape[0] > 0:
-            idx = torch.randint(self.agg_mu.shape[0], (n,), generator=generator, device="cpu")
-            idx = idx.to(dev)
-            z = self.agg_mu[idx] + self.agg_sd[idx] * torch.randn(
-                n, nc, generator=generator, device="cpu").to(dev)
-        else:
-            z = torch.randn(n, nc, generator=generator, device="cpu").to(dev)
-        eps = torch.randn(n, len(self.noisy), generator=generator, device="cpu").to(dev)
-        unif = torch.rand(n, len(self.disc), generator=generator, device="cpu").to(dev)
-        return {"z": z, "eps": eps, "unif": unif}
+    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Noise:
+        """The prior noise of ``n`` units (:func:`._noise.prior_noise`)."""
+        return Noise(**prior_noise(self, n, TorchRandom(generator, self.mask.device)))
 
     @torch.no_grad()
-    def generate(self, noise: dict, interventions: dict | None = None,
+    def generate(self, noise: Noise, interventions: dict | None = None,
                  overrides: dict | None = None, generator: torch.Generator | None = None):
         """Ancestral pass through the causal layer.
 
         Parameters
         ----------
-        noise : dict from ``sample_noise`` or ``abduct``.
+        noise : :class:`Noise` from ``sample_noise`` or ``abduct``.
         interventions : {node: state tensor (batch, w) or callable(natural_state) -> state}
         overrides : {(parent, child): ("const", state (w,)) | ("pool", states (P, w))
                      | ("rows", states (batch, w))}
@@ -61,8 +51,7 @@ class GenerationMixin:
         """
         interventions = interventions or {}
         overrides = overrides or {}
-        n_rows = noise["z"].shape[0] if noise["z"].numel() else (
-            noise["unif"].shape[0] if noise["unif"].numel() else noise["eps"].shape[0])
+        n_rows = noise.n_rows
         dev = self.mask.device
         S = torch.zeros(n_rows, self.width, device=dev)
         G = self.G
@@ -147,7 +136,7 @@ class GenerationMixin:
         return None
 
     def noise_slot(self, i: int) -> tuple | None:
-        """Where node ``i``'s scalar noise sits in a ``sample_noise``/``abduct`` dict:
+        """Where node ``i``'s scalar noise sits in a :class:`Noise`:
         ``(key, column)`` (``None`` when the node has no noise)."""
         kind = self.noise_kind(i)
         if kind == "latent":
@@ -158,11 +147,10 @@ class GenerationMixin:
             return "unif", self.disc_pos[i]
         return None
 
-    def node_noise(self, i: int, noise: dict) -> torch.Tensor | None:
-        """Node ``i``'s scalar noise (batch,) out of a ``sample_noise``/``abduct`` dict
-        (``None`` when the node has none)."""
-        slot = self.noise_slot(i)
-        return None if slot is None else noise[slot[0]][:, slot[1]]
+    def node_noise(self, i: int, noise: Noise) -> torch.Tensor | None:
+        """Node ``i``'s scalar noise (batch,) out of a :class:`Noise` (``None`` when the
+        node has none)."""
+        return noise.node(self.noise_slot(i))
 
     @torch.no_grad()
     def evaluate_node(self, i: int, S: torch.Tensor, noise_i: torch.Tensor) -> torch.Tensor:

@@ -117,6 +117,9 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         # widens neither the state rows nor every node's output
         cap = math.inf if max_direct_categories is None else int(max_direct_categories)
         self.max_direct_categories = max_direct_categories
+        # (the architecture, as built: a saved model is rebuilt from these)
+        self.hidden, self.n_layers = int(hidden), int(n_layers)
+        self.encoder_hidden = int(encoder_hidden)
         self.wide = [i for i in range(n) if self.kinds[i] == "categorical"
                      and self.n_categories[i] > cap]
         self.block_sizes = [k if kind == "categorical" and i not in self.wide else 1
