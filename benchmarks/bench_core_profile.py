@@ -79,15 +79,15 @@ def profile_ccgm(n: int, args) -> dict:
 
         # the exact fit's components (``_training.train_exact``)
         patches = [
-            (training, "_objective", timed(loss_key, training._objective)),
+            (training, "exact_objective", timed(loss_key, training.exact_objective)),
             (CCGMNet, "label_loss", timed("losses: pretrain fwd (linear)",
                                           CCGMNet.label_loss)),
             (MonotoneMap, "inverse", timed("  decoder.inverse (inside fwd/init)",
                                            MonotoneMap.inverse)),
             (torch.Tensor, "backward", timed("backward", torch.Tensor.backward)),
             (training.Adam, "step", timed("Adam.step", training.Adam.step)),
-            (training._Snapshot, "save", timed("parameter snapshots (best / live)",
-                                               training._Snapshot.save)),
+            (training.Snapshot, "save", timed("parameter snapshots (best / live)",
+                                               training.Snapshot.save)),
         ]
         saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
         for obj, name, new in patches:
@@ -308,7 +308,7 @@ def memtrace(args) -> int:
                  Schema, "standardize_into",
                  lambda a, k: "Schema.standardize_into (DataFrame -> float32 state rows)")),
              (MonotoneMap, "inverse", tap(MonotoneMap, "inverse", inv_label)),
-             (training, "_objective", tap(training, "_objective", loss_label)),
+             (training, "exact_objective", tap(training, "exact_objective", loss_label)),
              (fit_mod, "train_exact", tap(fit_mod, "train_exact",
                                           lambda a, k: "train_exact returned (whole training)"))]
     try:

@@ -21,7 +21,7 @@ import torch
 
 from ._build import NetConfig, build_net
 from ._codec import MAX_STANDARDIZED, codes_of_labels, label_array, standardized
-from ._removal import POOL_SIZE, check_mean_allowed, parse_how
+from ._removal import POOL_SIZE, Insertion, check_mean_allowed, parse_how
 from ._root_sampling import (COPULA_EXPORT_ROWS, CopulaRoots, IndependentRoots,
                              RootSampling, RootStateError, pooled_root_indices,
                              roots_from_state_dict)
@@ -56,6 +56,10 @@ class RemovedEdge:
     mode: str
     state: torch.Tensor
     reference: torch.Tensor
+
+    def insertion(self) -> Insertion:
+        """What the child reads in place of the parent (:class:`~dowhy_ccgm._removal.Insertion`)."""
+        return Insertion(self.mode, self.state, self.reference)
 
 
 def _chunk(specs: dict, rows: slice) -> dict:
@@ -214,13 +218,10 @@ class FittedCCGM:
         return g
 
     def overrides(self, unit_level: bool = False) -> dict:
-        """``{(parent index, child index): (mode, state)}`` for the net; at unit level
-        every removed edge feeds its reference state."""
-        out = {}
-        for r in self.removed:
-            key = (self.nodes.index(r.parent), self.nodes.index(r.child))
-            out[key] = ("const", r.reference) if unit_level else (r.mode, r.state)
-        return out
+        """``{(parent index, child index): Insertion}`` for the net; at unit level every
+        removed edge feeds its reference state."""
+        return {(self.nodes.index(r.parent), self.nodes.index(r.child)):
+                r.insertion().at(unit_level) for r in self.removed}
 
     # ------------------------------------------------------------------ the value codec
     @torch.no_grad()
@@ -358,7 +359,7 @@ class FittedCCGM:
                 if ref_edges:
                     S_ref = self.net.generate(noise, _chunk(ref_specs, rows), overrides,
                                               generator=generator)
-                    ov = {**overrides, **{(p, c): ("rows", S_ref[:, self.net.block(p)])
+                    ov = {**overrides, **{(p, c): Insertion("rows", S_ref[:, self.net.block(p)])
                                           for p, c in ref_edges}}
                 parts.append(self.net.generate(noise, cspecs, ov, generator=generator))
         S = torch.cat(parts) if len(parts) > 1 else parts[0]

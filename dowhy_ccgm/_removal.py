@@ -29,16 +29,55 @@ the removed parent enters additively).
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["DEFAULT_HOW", "POOL_SIZE", "HOW_MODES", "parse_how", "check_mean_allowed"]
+__all__ = ["DEFAULT_HOW", "POOL_SIZE", "HOW_MODES", "Insertion", "numpy_rows", "parse_how",
+           "check_mean_allowed"]
 
 #: The default ``how`` of every edge removal in the package.
 DEFAULT_HOW = "marginal"
 #: Size of the stored sample of the removed parent's marginal.
 POOL_SIZE = 20_000
 HOW_MODES = ("marginal", "mean")
+
+
+@dataclass(frozen=True)
+class Insertion:
+    """What a child reads in place of a removed parent: the rule above, in one place for
+    the net (state tensors), the ``dowhy.gcm`` node views (state tensors) and DoWhy's
+    edge-removed mechanisms (values).
+
+    ``mode``: ``"pool"`` (``state`` a sample of the parent's marginal, one draw per row
+    when sampling), ``"const"`` (``state`` one value) or ``"rows"`` (``state`` one value
+    per row: the parent in another world, a nested counterfactual). ``reference``: what
+    the child reads at unit level."""
+    mode: str
+    state: Any
+    reference: Any = None
+
+    def sampled(self, n: int, draw_rows: Callable[[int, int], Any]):
+        """What the child reads when ``n`` rows are sampled: ``state`` indexed by
+        ``draw_rows(pool size, n)`` (random row indices) under ``"pool"``, else ``state``
+        (one value for every row, or one per row)."""
+        if self.mode == "pool":
+            return self.state[draw_rows(len(self.state), n)]
+        return self.state
+
+    def unit_level(self):
+        """What the child reads in abduction and in a counterfactual's prediction."""
+        return self.reference
+
+    def at(self, unit_level: bool) -> "Insertion":
+        """This insertion at the population level, or its reference as a constant."""
+        return Insertion("const", self.reference, self.reference) if unit_level else self
+
+
+def numpy_rows(high: int, n: int) -> np.ndarray:
+    """Row indices drawn from numpy's global random state (DoWhy's convention)."""
+    return np.random.randint(0, high, size=n)
 
 
 def parse_how(how) -> str:

@@ -5,6 +5,8 @@ DataFrame with the training columns and dtypes.
 """
 from __future__ import annotations
 
+import numbers
+
 from dataclasses import dataclass, field, asdict
 
 import numpy as np
@@ -394,6 +396,27 @@ def _continuous_spec(spec: ColumnSpec, s: pd.Series, atoms, step) -> ColumnSpec:
     return spec
 
 
+def typed_column(values, name=None) -> pd.Series:
+    """A column (a Series, or a 1-D array as ``dowhy.gcm`` passes a mechanism's parents) as
+    a Series whose dtype says what its values are: an object column whose values are all
+    bools becomes ``bool``, one whose values are all numbers (missing values included)
+    ``float64``; other columns are unchanged. The one normalisation before the one kind
+    rule of :func:`infer_column_spec`, for the estimator and the ``dowhy.gcm`` path alike
+    (numbers stored as objects are numbers, not one category per value)."""
+    if isinstance(values, pd.Series):
+        s = values
+    else:
+        s = pd.Series(np.asarray(values).reshape(-1), name=name)
+    if s.dtype != object or not len(s):
+        return s
+    vals = s.to_numpy()
+    if all(isinstance(v, (bool, np.bool_)) for v in vals):
+        return s.astype(bool)
+    if all(isinstance(v, numbers.Number) for v in vals):
+        return s.astype(np.float64)
+    return s
+
+
 def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> ColumnSpec:
     """Detect a column's kind from its dtype (or take ``kind``) and learn its encoding.
 
@@ -405,11 +428,15 @@ def infer_column_spec(name: str, s: pd.Series, kind: str | None = None) -> Colum
       :func:`detect_atoms` finds (``kind="continuous"`` turns both off; a dict declares
       them, :func:`parse_declaration`);
     * object/string columns: labels, binary with two distinct values, categorical otherwise
-      (the same rule as ``assign_ccgm_mechanisms``).
+      (the same rule as ``assign_ccgm_mechanisms``); an object column of bools or of
+      numbers is read as such (:func:`typed_column`).
     """
     kind, atoms, step = parse_declaration(name, kind)
+    s = typed_column(s, name)
     if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(
-            s.dtype) or isinstance(s.dtype, pd.PeriodDtype):
+            s.dtype) or isinstance(s.dtype, pd.PeriodDtype) or (
+            s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in (
+                "datetime", "datetime64", "date", "time", "timedelta", "period")):
         raise ValueError(f"column {name!r} holds dates or durations ({s.dtype}): encode it "
                          "as a number first (e.g. days since a reference date, or the "
                          "year), or drop it; as labels every date would be a category")

@@ -275,7 +275,7 @@ class _FlatParams:
             p.grad = None
 
 
-class _Snapshot:
+class Snapshot:
     """A copy of some tensors in preallocated storage (an in-place copy to update it;
     no deep copy of the state dict)."""
 
@@ -338,7 +338,7 @@ class _RowView:
         return self.node_weights.index_select(0, self.index.index_select(0, pos))
 
 
-def _objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
+def exact_objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
                z_cache=None, pos=None, node_weights=None) -> torch.Tensor:
     """The exact fit's objective: mean exact NLL plus ``latent_weight`` times the latent
     loss l_z (eq. 5: the squared distance of each endogenous continuous node's exact
@@ -371,7 +371,7 @@ def _chunked_objective(net, S, u, codes, z_cache, latent_weight, fused=None,
         w = None if node_weights is None else node_weights[pos]
         if fused is None:
             z0 = None if z_cache is None else z_cache[pos]
-            total += float(_objective(net, S[pos], u[pos], codes[pos], z0, latent_weight,
+            total += float(exact_objective(net, S[pos], u[pos], codes[pos], z0, latent_weight,
                                       z_cache, pos, w)) * len(pos)
             continue
         loss, z = fused(S[pos], codes[pos], None if z_cache is None else z_cache[:, pos],
@@ -539,9 +539,9 @@ class _ExactRound:
         self.steps_per_pass = steps_per_pass
         self.step = 0
         self.k_steps = 0
-        self.average = _Snapshot([flat.flat])
-        self.live = _Snapshot([flat.flat])
-        self.best_state = _Snapshot([flat.flat])
+        self.average = Snapshot([flat.flat])
+        self.live = Snapshot([flat.flat])
+        self.best_state = Snapshot([flat.flat])
 
     def train_round(self, r: int) -> float:
         net, flat, fused, train, z_tr = self.net, self.flat, self.fused, self.train, self.z_tr
@@ -567,7 +567,7 @@ class _ExactRound:
             else:
                 z0 = None if z_tr is None else z_tr.index_select(0, pos)
                 u_b = u_b if shift is None else u_b + shift
-                loss = _objective(net, S_b, u_b, c_b, z0, self.latent_weight, z_tr, pos,
+                loss = exact_objective(net, S_b, u_b, c_b, z0, self.latent_weight, z_tr, pos,
                                   w_b)
                 loss.backward()
             self.opt.step()
@@ -647,7 +647,7 @@ class _EncoderRound:
     def __init__(self, net, opt, params, S, target, batches, tr_idx, val_rows, bs):
         self.net, self.opt, self.S, self.target = net, opt, S, target
         self.batches, self.tr_idx, self.val_rows, self.bs = batches, tr_idx, val_rows, bs
-        self.best_state = _Snapshot(params)
+        self.best_state = Snapshot(params)
         self.rounds = 0
 
     def _mse(self, rows) -> torch.Tensor:

@@ -7,6 +7,21 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+
+def check_fitted_generator(gen, caller: str = "") -> None:
+    """``gen`` is a fitted ``CCGMGenerator`` (recognised by its interface, so that this
+    module needs no torch): a ``TypeError`` naming what came instead (the usual mistake:
+    the data first), scikit-learn's ``NotFittedError`` when it is not fitted."""
+    if not (hasattr(gen, "path_specific") and hasattr(gen, "__sklearn_is_fitted__")):
+        hint = (" (the data came first: the generator is the first argument)"
+                if isinstance(gen, pd.DataFrame) else "")
+        where = f"{caller}: " if caller else ""
+        raise TypeError(f"{where}the first argument must be a fitted CCGMGenerator, got "
+                        f"{type(gen).__name__}{hint}")
+    check_is_fitted(gen, msg=f"This {type(gen).__name__} instance is not fitted yet; call "
+                             "fit(X) first")
 
 
 def check_graph(graph) -> nx.DiGraph:

@@ -132,7 +132,7 @@ def _validate(data, treatment, outcome, common_causes=None, *, caller: str,
     return causes
 
 
-def _encode_controls(data: pd.DataFrame, causes: Sequence) -> np.ndarray:
+def encode_controls(data: pd.DataFrame, causes: Sequence) -> np.ndarray:
     frame = data[list(causes)]
     cat = [c for c in causes if _is_categorical(frame[c])]
     if cat:
@@ -273,7 +273,7 @@ def aipw_ate(data: pd.DataFrame, treatment: str, outcome: str, common_causes: Se
     )
     y = data[outcome].to_numpy(dtype=np.float64)
     t = data[treatment].to_numpy(dtype=np.float64).astype(np.int64)
-    learner.fit(y, t, X=None, W=_encode_controls(data, causes))
+    learner.fit(y, t, X=None, W=encode_controls(data, causes))
     return float(np.ravel(learner.ate())[0])
 
 
@@ -319,7 +319,7 @@ def estimate_ate(data: pd.DataFrame, method: str, treatment: str, outcome: str,
 
 
 # --------------------------------------------------------------------------- bootstrap
-def _seed_sequence(random_state) -> np.random.SeedSequence:
+def seed_sequence(random_state) -> np.random.SeedSequence:
     if isinstance(random_state, np.random.SeedSequence):
         return random_state
     if isinstance(random_state, np.random.Generator):
@@ -482,7 +482,7 @@ def bootstrap_ate(data: pd.DataFrame, estimator, *, n_bootstrap: int = 100, clus
         data = data[used]
 
     pass_seed = "random_state" not in kwargs and _accepts_random_state(fn)
-    seeds = _seed_sequence(random_state).spawn(int(n_bootstrap))
+    seeds = seed_sequence(random_state).spawn(int(n_bootstrap))
 
     if progress_bar is None:
         from dowhy.gcm import config as gcm_config

@@ -53,7 +53,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .ate import (BootstrapError, _seed_sequence, check_n_bootstrap, cluster_groups, naive_ate,
+from .ate import (BootstrapError, seed_sequence, check_n_bootstrap, cluster_groups, naive_ate,
                   resample_rows)
 
 __all__ = ["bootstrap", "BootstrapResult", "BootstrapError", "NaiveATE", "DoATE",
@@ -434,7 +434,7 @@ def bootstrap(estimator, data: pd.DataFrame, statistic, *, n_bootstrap: int = 10
     groups = cluster_groups(data, cluster, "bootstrap")
     fit_columns = [c for c in data.columns if c != cluster or c in graph.nodes]
 
-    children = _seed_sequence(random_state).spawn(int(n_bootstrap) + 1)
+    children = seed_sequence(random_state).spawn(int(n_bootstrap) + 1)
     fit_seed, stat_seed = _seeds(children[0])
     point_gen = estimator if hasattr(estimator, "model_") else _fit_clone(
         estimator, data[fit_columns], None, fit_seed)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ._codec import codes_of_labels
 from ._utils import seed_from
+from ._validation import check_fitted_generator
 
 __all__ = ["average_effect", "effect_on_treated", "subgroup_effects", "unit_effects"]
 
@@ -29,12 +30,7 @@ __all__ = ["average_effect", "effect_on_treated", "subgroup_effects", "unit_effe
 def check_effect_nodes(gen, treatment, outcome):
     """A fitted generator, known and distinct treatment and outcome nodes, an outcome
     whose difference of means is defined (shared by :mod:`dowhy_ccgm.fairness`)."""
-    if not hasattr(gen, "_check_fitted"):
-        hint = (" (the data came first: the generator is the first argument)"
-                if isinstance(gen, pd.DataFrame) else "")
-        raise TypeError(f"the first argument must be a fitted CCGMGenerator, got "
-                        f"{type(gen).__name__}{hint}")
-    gen._check_fitted()
+    check_fitted_generator(gen)
     for role, node in (("treatment", treatment), ("outcome", outcome)):
         if node not in gen.nodes_:
             raise KeyError(f"unknown {role} node {node!r}; the model's nodes are {gen.nodes_}")

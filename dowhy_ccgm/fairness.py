@@ -33,11 +33,13 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._codec import codes_of_labels
 from .effects import check_effect_nodes, outcome_numbers
 from ._utils import seed_from
+from ._validation import check_fitted_generator
 
 __all__ = ["counterfactual_fairness", "FairnessAudit", "FairFeatures", "fair_sample",
            "path_specific_effect", "natural_effects", "PathSpecificEffect",
@@ -46,10 +48,7 @@ __all__ = ["counterfactual_fairness", "FairnessAudit", "FairFeatures", "fair_sam
 
 # ============================================================================ helpers
 def _check_gen(gen, caller: str):
-    if not hasattr(gen, "path_specific"):
-        raise TypeError(f"{caller}: the first argument must be a fitted CCGMGenerator, got "
-                        f"{type(gen).__name__}")
-    gen._check_fitted()
+    check_fitted_generator(gen, caller)
 
 
 def _as_list(names, what: str, gen) -> list:
@@ -281,8 +280,8 @@ class FairFeatures(TransformerMixin, BaseEstimator):
             raise ValueError("FairFeatures needs a generator (a CCGMGenerator)")
         gen = self.generator
         try:
-            gen._check_fitted()
-        except Exception:
+            check_is_fitted(gen)
+        except NotFittedError:
             gen = clone(gen).fit(X)
         protected = _as_list(self.protected, "FairFeatures: protected", gen)
         reference = dict(self.reference or {})
@@ -500,4 +499,3 @@ class CounterfactualUnfairness:
 
     def __repr__(self):
         return f"CounterfactualUnfairness(protected={self.protected!r}, which={self.which!r})"
-

@@ -125,7 +125,7 @@ def sample_to_parquet(generator, path, n_samples: int, *, interventions=None,
     from joblib import Parallel, delayed
 
     from ._progress import progress_bar as bar, show_progress
-    from .ate import _seed_sequence
+    from .ate import seed_sequence
     _pyarrow()
     if not hasattr(generator, "model_"):
         raise ValueError("sample_to_parquet: the generator is not fitted; call fit first")
@@ -144,7 +144,7 @@ def sample_to_parquet(generator, path, n_samples: int, *, interventions=None,
                          f"{overwrite!r}")
     if interventions:   # checked once here, not after the workers start
         generator.intervene(interventions, n_samples=1, random_state=0)
-    seeds = _seed_sequence(random_state).spawn(-(-n_samples // partition_rows))
+    seeds = seed_sequence(random_state).spawn(-(-n_samples // partition_rows))
     # absolute: a worker process (reused, or on a cluster) has its own working directory
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not os.path.isdir(path):

@@ -8,7 +8,7 @@ import numpy as np
 SM, SE, D, Y = "school_mindset", "success_expect", "intervention", "achievement_score"
 
 
-def _seeds(random_state, names):
+def named_seeds(random_state, names):
     """Independent integer seeds, one per named step, from one ``random_state``."""
     children = np.random.SeedSequence(int(random_state)).spawn(len(names))
     return {name: int(c.generate_state(1, dtype=np.uint32)[0]) for name, c in
@@ -29,7 +29,7 @@ def run_data(data, refit_bootstrap, refit_cluster):
     return data
 
 
-def _progress(progress_bar) -> bool:
+def experiment_progress(progress_bar) -> bool:
     from .._utils import show_progress
     return show_progress(progress_bar)
 

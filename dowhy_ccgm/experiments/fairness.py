@@ -79,7 +79,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from ._mindset_base import _progress, _seeds
+from ._mindset_base import experiment_progress, named_seeds
 
 PROTECTED = "sex"
 LABEL = "income"
@@ -303,7 +303,7 @@ def run_seed(data: pd.DataFrame, seed: int, *, epochs: int, test_size: float,
     from ..datasets import adult_graph
     from ..fairness import fair_sample
     graph = adult_graph()
-    s = _seeds(seed, ["split", "fit", "sample", "fair", "path", "gcm", "clf", "audit",
+    s = named_seeds(seed, ["split", "fit", "sample", "fair", "path", "gcm", "clf", "audit",
                       "fair_world"])
     levels = {c: sorted(data[c].astype(str).unique()) for c in data.columns
               if not pd.api.types.is_numeric_dtype(data[c])}
@@ -462,8 +462,8 @@ def _fairness_table(data, *, quick, n_seeds, n_rows, epochs, gcm_rows, random_st
         raise ValueError(f"n_seeds must be positive, got {cfg['n_seeds']}")
     if classifier not in ("hgb", "mlp"):
         raise ValueError(f"classifier must be 'hgb' or 'mlp', got {classifier!r}")
-    show = _progress(progress_bar)
-    seeds = _seeds(random_state, ["rows"] + [f"rep{k}" for k in range(cfg["n_seeds"])])
+    show = experiment_progress(progress_bar)
+    seeds = named_seeds(random_state, ["rows"] + [f"rep{k}" for k in range(cfg["n_seeds"])])
     data = data.reset_index(drop=True)
     if cfg["n_rows"] is not None and cfg["n_rows"] < len(data):
         from sklearn.model_selection import train_test_split

@@ -42,8 +42,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from ._mindset_base import (D, SE, SM, Y, _progress, _seeds, grouped_lines,  # noqa: F401
-                            real_data_bootstraps, run_data)
+from ._mindset_base import (D, SE, SM, Y, experiment_progress, named_seeds,  # noqa: F401
+                            grouped_lines, real_data_bootstraps, run_data)
 VARIABLES = [SM, SE, D, Y]
 COVARIATES = [SM, SE]
 #: Share of generated units called treated by the paper (its data: about 33%).
@@ -154,7 +154,7 @@ def fit_improved_model(data: pd.DataFrame, *, epochs=200, batch_size=None, learn
 
 def remove_edges(gen, edges, how="mean", random_state=0):
     """``gen`` with every ``(parent, child)`` of ``edges`` removed (no retraining)."""
-    seeds = _seeds(random_state, [f"{p}->{c}" for p, c in edges])
+    seeds = named_seeds(random_state, [f"{p}->{c}" for p, c in edges])
     out = gen
     for parent, child in edges:
         out = out.remove_edge(parent, child, how=how, random_state=seeds[f"{parent}->{child}"])
@@ -186,7 +186,7 @@ def paper_generated(gen, n: int, random_state=0) -> dict:
     continuous value in ``intervention_score``. All rows share the sampling noise
     (common random numbers), so they differ only by the removed edges.
     """
-    rs = _seeds(random_state, ["sample", "se", "both", "sm"])
+    rs = named_seeds(random_state, ["sample", "se", "both", "sm"])
     models = {
         "CCGM (paper)": gen,
         "paper: de-bias SE": remove_edges(gen, [(SE, Y)], "mean", rs["se"]),
@@ -205,7 +205,7 @@ def paper_generated(gen, n: int, random_state=0) -> dict:
 def improved_generated(gen, n: int, random_state=0) -> dict:
     """Generated data sets of the improved model: {row name: DataFrame} (common random
     numbers across rows)."""
-    rs = _seeds(random_state, ["sample", "d_marginal", "d_typical", "y_marginal"])
+    rs = named_seeds(random_state, ["sample", "d_marginal", "d_typical", "y_marginal"])
     models = {
         "CCGM (improved)": gen,
         "improved: de-bias D (marginal)": debias_treatment(gen, "marginal", rs["d_marginal"]),
@@ -282,7 +282,7 @@ def validate_on_simulation(n: int = 10_391, *, ate: float = 0.40, quick: bool = 
     from ..datasets import simulate_mindset
     cfg = SETTINGS["quick" if quick else "full"]
     n_population = cfg["n_population"] if n_population is None else int(n_population)
-    seeds = _seeds(random_state, ["sim", "fit", "cut", "sample", "pop", "gformula", "aipw"])
+    seeds = named_seeds(random_state, ["sim", "fit", "cut", "sample", "pop", "gformula", "aipw"])
     sim, true_ate = simulate_mindset(n, ate=ate, random_state=seeds["sim"])
     gen = fit_improved_model(sim, random_state=seeds["fit"], progress_bar=progress_bar,
                              **cfg["improved"])
@@ -374,11 +374,11 @@ def mindset_table(data=None, *, n_bootstrap=100, quick=False, random_state=0,
     cfg = SETTINGS["quick" if quick else "full"]
     if quick:
         n_bootstrap = min(int(n_bootstrap), cfg["n_bootstrap"])
-    show = _progress(progress_bar)
+    show = experiment_progress(progress_bar)
     n_jobs = max(1, int(n_jobs))
-    seeds = _seeds(random_state, ["paper_fit", "improved_fit", "paper_sample", "improved_sample",
-                                  "boot_generated", "boot_real", "gformula", "validation",
-                                  "refit"])
+    seeds = named_seeds(random_state, ["paper_fit", "improved_fit", "paper_sample",
+                                       "improved_sample", "boot_generated", "boot_real",
+                                       "gformula", "validation", "refit"])
     n = len(data)
 
     # -- 1. the model fits (and the validation, which fits its own model): independent

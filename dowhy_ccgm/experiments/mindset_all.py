@@ -39,7 +39,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from ._mindset_base import (REAL_DATA_ESTIMATORS, D, SE, SM, Y, _progress, _seeds,
+from ._mindset_base import (REAL_DATA_ESTIMATORS, D, SE, SM, Y, experiment_progress, named_seeds,
                             grouped_lines, real_data_bootstraps, run_data)
 
 #: The data's ten covariates (``schoolid`` is the cluster, not a covariate).
@@ -85,7 +85,7 @@ def fit_full_model(data: pd.DataFrame, *, epochs=200, random_state=0, progress_b
 
 def debias_all(gen, covariates=COVARIATES_ALL, how="marginal", random_state=0):
     """``gen`` with every edge into D removed (no retraining)."""
-    seeds = _seeds(random_state, list(covariates))
+    seeds = named_seeds(random_state, list(covariates))
     out = gen
     for c in covariates:
         out = out.remove_edge(c, D, how=how, random_state=seeds[c])
@@ -97,7 +97,7 @@ def ccgm_effects(gen, data, *, n_population=200_000, random_state=0,
     """The model's de-biased naive ATE, g-formula ATE and counterfactual ATT."""
     from ..ate import naive_ate
     from ..effects import average_effect, effect_on_treated
-    seeds = _seeds(random_state, ["cut", "sample", "do", "att"])
+    seeds = named_seeds(random_state, ["cut", "sample", "do", "att"])
     cut = debias_all(gen, covariates, random_state=seeds["cut"])
     return {
         "de-biased": naive_ate(cut.sample(n_population, random_state=seeds["sample"]), D, Y),
@@ -110,10 +110,10 @@ def ccgm_effects(gen, data, *, n_population=200_000, random_state=0,
 
 def _econml_design(data, covariates):
     """Outcome, treatment and the one-hot covariate matrix (as the AIPW baseline)."""
-    from ..ate import _encode_controls
+    from ..ate import encode_controls
     y = data[Y].to_numpy(dtype=np.float64)
     t = data[D].to_numpy().astype(np.int64)
-    return y, t, _encode_controls(data, list(covariates))
+    return y, t, encode_controls(data, list(covariates))
 
 
 def econml_effects(data, *, random_state=0, forest_trees=400,
@@ -123,7 +123,7 @@ def econml_effects(data, *, random_state=0, forest_trees=400,
     from econml.dml import CausalForestDML
     from econml.dr import LinearDRLearner
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    seeds = _seeds(random_state, ["dr", "forest"])
+    seeds = named_seeds(random_state, ["dr", "forest"])
     y, t, W = _econml_design(data, covariates)
     dr = LinearDRLearner(model_propensity=HistGradientBoostingClassifier(
                              max_iter=100, random_state=seeds["dr"]),
@@ -170,8 +170,8 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
     cfg = SETTINGS["quick" if quick else "full"]
     if quick:
         n_bootstrap = min(int(n_bootstrap), cfg["n_bootstrap"])
-    show = _progress(progress_bar)
-    seeds = _seeds(random_state, ["fit", "effects", "boot", "econml", "refit"])
+    show = experiment_progress(progress_bar)
+    seeds = named_seeds(random_state, ["fit", "effects", "boot", "econml", "refit"])
     timings = {}
 
     t = time.perf_counter()

@@ -75,7 +75,7 @@ from dowhy.gcm.causal_models import (
 from dowhy.gcm.util.general import shape_into_2d
 from dowhy.graph import get_ordered_predecessors
 
-from .._removal import DEFAULT_HOW, POOL_SIZE, check_mean_allowed
+from .._removal import DEFAULT_HOW, POOL_SIZE, Insertion, check_mean_allowed, numpy_rows
 from .._removal import parse_how as _parse_how
 
 __all__ = [
@@ -101,7 +101,9 @@ _MODES = ("marginal", "mean")
 # Insertion rule shared by all wrappers
 # --------------------------------------------------------------------------------------------
 class _Insertion:
-    """How the removed parent's column is filled. Plain data: pickles, deep-copies cheaply."""
+    """How the removed parent's column is filled: the package's one rule
+    (:class:`dowhy_ccgm._removal.Insertion`) on the parent's values. Plain data: pickles,
+    deep-copies cheaply."""
 
     def __init__(self, how: str, marginal: Optional[np.ndarray], constant: Any, reference: Any):
         self.how = how  # "marginal" | "mean" | "value"
@@ -112,15 +114,21 @@ class _Insertion:
         if how == "marginal":
             self.support, self.weights = _support_points(marginal)
 
+    @property
+    def rule(self) -> Insertion:
+        if self.how == "marginal":
+            return Insertion("pool", self.marginal, self.reference)
+        return Insertion("const", self.constant, self.reference)
+
     def sampled(self, n: int) -> np.ndarray:
         """Column used when sampling: marginal draws (global RNG) or the constant."""
         if self.how == "marginal":
-            return self.marginal[np.random.randint(0, self.marginal.shape[0], size=n)]
-        return _constant_column(self.constant, n)
+            return self.rule.sampled(n, numpy_rows)
+        return _constant_column(self.rule.sampled(n, numpy_rows), n)
 
     def unit_level(self, n: int) -> np.ndarray:
         """Column used in evaluate / estimate_noise (one fixed value, see module docstring)."""
-        return _constant_column(self.reference, n)
+        return _constant_column(self.rule.unit_level(), n)
 
 
 def _constant_column(value: Any, n: int) -> np.ndarray:
@@ -564,4 +572,3 @@ def average_causal_effect(causal_model: ProbabilisticCausalModel, target_node: A
     return _dowhy_ace(causal_model, target_node, interventions_alternative,
                       interventions_reference, num_samples_to_draw=num_samples_to_draw,
                       observed_data=observed_data)
-

@@ -38,8 +38,10 @@ import networkx as nx
 from dowhy.gcm.causal_models import PARENTS_DURING_FIT, InvertibleStructuralCausalModel
 from dowhy.graph import get_ordered_predecessors
 
+from .._removal import Insertion
 from .._utils import torch_generator
-from ._mechanism import _ALLOWED, CCGMMechanism, CCGMRootModel
+from .._validation import check_fitted_generator
+from ._mechanism import ALLOWED_PARAMS, CCGMMechanism, CCGMRootModel
 from ._node import NodeModel
 from ._roots import joint_empirical_roots
 
@@ -49,7 +51,7 @@ __all__ = ["to_gcm"]
 def _mechanism_params(generator) -> dict:
     params = generator.get_params(deep=False)
     rs = params.get("random_state")
-    out = {k: params[k] for k in _ALLOWED if k in params}
+    out = {k: params[k] for k in ALLOWED_PARAMS if k in params}
     out.update(hidden=params["hidden"], epochs=params["epochs"],
                progress_bar=params["progress_bar"],
                random_state=rs if rs is None or isinstance(rs, int) else None)
@@ -87,7 +89,7 @@ def to_gcm(generator) -> InvertibleStructuralCausalModel:
     >>> gcm.interventional_samples(scm, {"x": lambda v: 1.0}, num_samples_to_draw=5).shape
     (5, 2)
     """
-    generator._check_fitted()
+    check_fitted_generator(generator, "to_gcm")
     model = generator.model_
     net = model.net
     if net.mask.device.type != "cpu":     # (DoWhy works in numpy: a CPU copy)
@@ -100,8 +102,8 @@ def to_gcm(generator) -> InvertibleStructuralCausalModel:
     graph.add_edges_from(model.edges())
     fixed = {}
     for r in model.removed:
-        fixed.setdefault(r.child, {})[idx[r.parent]] = (r.mode, r.state.cpu(),
-                                                         r.reference.cpu())
+        fixed.setdefault(r.child, {})[idx[r.parent]] = Insertion(
+            r.mode, r.state.cpu(), r.reference.cpu())
     params = _mechanism_params(generator)
     scm = InvertibleStructuralCausalModel(graph)
     joint = {}

@@ -21,7 +21,6 @@ reproducible and distinct nodes never share noise streams.
 """
 from __future__ import annotations
 
-import numbers
 import os
 import re
 
@@ -42,7 +41,7 @@ from sklearn.exceptions import NotFittedError
 from .._fit import fit_model, warn_if_not_converged
 from .._params import DEFAULTS, check_parameters
 from .._progress import show_progress
-from .._schema import infer_column_spec, parse_declaration
+from .._schema import infer_column_spec, parse_declaration, typed_column
 from .._utils import seed_from
 from .._validation import check_frame, check_graph
 from ._node import NodeModel, as_2d, as_column
@@ -55,7 +54,7 @@ __all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMClassifierView", "CCGM
 _RESERVED = ("graph", "exogenous", "variant", "column_types", "learn_structure",
              "knowledge", "structure_bootstrap", "edge_threshold", "extra_columns")
 _OWN = ("kind", "hidden", "epochs", "random_state", "progress_bar")
-_ALLOWED = tuple(p for p in DEFAULTS if p not in _RESERVED and p not in _OWN)
+ALLOWED_PARAMS = tuple(p for p in DEFAULTS if p not in _RESERVED and p not in _OWN)
 _DEFAULT_EPOCHS = 300
 _TARGET = "target"
 
@@ -87,42 +86,23 @@ def _check_values(values, what: str) -> None:
                          f"at row {int(np.argmax(bad))}); impute or drop those rows first")
 
 
-def _prepared(values, name: str) -> tuple[pd.Series, str | None]:
-    """A column as a Series with a dtype the schema understands, plus the kind that
-    ``CCGMGenerator`` would detect (None: numeric, let the schema decide)."""
-    a = np.asarray(values).reshape(-1)
-    if a.dtype.kind in "biuf":
-        return pd.Series(a, name=name), None
-    obj = a.astype(object)
-    if len(obj) and all(isinstance(v, (bool, np.bool_)) for v in obj):
-        return pd.Series(obj.astype(bool), name=name), "binary"
-    if len(obj) and all(isinstance(v, numbers.Number) for v in obj):
-        return pd.Series(obj.astype(np.float64), name=name), None
-    s = pd.Series(obj, name=name, dtype=object)
-    return s, ("binary" if s.nunique(dropna=True) == 2 else "categorical")
-
-
 def detect_kind(values, name: str = "column") -> str:
-    """The column kind of a 1-D array, following ``CCGMGenerator``'s rules: bool or numeric
-    {0, 1} -> binary; other numbers -> continuous; labels (strings, mixed objects) -> binary
-    with two distinct values, categorical otherwise."""
-    s, kind = _prepared(values, name)
-    return kind if kind is not None else infer_column_spec(name, s).kind
+    """The column kind of a 1-D array by ``CCGMGenerator``'s one rule
+    (:func:`~dowhy_ccgm._schema.infer_column_spec` on :func:`~dowhy_ccgm._schema.typed_column`):
+    bool or numeric {0, 1} -> binary; other numbers -> continuous; labels (strings, mixed
+    objects) -> binary with two distinct values, categorical otherwise."""
+    return infer_column_spec(name, typed_column(values, name)).kind
 
 
 def _column_kind(name, s: pd.Series, declared=None) -> str:
-    """Kind of a DataFrame column: ``CCGMGenerator``'s detection (a pandas ``category``
-    with 3+ levels is categorical even when its labels are numbers), and string / object
-    columns are categorical (binary with two values) instead of an error."""
+    """Kind of a DataFrame column by the estimator's rule; a continuous node's point masses
+    and lattice are detected again at every fit (``gcm.distribution_change`` refits on
+    other data, where they may differ)."""
     if declared is not None:
         parse_declaration(name, declared)
         return declared
-    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype):
-        kind = infer_column_spec(str(name), s.dropna()).kind
-        # a continuous node's point masses and lattice are detected again at every fit
-        # (gcm.distribution_change refits on other data, where they may differ)
-        return {"kind": "continuous"} if kind == "continuous" else kind
-    return detect_kind(s.dropna().to_numpy(), str(name))
+    kind = infer_column_spec(str(name), s.dropna()).kind
+    return {"kind": "continuous"} if kind == "continuous" else kind
 
 
 # ---------------------------------------------------------------------------- base
@@ -131,13 +111,13 @@ class _CCGMModelBase:
 
     def __init__(self, kind=None, hidden=32, epochs=_DEFAULT_EPOCHS, random_state=None,
                  progress_bar=None, **ccgm_params):
-        unknown = sorted(set(ccgm_params) - set(_ALLOWED))
+        unknown = sorted(set(ccgm_params) - set(ALLOWED_PARAMS))
         if unknown:
             reserved = [k for k in unknown if k in _RESERVED]
             hint = (f" ({reserved} are set by the mechanism itself: the variant is "
                     "'ccgm_noise', the graph is parents -> node)") if reserved else ""
             raise TypeError(f"{type(self).__name__} got unexpected parameter(s) {unknown}"
-                            f"{hint}; CCGMGenerator parameters it accepts: {list(_ALLOWED)}")
+                            f"{hint}; CCGMGenerator parameters it accepts: {list(ALLOWED_PARAMS)}")
         parse_declaration("kind", kind)      # a clear error for a bad declaration
         self.kind = kind
         self.hidden = hidden
@@ -214,14 +194,13 @@ class _CCGMModelBase:
         columns, kinds = {}, {}
         for k, col in enumerate(parents):
             name = _parent_name(k)
-            s, kind = _prepared(col, name)
+            s = typed_column(col, name)
             columns[name] = s.reset_index(drop=True)
-            kinds[name] = kind if kind is not None else infer_column_spec(name, s).kind
-        s, kind = _prepared(target, _TARGET)
+            kinds[name] = infer_column_spec(name, s).kind
+        s = typed_column(target, _TARGET)
         columns[_TARGET] = s.reset_index(drop=True)
         # (a detected point mass at 0 makes the target zero-inflated)
-        kinds[_TARGET] = self.kind or (kind if kind is not None
-                                       else infer_column_spec(_TARGET, s).declared_kind)
+        kinds[_TARGET] = self.kind or infer_column_spec(_TARGET, s).declared_kind
         graph = nx.DiGraph()
         graph.add_node(_TARGET)
         graph.add_edges_from((name, _TARGET) for name in columns if name != _TARGET)

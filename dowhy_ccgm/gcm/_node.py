@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .._codec import MAX_STANDARDIZED, codes_of_labels, label_array, standardized
+from .._removal import numpy_rows
 from .._utils import torch_threads
 from ..nn._noise import NumpyRandom, prior_noise
 
@@ -77,10 +78,10 @@ class NodeModel:
         The node's column spec (kind, categories, standardization).
     parents : list of (int, ColumnSpec)
         Parents in the column order of the ``parent_samples`` arrays (DoWhy's order).
-    fixed : dict {int: (str, Tensor, Tensor)}, optional
-        Net inputs not among ``parents`` (edges removed from a generator):
-        ``("const", state (w,), reference (w,))`` or ``("pool", states (P, w), reference
-        (w,))``. When sampling, a pool input is a random draw per row; at unit level
+    fixed : dict {int: Insertion}, optional
+        Net inputs not among ``parents`` (edges removed from a generator), each a
+        :class:`~dowhy_ccgm._removal.Insertion` of states. When sampling, a pool input is a
+        random draw per row (numpy's global random state); at unit level
         (``evaluate``/``estimate_noise``) every fixed input is its reference state (the
         package's edge-removal policy, :mod:`dowhy_ccgm._removal`), so abduction and
         prediction agree exactly and match ``CCGMGenerator.counterfactual``.
@@ -153,14 +154,9 @@ class NodeModel:
         S = torch.zeros(n, net.width, device=self._device())
         for c, (j, spec) in enumerate(self.parents):
             S[:, net.block(j)] = self._parent_state(j, spec, X[:, c])
-        for j, (mode, val, reference) in self.fixed.items():
-            if mode == "pool" and sampling:
-                idx = torch.as_tensor(np.random.randint(0, val.shape[0], size=n))
-                S[:, net.block(j)] = val.to(S.device)[idx]
-            elif mode == "const" and sampling:
-                S[:, net.block(j)] = val.to(S.device)
-            else:
-                S[:, net.block(j)] = reference.to(S.device)
+        for j, ins in self.fixed.items():
+            fed = ins.sampled(n, numpy_rows) if sampling else ins.unit_level()
+            S[:, net.block(j)] = fed.to(S.device)
         return S
 
     def state_of_values(self, values) -> torch.Tensor:

@@ -80,7 +80,7 @@ class AbductionMixin:
 
         ``"exact"`` inverts the decoder and the masks; ``"encoder"`` takes the
         encoder's posterior mean (what CausalVAE does). ``overrides``
-        ``{(parent, child): ("const", state (w,))}``: the child's mechanism sees that
+        ``{(parent, child): Insertion("const", state (w,))}``: the child's mechanism sees that
         state in place of the parent (a removed edge at unit level), so that generating
         from the returned noise with the same overrides reproduces the rows.
         """
@@ -99,7 +99,7 @@ class AbductionMixin:
             eps = torch.zeros(B, len(self.noisy), device=S_obs.device)
         gout = self.g(S_obs, self.G, self.input_index())     # (only the parents' columns)
         if overrides:
-            if any(mode != "const" for mode, _ in overrides.values()):
+            if any(ins.mode != "const" for ins in overrides.values()):
                 raise ValueError("abduction needs constant edge overrides (a removed "
                                  "edge's reference state)")
             for i, items in self._overrides_by_child(overrides).items():

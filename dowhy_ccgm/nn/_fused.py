@@ -33,7 +33,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._model import _as_slice
+from ._model import as_slice
 
 __all__ = ["FusedExactStep", "unsupported"]
 
@@ -91,7 +91,7 @@ def unsupported(net) -> str | None:
 
 def _select(values, device):
     """``values`` (a list of ints) as a slice when consecutive (a view), else an index."""
-    return _as_slice(values, torch.tensor(values, dtype=torch.long, device=device))
+    return as_slice(values, torch.tensor(values, dtype=torch.long, device=device))
 
 
 class FusedExactStep:

@@ -40,10 +40,10 @@ class GenerationMixin:
         ----------
         noise : :class:`Noise` from ``sample_noise`` or ``abduct``.
         interventions : {node: state tensor (batch, w) or callable(natural_state) -> state}
-        overrides : {(parent, child): ("const", state (w,)) | ("pool", states (P, w))
-                     | ("rows", states (batch, w))}
-            Edge removal: the child sees the override instead of the parent (``"rows"``:
-            each row its own state, e.g. the parent's value in another world).
+        overrides : {(parent, child): :class:`~dowhy_ccgm._removal.Insertion`}
+            Edge removal: the child sees the insertion's state instead of the parent (one
+            state, a pool row drawn per row with ``generator``, or each row its own state,
+            e.g. the parent's value in another world).
 
         Returns
         -------
@@ -77,15 +77,12 @@ class GenerationMixin:
 
     def _fed(self, S: torch.Tensor, items, generator: torch.Generator | None = None):
         """A copy of the state rows ``S`` in which each removed parent's block holds what
-        the child is fed instead: ``("const", state)``, or ``("pool", states)`` (one pool
-        row drawn per row with ``generator``)."""
+        the child is fed instead (``items``: ``[(parent, Insertion)]``; a pool's rows drawn
+        with ``generator``)."""
         S_in = S.clone()
-        for j, (mode, val) in items:
-            if mode in ("const", "rows"):         # one state, or one per row
-                S_in[:, self.block(j)] = val.to(S.device)
-            else:
-                idx = torch.randint(val.shape[0], (S.shape[0],), generator=generator)
-                S_in[:, self.block(j)] = val[idx].to(S.device)
+        draw = lambda high, n: torch.randint(high, (n,), generator=generator)  # noqa: E731
+        for j, ins in items:
+            S_in[:, self.block(j)] = ins.sampled(S.shape[0], draw).to(S.device)
         return S_in
 
     def _natural_state(self, i, S_in, G, noise):

@@ -58,14 +58,14 @@ OBJECTIVES = ("exact", "elbo")
 KINDS = ("continuous", "binary", "categorical")
 
 
-
-def _as_slice(values, index: torch.Tensor):
+def as_slice(values, index: torch.Tensor):
     """``slice(a, b)`` when ``values`` are the consecutive integers ``a, ..., b - 1``
     (indexing by it is then a view), else the index tensor itself."""
     values = list(values)
     if values and values == list(range(values[0], values[0] + len(values))):
         return slice(values[0], values[0] + len(values))
     return index
+
 
 class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
     """CCGM over ``n`` nodes.
@@ -226,9 +226,9 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         buf("cont_offset", [self.offsets[i] for i in self.cont], torch.long)
         # the same selections as slices where they are contiguous ranges (a view, not a
         # gather, on the training path: no copy forward, no scatter backward)
-        self.cont_nodes = _as_slice(self.cont, self.cont_idx)
-        self.disc_nodes = _as_slice(self.disc, self.disc_idx)
-        self.cont_columns = _as_slice([self.offsets[i] for i in self.cont], self.cont_offset)
+        self.cont_nodes = as_slice(self.cont, self.cont_idx)
+        self.disc_nodes = as_slice(self.disc, self.disc_idx)
+        self.cont_columns = as_slice([self.offsets[i] for i in self.cont], self.cont_offset)
         exo_pass = [self.exogenous[i] and self.variant != "causalvae" for i in self.cont]
         buf("cont_exo", exo_pass, torch.bool)
         buf("cont_det", [not e and i not in self.noisy_pos
