@@ -76,7 +76,7 @@ def _learned_mask(net: CCGMNet, edge_threshold: float) -> None:
     mask = torch.zeros(n, n)
     for j, i in D.edges:
         mask[j, i] = 1.0
-    net.mask.copy_(mask.to(net.mask.device))
+    net.set_mask(mask)
     net.order = list(nx.topological_sort(D))
 
 

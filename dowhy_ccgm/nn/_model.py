@@ -248,12 +248,19 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         buf("block_of_column", [j for j, w in enumerate(self.block_sizes) for _ in range(w)],
             torch.long)
 
+    def set_mask(self, mask: torch.Tensor) -> None:
+        """Replace the allowed edges (structure learning keeps its learned DAG this way);
+        :meth:`input_index` is computed again."""
+        with torch.no_grad():
+            self.mask.copy_(mask.to(self.mask.device))
+        self._input_cache = None
+
     def input_index(self):
         """``(index, valid)`` (n, P) of the state columns every node may read (its
         allowed parents' blocks under ``mask``), for :meth:`GatedNodeMLP.forward`; None
         when the graph is dense enough that the full first layer is as cheap. Cached
-        until ``mask`` changes (structure learning rewrites it)."""
-        key = (self.mask._version, self.mask.data_ptr())
+        until :meth:`set_mask` changes the mask."""
+        key = self.mask.data_ptr()
         cached = getattr(self, "_input_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
