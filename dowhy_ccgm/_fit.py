@@ -21,8 +21,7 @@ from ._build import NetConfig, build_net
 from ._fitted import FittedCCGM
 from ._params import resolve_objective, schedule
 from ._formula import AUTO_TOLERANCE, DECLARED_TOLERANCE, find_formula
-from ._root_sampling import (CopulaRoots, EmpiricalRoots, IndependentRoots,
-                             pooled_root_indices, root_copula, root_pool)
+from ._root_sampling import IndependentRoots, fitted_roots
 from ._schema import Schema, formula_declaration, infer_column_spec, parse_declaration
 from ._training import train_ccgm, train_encoder, train_exact
 from ._utils import resolve_device, seed_from, show_progress, torch_generator, torch_threads
@@ -215,17 +214,6 @@ def _check_missing_supported(Xg, params: dict) -> None:
                          "parameters")
 
 
-def _root_values(net: CCGMNet, Xg, order, rows) -> tuple:
-    """The pooled rows' raw values of the continuous roots (float64), so that a root drawn
-    from a stored row comes back bit for bit: ``(values (P, k), node indices)``, or
-    ``(None, [])`` without continuous roots."""
-    idx = [i for i in pooled_root_indices(net) if net.kinds[i] == "continuous"]
-    if not idx:
-        return None, []
-    return torch.as_tensor(np.stack(
-        [Xg[order[i]].to_numpy(dtype=np.float64, na_value=np.nan)[rows] for i in idx], 1)), idx
-
-
 def fit_model(params: dict, X, groups=None) -> FitResult:
     """Fit a CCGM with the estimator's (already validated) ``params`` on the frame ``X``.
 
@@ -347,13 +335,9 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     if params["root_sampling"] in ("empirical", "copula"):
         with torch_threads(params["n_threads"]):
             S_all = S if exact_fit else net.encode_states(u.to(dev), codes.to(dev))
-            pool = root_pool(net, S_all.to(dev), gen,
-                             groups=params["root_sampling"] == "copula")
-            rows = pool.pop("rows").numpy()
-            if params["root_sampling"] == "copula":
-                roots = CopulaRoots.from_copula(root_copula(pool))
-            else:
-                roots = EmpiricalRoots.from_pool(pool, *_root_values(net, Xg, order, rows))
+            roots = fitted_roots(params["root_sampling"], net, S_all.to(dev), gen,
+                                 lambda i: Xg[order[i]].to_numpy(dtype=np.float64,
+                                                                 na_value=np.nan))
     model = FittedCCGM(net, schema, tuple(order), tuple(c for c in order if c in exo),
                        n_threads=params["n_threads"], roots=roots)
     return FitResult(model, history, tuple(Xg.columns),

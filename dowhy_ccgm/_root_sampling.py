@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .nn import CCGMNet
@@ -23,7 +24,8 @@ from .nn._noise import NOISE_KEYS
 
 __all__ = ["RootSampling", "IndependentRoots", "EmpiricalRoots", "CopulaRoots", "RootDraw",
            "RootStateError", "ROOT_SAMPLING", "ROOT_POOL_ROWS", "COPULA_EXPORT_ROWS",
-           "pooled_root_indices", "root_pool", "root_copula", "roots_from_state_dict"]
+           "pooled_root_indices", "root_pool", "root_copula", "fitted_roots",
+           "roots_from_state_dict"]
 
 #: the most training rows whose root noise is kept for ``root_sampling="empirical"``
 ROOT_POOL_ROWS = 200_000
@@ -496,3 +498,22 @@ def roots_from_state_dict(kind: str, state: dict | None, net: CCGMNet) -> RootSa
     if kind == "copula":
         return CopulaRoots.from_state_dict(state, net)
     return EmpiricalRoots.from_state_dict(state, net)
+
+
+def fitted_roots(kind: str, net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
+                 values_of=None) -> RootSampling:
+    """The root sampling ``kind`` of a trained net, from the state rows ``S`` of its
+    training data; ``values_of(i)`` (optional) gives node ``i``'s training values
+    (float64), kept for the pooled continuous roots so that a root drawn from a stored
+    row comes back bit for bit."""
+    if kind == "independent":
+        return IndependentRoots()
+    pool = root_pool(net, S, generator, groups=kind == "copula")
+    rows = pool.pop("rows").numpy()
+    if kind == "copula":
+        return CopulaRoots.from_copula(root_copula(pool))
+    idx = [i for i in pooled_root_indices(net) if net.kinds[i] == "continuous"]
+    if not idx or values_of is None:
+        return EmpiricalRoots.from_pool(pool)
+    values = torch.as_tensor(np.stack([values_of(i)[rows] for i in idx], 1))
+    return EmpiricalRoots.from_pool(pool, values, idx)
