@@ -268,7 +268,9 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     exact_fit = uses_exact_fit(params)
     epochs, latent_weight = int(params["epochs"]), float(params["latent_weight"])
     vf = float(params["validation_fraction"])
-    with torch_threads(params["n_threads"]), torch.random.fork_rng(devices=[]):
+    step_rows = int(schedule(params, exact_fit, len(Xg))["batch_size"])
+    with torch_threads(params["n_threads"], step_rows * n), \
+            torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = build_net(specs, [c in exo for c in order], mask, range(n),
                         NetConfig.from_params(params), dev)
@@ -333,7 +335,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     net.eval()
     roots = IndependentRoots()
     if params["root_sampling"] in ("empirical", "copula"):
-        with torch_threads(params["n_threads"]):
+        with torch_threads(params["n_threads"], min(len(Xg), 16_384) * n):
             S_all = S if exact_fit else net.encode_states(u.to(dev), codes.to(dev))
             roots = fitted_roots(params["root_sampling"], net, S_all.to(dev), gen,
                                  lambda i: Xg[order[i]].to_numpy(dtype=np.float64,

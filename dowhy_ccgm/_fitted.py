@@ -348,7 +348,8 @@ class FittedCCGM:
         overrides = self.overrides(unit_level)
         ref_specs, ref_edges = reference if reference else (None, ())
         parts, raw = [], []
-        with torch.no_grad(), torch_threads(self.n_threads):
+        with torch.no_grad(), torch_threads(self.n_threads,
+                                            min(n_rows, CHUNK_ROWS) * len(self.nodes)):
             for start in range(0, max(n_rows, 1), CHUNK_ROWS):
                 rows = slice(start, min(start + CHUNK_ROWS, n_rows))
                 cspecs = None if specs is None else _chunk(specs, rows)
@@ -437,7 +438,7 @@ class FittedCCGM:
         miss = self._missing_cells(Xg)
         if miss is not None:
             u, codes = torch.nan_to_num(u, nan=0.0), codes.clamp(min=0)
-        with torch_threads(self.n_threads):
+        with torch_threads(self.n_threads, len(Xg) * len(self.nodes)):
             noise = self.net.abduct(u, codes, method=abduction, generator=generator,
                                     overrides=self.overrides(unit_level=True))
             if miss is not None:     # a missing node's noise: a draw from its prior

@@ -213,8 +213,12 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
     progress_bar : bool, optional
         Default follows ``dowhy.gcm.config.show_progress_bars``.
     n_threads : int, optional
-        Torch intra-op threads during fit (default 1: small MLPs run fastest single-threaded,
-        and more threads thrash on a shared 2-core machine).
+        Torch intra-op threads for fitting and generating. ``None`` (default) chooses per
+        call: 1 for small steps (small MLPs run fastest single-threaded), 2 where a step
+        is large enough to pay (a training batch or generated chunk of at least 8,192
+        rows x nodes: e.g. 100k rows, or a 100-node graph), never more than torch's own
+        setting (``torch.set_num_threads``, ``OMP_NUM_THREADS``). Results are the same
+        for any number of threads.
     random_state : int, RandomState or None
     device : {"auto", "cpu", "cuda"}
 

@@ -133,3 +133,26 @@ def test_one_column_kind_rule_in_the_estimator_and_the_dowhy_path():
     kinds = {c: gen.schema_.by_name[c].kind for c in cols}
     assert kinds == {"num": "continuous", "flag": "binary", "lab": "categorical"}
     assert {c: detect_kind(v) for c, v in cols.items()} == kinds
+
+
+def test_threads_are_chosen_by_the_work_and_do_not_change_results(fitted, monkeypatch):
+    from dowhy_ccgm._utils import THREAD_WORK, auto_threads
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert auto_threads(THREAD_WORK - 1) == 1 and auto_threads(THREAD_WORK) == 2
+        torch.set_num_threads(1)                 # never more than torch's own setting
+        assert auto_threads(10 * THREAD_WORK) == 1
+    finally:
+        torch.set_num_threads(old)
+    df, _ = fitted
+    big = pd.concat([df] * 4, ignore_index=True)        # 3,200 rows x 4 nodes per chunk
+    g = nx.DiGraph([("a", "c"), ("a", "y"), ("c", "y"), ("k", "y")])
+    runs = []
+    for threads in (1, 2):
+        gen = CCGMGenerator(g, epochs=2, random_state=0, n_threads=threads,
+                            progress_bar=False).fit(big)
+        runs.append((gen.sample(5000, random_state=1),
+                     gen.counterfactual(big.head(300), {"c": "hi"}, random_state=2)))
+    for a, b in zip(*runs):
+        pd.testing.assert_frame_equal(a, b)
