@@ -159,7 +159,7 @@ def worker(system: str, n_nodes: int, n: int, seed: int, threads: int) -> dict:
     lo, hi = (float(q) for q in np.quantile(data[t], [0.2, 0.8]))
     sd_y, sd_t = float(data[y].std()), float(data[t].std())
     obs, obs_noise = simulate(scm, 2000, 11)
-    res = {"system": system, "nodes": n_nodes, "n": n, "seed": seed,
+    res = {"system": system, "nodes": n_nodes, "n": n, "seed": seed, "threads": threads,
            "edges": int(scm["graph"].number_of_edges()),
            "kinds": {k: sum(1 for v in scm["kinds"].values() if v == k)
                      for k in ("continuous", "binary", "categorical")},

@@ -6,7 +6,8 @@ Files read (each section is skipped when its file is absent; ``*_before.json`` a
 benchmark run on the code before the fast fit, commit 27b3d86):
 
 * ``core.json`` / ``core_before.json``: ``bench_core.py``;
-* ``scale.json``: ``bench_scale.py``;
+* ``core_threads2.json``: ``bench_core.py --threads 2 --dowhy-jobs 2``;
+* ``scale.json``: ``bench_scale.py``; ``scale_big.json``: ``bench_scale.py --nodes 100,200``;
 * ``gcm_calls.json`` / ``gcm_calls_before.json``: ``bench_gcm_calls.py``;
 * ``triangle.json`` / ``triangle_before.json``: ``bench_gcm_triangle.py``;
 * ``mindset_seeds.json`` / ``mindset_seeds_before.json``: ``bench_mindset_seeds.py``;
@@ -73,6 +74,7 @@ def core_section(out):
             ("sampling 1,000,000 rows, warm [rows/s]", 0),
             ("fit: peak RSS - RSS before fit [MB]", 0), ("data frame [MB]", 1),
             ("max |err| of the 3 queries", 4)]
+
     def rows(d):
         return {(r["n"], r["metric"]): r for r in d["table"]} if d else {}
     rn, ro = rows(new), rows(old)
@@ -99,11 +101,35 @@ def core_section(out):
     out.append("")
 
 
-def scale_section(out):
-    d = _load("scale.json")
+def core_threads_section(out):
+    """``core_threads2.json``: bench_core at 2 threads each (``--threads 2 --dowhy-jobs
+    2``), where CCGM's automatic thread choice may use both cores."""
+    d = _load("core_threads2.json")
     if not d:
         return
-    out.append("## Scale in nodes, 10k rows, mixed kinds (`bench_scale.py`)\n")
+    pick = [("fit time, warm [s]", 2), ("fit time, 1st in fresh process [s]", 2),
+            ("cold end-to-end: start+import+fit+sample [s]", 2),
+            ("max |err| of the 3 queries", 4)]
+    rn = {(r["n"], r["metric"]): r for r in d["table"]}
+    out.append("## Default fit at two threads each (`bench_core.py --threads 2`)\n")
+    out.append(f"Code {d.get('git')}; 2 threads each (CCGM chooses 1 or 2 per step by its "
+               "size, DoWhy's models use both); load average at the end "
+               f"{d.get('load_avg_end')}.\n")
+    out.append("| n | metric | CCGM | DoWhy | CCGM / DoWhy |")
+    out.append("|---|---|---|---|---|")
+    for n in sorted({n for n, _ in rn}):
+        for metric, digits in pick:
+            r = rn.get((n, metric))
+            if r is None:
+                continue
+            ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"
+            label = metric.replace("|", "\\|")
+            out.append(f"| {n:,} | {label} | {_f(r['ccgm'], digits)} | "
+                       f"{_f(r['dowhy'], digits)} | {ratio} |")
+    out.append("")
+
+
+def _scale_rows(out, d):
     out.append("| nodes | edges | system | fit [s] | whole process [s] | peak RSS after fit "
                "[MB] | do-effect error [sd] | counterfactual RMSE [sd] |")
     out.append("|---|---|---|---|---|---|---|---|")
@@ -115,6 +141,21 @@ def scale_section(out):
         out.append(f"| {r['nodes']} | {r['edges']} | {r['system']} | {r['fit_s']:.1f} | "
                    f"{r['process_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['do_err']:.3f} | {cf} |")
     out.append("")
+
+
+def scale_section(out):
+    d = _load("scale.json")
+    if d:
+        out.append("## Scale in nodes, 10k rows, mixed kinds (`bench_scale.py`)\n")
+        _scale_rows(out, d)
+    big = _load("scale_big.json")
+    if big:
+        threads = sorted({r.get("threads") for r in big if r.get("threads")})
+        out.append("## Big graphs, 10k rows, mixed kinds (`bench_scale.py --nodes 100,200 "
+                   f"--threads {threads[0] if threads else '?'}`)\n")
+        out.append(f"{threads[0] if threads else '?'} threads each (CCGM chooses per step); "
+                   "the same sparse random DAG generator as above.\n")
+        _scale_rows(out, big)
 
 
 def calls_section(out):
@@ -642,8 +683,6 @@ def gcm_roots_markdown(r) -> list:
     return out
 
 
-
-
 def _g(v) -> str:
     """A number of the notebooks' tables: three significant digits, tiny ones in e-notation,
     "-" for none."""
@@ -812,8 +851,6 @@ def many_levels_section(out):
         out.append(f"| {name} | {x['state_width']} | {x['mask_outputs']} | {x['fit_s']:.1f} | "
                    f"{x['steps']} | {x['do_error_mean']:.3f} | {x['do_error_max']:.3f} |")
     out.append(f"\nFit time, one per level / compact: {r['speedup']:.2f}.\n")
-
-
 
 
 def adult_markdown(r) -> list:
@@ -1066,7 +1103,8 @@ def main() -> int:
         if dw:
             rewrite_doc("bootstrap.md", "dowhy-intervals", dowhy_intervals_markdown(dw),
                         None)
-    for section in (core_section, scale_section, calls_section, triangle_section,
+    for section in (core_section, core_threads_section, scale_section, calls_section,
+                    triangle_section,
                     mindset_section, roots_section, bootstrap_section, parquet_section,
                     observational_section, gcm_roots_section, many_levels_section,
                     real_section, balance_section, notebooks_section, adult_section,

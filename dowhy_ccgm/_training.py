@@ -339,7 +339,7 @@ class _RowView:
 
 
 def exact_objective(net: CCGMNet, S, u, codes, z0=None, latent_weight: float = 0.0,
-               z_cache=None, pos=None, node_weights=None) -> torch.Tensor:
+                    z_cache=None, pos=None, node_weights=None) -> torch.Tensor:
     """The exact fit's objective: mean exact NLL plus ``latent_weight`` times the latent
     loss l_z (eq. 5: the squared distance of each endogenous continuous node's exact
     latent from its mask's location), each node's terms times its ``node_weights``
@@ -371,8 +371,8 @@ def _chunked_objective(net, S, u, codes, z_cache, latent_weight, fused=None,
         w = None if node_weights is None else node_weights[pos]
         if fused is None:
             z0 = None if z_cache is None else z_cache[pos]
-            total += float(exact_objective(net, S[pos], u[pos], codes[pos], z0, latent_weight,
-                                      z_cache, pos, w)) * len(pos)
+            total += float(exact_objective(net, S[pos], u[pos], codes[pos], z0,
+                                           latent_weight, z_cache, pos, w)) * len(pos)
             continue
         loss, z = fused(S[pos], codes[pos], None if z_cache is None else z_cache[:, pos],
                         latent_weight, None if u is None else u[pos].T, grad=False,
@@ -567,8 +567,8 @@ class _ExactRound:
             else:
                 z0 = None if z_tr is None else z_tr.index_select(0, pos)
                 u_b = u_b if shift is None else u_b + shift
-                loss = exact_objective(net, S_b, u_b, c_b, z0, self.latent_weight, z_tr, pos,
-                                  w_b)
+                loss = exact_objective(net, S_b, u_b, c_b, z0, self.latent_weight, z_tr,
+                                       pos, w_b)
                 loss.backward()
             self.opt.step()
             with torch.no_grad():   # (a plain mean over the first steps: no lag behind
