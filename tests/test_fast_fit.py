@@ -253,9 +253,9 @@ def test_sparse_first_layer_equals_the_dense_one_on_a_sparse_graph():
     assert index is not None and index[0].shape == (n, 4)   # widest parent block: 4
     S = torch.randn(30, net.width)
     assert torch.allclose(net.g(S, net.G, index), net.g(S, net.G), atol=1e-5)
-    # a rewritten mask (structure learning) rebuilds the index
-    net.mask.fill_(1.0)
-    assert net.input_index() is None
+    # a rewritten mask (structure learning, through set_mask) rebuilds the index
+    net.set_mask(torch.ones(n, n))
+    assert net.input_index() is None and bool(net.mask.all())
 
 
 def _xy(n=1500, seed=0):

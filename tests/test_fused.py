@@ -55,7 +55,7 @@ def _trained(net):
 
 def _compare(net, z_offset=0.01, latent_weight=1.0, B=300, weighted=False):
     """(|loss difference|, worst relative gradient difference) of the fused step against
-    autograd through ``training._objective``; ``weighted``: with node weights (the
+    autograd through ``training.exact_objective``; ``weighted``: with node weights (the
     parent balance) drawn between 0.2 and 5 for every node and row."""
     S, u, codes, g = _batch(net, B)
     w = None
@@ -67,7 +67,7 @@ def _compare(net, z_offset=0.01, latent_weight=1.0, B=300, weighted=False):
     params = _trained(net)
     for _, p in params:
         p.grad = None
-    loss = training._objective(net, S, u, codes, None if z0 is None else z0.clone(),
+    loss = training.exact_objective(net, S, u, codes, None if z0 is None else z0.clone(),
                                latent_weight, node_weights=w)
     loss.backward()
     ref = {name: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
@@ -172,7 +172,7 @@ def test_fused_forward_only_is_the_objective_and_leaves_gradients_alone():
         p.grad = torch.full_like(p, 7.0)
     loss, z = FusedExactStep(net)(S, codes, None, 1.0, u=u.T.contiguous(), grad=False)
     with torch.no_grad():
-        ref = training._objective(net, S, u, codes, None, 1.0)
+        ref = training.exact_objective(net, S, u, codes, None, 1.0)
     assert abs(float(loss) - float(ref)) < 1e-5
     assert all(bool((p.grad == 7.0).all()) for _, p in _trained(net))
 

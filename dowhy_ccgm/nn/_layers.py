@@ -339,18 +339,25 @@ class GatedNodeMLP(nn.Module):
         return h.transpose(0, 1)                      # (batch, n, n_out)
 
     def forward_node(self, i: int, states: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-        """Evaluate node ``i`` only. states: (batch, width) -> (batch, n_out)."""
+        """Evaluate node ``i`` only. states: (batch, width) -> (batch, n_out).
+
+        On a sparse graph the first layer reads only the columns whose gate is not zero
+        (the node's parents' blocks), so a node costs what its in-degree asks, not the
+        graph's width (generation and abduction go node by node: the dense product made
+        them quadratic in the number of nodes)."""
         gate = A[self.block_index, i]
         tables = list(self.tables)
-        h = states * (gate * self.dense_col if tables else gate)
-        last = len(self.weights) - 1
+        g = gate * self.dense_col if tables else gate
+        weights, biases = list(self.weights), list(self.biases)
+        cols = torch.nonzero(g).squeeze(1)
+        if 2 * cols.numel() <= self.width:
+            h = torch.addmm(biases[0][i], states[:, cols] * g[cols], weights[0][i][cols])
+        else:
+            h = torch.addmm(biases[0][i], states * g, weights[0][i])
+        for T, c in zip(tables, self.lookup_cols):
+            code = states[:, c].round().long().clamp(0, T.shape[1] - 1)
+            h = h + gate[c] * T[i, code]
         inplace = not torch.is_grad_enabled()      # generation: fused, in place
-        for k, (W, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.addmm(b[i], h, W[i])
-            if k == 0:
-                for T, c in zip(tables, self.lookup_cols):
-                    code = states[:, c].round().long().clamp(0, T.shape[1] - 1)
-                    h = h + gate[c] * T[i, code]
-            if k < last:
-                h = F.silu(h, inplace=inplace)
+        for W, b in zip(weights[1:], biases[1:]):
+            h = torch.addmm(b[i], F.silu(h, inplace=inplace), W[i])
         return h
