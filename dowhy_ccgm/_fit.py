@@ -268,8 +268,8 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     exact_fit = uses_exact_fit(params)
     epochs, latent_weight = int(params["epochs"]), float(params["latent_weight"])
     vf = float(params["validation_fraction"])
-    step_rows = int(schedule(params, exact_fit, len(Xg))["batch_size"])
-    with torch_threads(params["n_threads"], step_rows * n), \
+    sch = schedule(params, exact_fit, len(Xg))
+    with torch_threads(params["n_threads"], int(sch["batch_size"]) * n), \
             torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = build_net(specs, [c in exo for c in order], mask, range(n),
@@ -279,7 +279,6 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])
         if exact_fit:
-            sch = schedule(params, True, len(Xg))
             # the state rows straight from the frame: the one copy of the data
             S = torch.zeros(len(Xg), net.width)
             schema.standardize_into(Xg, S.numpy(), [net.offsets[i] for i in net.cont])
@@ -298,7 +297,6 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                     lr=float(sch["learning_rate"]), generator=gen, groups=groups)
         else:
             u, codes = (torch.as_tensor(a) for a in schema.to_arrays(Xg))
-            sch = schedule(params, False, len(Xg))
             train_kw = dict(
                 batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                 kl_weight=float(params["kl_weight"]), label_weight=float(params["label_weight"]),

@@ -11,7 +11,7 @@ objects, as skorch's callbacks are. :class:`Adam` is the one optimizer.
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 import torch
@@ -156,31 +156,37 @@ class Plateau(_Watch):
 
 
 # ---------------------------------------------------------------------------- the loop
-class Round(Protocol):
+class Round:
     """What :func:`fit_loop` trains: a round of steps, its validation, and the
-    parameters to keep."""
+    parameters to keep (a base class: override all but :meth:`resume`)."""
 
     def train_round(self, r: int) -> float:
         """Run round ``r``'s optimizer steps; return its mean training loss."""
+        raise NotImplementedError
 
     def validate(self, train_loss: float) -> float:
         """The validation value after a round (lower is better). May leave other
         parameters in place (e.g. their average) until :meth:`resume`."""
+        raise NotImplementedError
 
     def record(self, history: dict, r: int, train_loss: float, value: float) -> None:
         """Write round ``r`` into ``history``."""
+        raise NotImplementedError
 
-    def diverged(self, value: float) -> str:
-        """The message of a non-finite validation value."""
+    def diverged(self, value: float, rounds_run: int) -> str:
+        """The message of a non-finite validation value after ``rounds_run`` rounds."""
+        raise NotImplementedError
 
     def keep(self) -> None:
         """Save the validated parameters as the best."""
+        raise NotImplementedError
 
     def resume(self) -> None:
-        """Put the trained parameters back after validation."""
+        """Put the trained parameters back after validation (none moved: nothing)."""
 
     def finish(self, rounds_run: int) -> None:
         """Load the best parameters kept."""
+        raise NotImplementedError
 
 
 def fit_loop(task: Round, rounds: int, stopping: EarlyStopping, *, optimizer=None,
@@ -202,7 +208,7 @@ def fit_loop(task: Round, rounds: int, stopping: EarlyStopping, *, optimizer=Non
                 bar.update(1)
                 bar.set_postfix(val=f"{value:.3f}", refresh=False)
             if not np.isfinite(value):
-                raise FloatingPointError(task.diverged(value))
+                raise FloatingPointError(task.diverged(value, run))
             if stopping.update(value):
                 task.keep()
             task.resume()

@@ -358,7 +358,7 @@ def load(path, device="cpu", check_params=None) -> SavedGenerator:
         nodes=tuple(m["nodes"]), exogenous=tuple(m["exogenous"]), order=m["order"],
         mask=m["mask"], schema=m["schema"], config=_net_config(meta, version, params, path),
         weights=state, removed=removed,
-        root_sampling=_root_sampling(meta, params, path),
+        root_sampling=_roots_kind(meta, params, path),
         roots=pool, n_threads=params.get("n_threads"))
     try:
         model = FittedCCGM.from_state(fitted, resolve_device(device))
@@ -381,7 +381,7 @@ def load(path, device="cpu", check_params=None) -> SavedGenerator:
                           bool(meta.get("encoder_fitted", True)), rng, learned)
 
 
-def _root_sampling(meta: dict, params: dict, path) -> str:
+def _roots_kind(meta: dict, params: dict, path) -> str:
     """How the roots are drawn: the ``root_sampling`` field, or (files before it) the
     parameter."""
     kind = meta.get("root_sampling", params.get("root_sampling", "empirical"))

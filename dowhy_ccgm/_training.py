@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from ._progress import progress_bar
 
-from ._loop import (Adam, EarlyStopping, Plateau, absolute_improvement, fit_loop,
+from ._loop import (Adam, EarlyStopping, Plateau, Round, absolute_improvement, fit_loop,
                     relative_improvement)
 from .nn import AugmentedLagrangian, CCGMNet
 from .nn._fused import FusedExactStep, unsupported
@@ -42,7 +42,7 @@ def _epoch_batches(stream, n: int, batch_size: int):
         yield next(stream)
 
 
-class _ElboRound:
+class _ElboRound(Round):
     """A round of the paper's ELBO fit: one epoch of :func:`_epoch_batches` minibatches
     (clipped gradients, the augmented-Lagrangian DAG penalty), then the Lagrangian's
     update and the validation ELBO; the best parameters are a copy of the state dict."""
@@ -55,7 +55,6 @@ class _ElboRound:
         self.kl_weight, self.label_weight, self.latent_weight = weights
         self.best_state = None
         self.h = math.nan
-        self.rounds = 0
 
     def train_round(self, r: int) -> float:
         net, opt, z_cache = self.net, self.opt, self.z_cache
@@ -92,17 +91,14 @@ class _ElboRound:
         history["train"].append(train_loss)
         history["val"].append(value)
         history["h"].append(self.h)
-        history["epochs"] = self.rounds = r + 1
+        history["epochs"] = r + 1
 
-    def diverged(self, value) -> str:
-        return (f"training diverged at epoch {self.rounds} (validation loss "
+    def diverged(self, value, rounds_run) -> str:
+        return (f"training diverged at epoch {rounds_run} (validation loss "
                 f"{value}); lower lr or check the data scale")
 
     def keep(self):
         self.best_state = copy.deepcopy(self.net.state_dict())
-
-    def resume(self):
-        pass
 
     def finish(self, rounds_run):
         if self.best_state is not None:
@@ -522,7 +518,7 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
     return history
 
 
-class _ExactRound:
+class _ExactRound(Round):
     """A validation check's worth of exact-fit steps (:func:`train_exact`): minibatches
     of the training rows (dequantized lattice values, the fused step or autograd, the
     Polyak average updated after every step), then the objective of the validation rows
@@ -596,7 +592,7 @@ class _ExactRound:
         history["steps"] = self.step
         history["epochs"] = self.step / self.steps_per_pass
 
-    def diverged(self, value) -> str:
+    def diverged(self, value, rounds_run) -> str:
         return (f"training diverged at pass {self.step / self.steps_per_pass:.1f} "
                 f"(validation NLL {value}); lower learning_rate or check the data scale")
 
@@ -640,7 +636,7 @@ def train_encoder(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs:
     return hist
 
 
-class _EncoderRound:
+class _EncoderRound(Round):
     """A pass of the encoder regression (:func:`train_encoder`) and its validation mean
     squared error."""
 
@@ -648,7 +644,6 @@ class _EncoderRound:
         self.net, self.opt, self.S, self.target = net, opt, S, target
         self.batches, self.tr_idx, self.val_rows, self.bs = batches, tr_idx, val_rows, bs
         self.best_state = Snapshot(params)
-        self.rounds = 0
 
     def _mse(self, rows) -> torch.Tensor:
         L = self.net.n_latent
@@ -668,17 +663,13 @@ class _EncoderRound:
 
     def record(self, history, r, train_loss, value):
         history["val_mse"].append(value)
-        self.rounds = r + 1
 
-    def diverged(self, value) -> str:
-        return (f"the encoder's training diverged at pass {self.rounds} (validation mean "
+    def diverged(self, value, rounds_run) -> str:
+        return (f"the encoder's training diverged at pass {rounds_run} (validation mean "
                 f"squared error {value})")
 
     def keep(self):
         self.best_state.save()
-
-    def resume(self):
-        pass
 
     def finish(self, rounds_run: int):
         self.best_state.restore()
