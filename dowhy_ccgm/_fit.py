@@ -20,6 +20,7 @@ from ._balance import DEFAULT_POWER, parent_balance
 from ._build import NetConfig, build_net
 from ._fitted import FittedCCGM
 from ._params import resolve_objective, schedule
+from ._simple import KINDS, ineligible_reason
 from ._formula import AUTO_TOLERANCE, DECLARED_TOLERANCE, find_formula
 from ._root_sampling import IndependentRoots, fitted_roots
 from ._schema import Schema, formula_declaration, infer_column_spec, parse_declaration
@@ -290,7 +291,7 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                 patience=int(sch["patience"]), validation_fraction=vf, generator=gen,
                 progress=progress, latent_weight=latent_weight, groups=groups,
                 node_weights=None if params["learn_structure"] else balance_weights(
-                    net, codes, params))
+                    net, codes, params), **_mechanism_request(params, net, order))
             if params["fit_encoder"]:
                 history["encoder"] = train_encoder(
                     net, S, codes, epochs=epochs, batch_size=int(sch["batch_size"]),
@@ -324,13 +325,18 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
                     lr=float(refit["learning_rate"]), patience=int(refit["patience"]),
                     validation_fraction=vf, generator=gen, progress=progress,
                     latent_weight=latent_weight, desc="CCGM refit on learned DAG",
-                    groups=groups, node_weights=balance_weights(net, codes, params))
+                    groups=groups, node_weights=balance_weights(net, codes, params),
+                    **_mechanism_request(params, net, order))
             else:
                 history["refit"] = train_ccgm(
                     net, u, codes, epochs=epochs, pretrain_epochs=0,
                     desc="CCGM refit on learned DAG", **train_kw)
     net.fit_missing = False
     net.eval()
+    for part in (history, history.get("refit", {})):
+        if "mechanisms" in part:     # (records naming the node: history is JSON)
+            part["mechanisms"] = [dict(node=str(order[i]), **v)
+                                  for i, v in part["mechanisms"].items()]
     roots = IndependentRoots()
     if params["root_sampling"] in ("empirical", "copula"):
         with torch_threads(params["n_threads"], min(len(Xg), 16_384) * n):
@@ -380,6 +386,28 @@ def _learn_then_fit(params: dict, X, groups) -> FitResult:
                          exogenous=None), Xg, groups)
     res.history["structure"] = {"edges": learned.number_of_edges()}
     return dataclasses.replace(res, learned_graph=learned)
+
+
+def _mechanism_request(params: dict, net: CCGMNet, order) -> dict:
+    """``mechanisms`` as :func:`train_exact` takes it: a mode and ``{node index: kind}``
+    for the nodes a dict names (each checked: a node of the graph whose mechanism can be
+    the kind asked, else an error naming it and why)."""
+    value = params.get("mechanisms", "auto")
+    if isinstance(value, str):
+        return {"mechanisms": value, "forced_mechanisms": None}
+    forced = {}
+    for name, kind in value.items():
+        check_node(name, order, "node in mechanisms")
+        if kind not in KINDS:
+            raise ValueError(f"mechanisms[{name!r}] must be one of {list(KINDS)}, got "
+                             f"{kind!r}")
+        i = list(order).index(name)
+        why = ineligible_reason(net, i)
+        if kind != "network" and why is not None:
+            raise ValueError(f"mechanisms[{name!r}] = {kind!r}, but that node's mechanism "
+                             f"cannot be {kind}: {why}")
+        forced[i] = kind
+    return {"mechanisms": "auto", "forced_mechanisms": forced}
 
 
 def balance_weights(net, codes: torch.Tensor, params: dict) -> torch.Tensor | None:

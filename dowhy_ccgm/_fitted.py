@@ -154,6 +154,11 @@ class FittedCCGM:
         if "atom_values" not in weights or "lattice" not in weights:
             weights.update(atom=net.atom.clone(), atom_values=net.atom_values.clone(),
                            lattice=weights.get("lattice", net.lattice).clone())
+        # files before the simple mechanisms (:mod:`dowhy_ccgm._simple`): every node keeps
+        # its network
+        for name, value in net.state_dict().items():
+            if ".linear_" in name and name not in weights:
+                weights[name] = value
         try:
             net.load_state_dict(weights)
         except RuntimeError as exc:

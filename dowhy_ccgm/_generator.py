@@ -22,6 +22,7 @@ from ._fit import fit_model, warn_if_not_converged
 from ._fitted import MAX_SAMPLES, FittedCCGM
 from ._params import PARAMETER_CONSTRAINTS, check_parameters
 from ._removal import DEFAULT_HOW
+from ._simple import mechanism_kinds
 from ._utils import seed_from, torch_generator, torch_threads
 
 __all__ = ["CCGMGenerator"]
@@ -147,6 +148,23 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         distribution; 0 is the plain likelihood, 1 gives every parent cell the same
         weight. Nodes without a discrete parent are not weighted. See
         :mod:`dowhy_ccgm._balance` and ``benchmarks/bench_balance.py``.
+    mechanisms : {"auto", "linear", "additive", "network"} or dict, default="auto"
+        The mechanism of each continuous node, chosen after the exact fit
+        (:mod:`dowhy_ccgm._simple`): ``"linear"``, an additive noise model linear in the
+        parents (``u = b + beta . pa + s eps`` in the node's standardized value);
+        ``"additive"``, the same plus a restricted cubic spline of every continuous
+        parent (5 knots at its quantiles; additive, smooth, linear beyond the data);
+        ``"network"``, the fitted network (a location-scale mechanism with a learned
+        monotone decoder). ``"auto"``: the better of linear and additive by BIC, kept
+        when its held-out likelihood is better than the network's or within one standard
+        error of it (the one-standard-error rule), else the network; a kind: that kind
+        for every eligible node; a dict ``{node: kind}``: those nodes as named, the
+        others ``"auto"``. Eligible: continuous endogenous nodes with their own noise
+        (``variant="ccgm_noise"``), without point masses, not exact formulas, without a
+        many-level categorical parent; the others keep the network (naming one in the
+        dict is an error). The chosen kinds are ``mechanisms_``; the validation behind
+        them is ``history_["mechanisms"]``. ``"network"`` is the model before this
+        choice existed.
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool or "paper", default=False
@@ -255,7 +273,7 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
     def __init__(self, graph=None, *, exogenous=None, variant="ccgm_noise", column_types=None,
                  hidden=32, n_layers=2, encoder_hidden=64, epochs=200, pretrain_epochs=5,
                  batch_size=None, learning_rate=None, kl_weight=1.0, label_weight=1.0,
-                 latent_weight=1.0, parent_balance=0.5, prior="standard", learn_structure=False,
+                 latent_weight=1.0, parent_balance=0.5, mechanisms="auto", prior="standard", learn_structure=False,
                  knowledge=None, structure_bootstrap=0, edge_threshold=0.1, validation_fraction=0.1, patience=None,
                  extra_columns="raise", objective=None, fit_encoder=False,
                  root_sampling="empirical", progress_bar=None, n_threads=None,
@@ -275,6 +293,7 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         self.label_weight = label_weight
         self.latent_weight = latent_weight
         self.parent_balance = parent_balance
+        self.mechanisms = mechanisms
         self.prior = prior
         self.learn_structure = learn_structure
         self.knowledge = knowledge
@@ -393,6 +412,15 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         """The removed edges ``[(parent, child), ...]`` in the order they were removed."""
         self._check_fitted()
         return self.model_.removed_pairs()
+
+    @property
+    def mechanisms_(self) -> dict:
+        """``{node: kind}`` of every node with a mechanism (the roots have none):
+        ``"linear"``, ``"additive"``, ``"network"`` or ``"formula"`` (``mechanisms``; the
+        validation behind an automatic choice is ``history_["mechanisms"]``)."""
+        self._check_fitted()
+        return {self.model_.nodes[i]: k
+                for i, k in mechanism_kinds(self.model_.net).items()}
 
     def _gen(self, random_state):
         if random_state is None:

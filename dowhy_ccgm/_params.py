@@ -35,7 +35,7 @@ DEFAULTS: dict = {
     "graph": None, "exogenous": None, "variant": "ccgm_noise", "column_types": None,
     "hidden": 32, "n_layers": 2, "encoder_hidden": 64, "epochs": 200, "pretrain_epochs": 5,
     "batch_size": None, "learning_rate": None, "kl_weight": 1.0, "label_weight": 1.0,
-    "latent_weight": 1.0, "parent_balance": 0.5, "prior": "standard", "learn_structure": False,
+    "latent_weight": 1.0, "parent_balance": 0.5, "mechanisms": "auto", "prior": "standard", "learn_structure": False,
     "knowledge": None, "structure_bootstrap": 0,
     "edge_threshold": 0.1, "validation_fraction": 0.1, "patience": None,
     "extra_columns": "raise", "objective": None, "fit_encoder": False,
@@ -60,6 +60,8 @@ PARAMETER_CONSTRAINTS: dict = {
     "label_weight": [_NON_NEGATIVE_REAL],
     "latent_weight": [_NON_NEGATIVE_REAL],
     "parent_balance": [Interval(Real, 0, 1, closed="both")],
+    # (a dict {node: kind}: checked at fit time, which names an unknown or ineligible node)
+    "mechanisms": [StrOptions({"auto", "linear", "additive", "network"}), dict],
     "prior": [StrOptions({"standard", "conditional"})],
     "learn_structure": ["boolean", StrOptions({"paper"})],
     # (checked at fit time by structure.Knowledge.coerce, which names the fault)

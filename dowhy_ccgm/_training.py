@@ -16,6 +16,7 @@ from ._progress import progress_bar
 
 from ._loop import (Adam, EarlyStopping, Plateau, Round, absolute_improvement, fit_loop,
                     relative_improvement)
+from ._simple import clear_simple, row_chunks, select_simple
 from .nn import AugmentedLagrangian, CCGMNet
 from .nn._fused import FusedExactStep, unsupported
 
@@ -429,7 +430,8 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
                 pretrain_epochs: int, batch_size: int, lr: float, patience: int,
                 validation_fraction: float, generator: torch.Generator, progress: bool,
                 latent_weight: float = 1.0, tol: float = 1e-3, desc: str = "CCGM fit",
-                groups=None, node_weights: torch.Tensor | None = None) -> dict:
+                groups=None, node_weights: torch.Tensor | None = None,
+                mechanisms="network", forced_mechanisms=None) -> dict:
     """Fit the parameters generation uses by the exact likelihood, given the graph.
 
     ``-log p(x) = sum_i -log p(x_i | pa_i)`` is evaluated for all nodes at once
@@ -449,7 +451,13 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
 
     ``node_weights`` (n, n_nodes), optional, weighs every node's term of every row, in
     training and validation alike (the parent balance, :mod:`dowhy_ccgm._balance`).
+
+    After training, ``mechanisms`` (``"auto"`` or a kind) and ``forced_mechanisms``
+    ({node index: kind}) choose which continuous nodes take a simple mechanism instead of
+    the network's (:func:`dowhy_ccgm._simple.select_simple`, on the same validation rows);
+    the choice is ``history["mechanisms"]``.
     """
+    clear_simple(net)
     n = S.shape[0]
     dev = net.mask.device
     val_idx, tr_idx = _split(n, validation_fraction, generator, groups)
@@ -515,6 +523,15 @@ def train_exact(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs: i
         flat.release()
     history["best_val"] = stopping.best
     history["converged"] = stopping.stop
+    net.eval()
+    # (its own random stream: the fit's generator is left where training left it)
+    extra = torch.Generator().manual_seed(generator.initial_seed() + 1)
+    noise = None if step_width is None else (
+        lambda u: _dequantize(net, u, step_width, extra).to(u.device))
+    S_va0, seen_va = net.observed_factors(S_va)
+    history["mechanisms"] = select_simple(
+        net, mechanisms, row_chunks(net, S, tr_idx, node_weights, noise),
+        (S_va0, torch.nan_to_num(u_va), w_va, seen_va), forced=forced_mechanisms)
     return history
 
 

@@ -226,6 +226,12 @@ class MonotoneMap(nn.Module):
         return z
 
 
+def _linear_loaded(module, incompatible_keys) -> None:
+    """After ``load_state_dict``: the simple mechanisms' cache follows the loaded buffers
+    (a module-level function: modules stay picklable)."""
+    module._linear_changed()
+
+
 class GatedNodeMLP(nn.Module):
     """One small MLP per node, all evaluated in one batched call.
 
@@ -288,6 +294,103 @@ class GatedNodeMLP(nn.Module):
         self.tables = nn.ParameterList([
             nn.Parameter(torch.empty(n, lookup[j], d1).uniform_(-bound, bound))
             for j in sorted(lookup)])
+        # simple mechanisms (:mod:`dowhy_ccgm._simple`): a node whose ``linear_on`` is 1
+        # outputs ``features(states) @ linear_w[i] + linear_b[i]`` instead of its MLP's
+        # output, the features being the states and, for the continuous state columns,
+        # a restricted cubic spline basis (Harrell's: natural, linear beyond its outer
+        # knots) at ``linear_knots`` (``linear_basis`` flags the terms in use): a linear
+        # map, or an additive smooth one. ``linear_w[i]``'s rows: the ``width`` states,
+        # then ``BASIS`` terms per column (column-major); zero outside the node's parents.
+        # Chosen after the fit, never trained by gradient; all off until then.
+        B = self.BASIS
+        self.register_buffer("linear_on", torch.zeros(n))
+        self.register_buffer("linear_knots", torch.zeros(width, B + 2))
+        self.register_buffer("linear_basis", torch.zeros(width, B))
+        self.register_buffer("linear_w", torch.zeros(n, width * (1 + B), n_out))
+        self.register_buffer("linear_b", torch.zeros(n, n_out))
+        self._linear, self._linear_rows = [], {}
+        self.register_load_state_dict_post_hook(_linear_loaded)
+
+    #: spline terms per continuous state column of the simple mechanisms (5 knots)
+    BASIS = 3
+
+    def _linear_changed(self) -> None:
+        """Caches which nodes are simple and the columns each reads (no device sync on
+        the forward path)."""
+        self._linear = torch.nonzero(self.linear_on).flatten().tolist()
+        self._linear_rows = {}
+        B, w = self.BASIS, self.width
+        for i in self._linear:
+            W = self.linear_w[i]
+            used = W[:w].abs().sum(-1) + W[w:].view(w, B, -1).abs().sum((1, 2))
+            cols = torch.nonzero(used).flatten()
+            rows = torch.cat([cols, (w + cols.unsqueeze(1) * B
+                                     + torch.arange(B, device=cols.device)).flatten()])
+            self._linear_rows[i] = (cols, rows)
+
+    def linear_features(self, x: torch.Tensor, cols=None) -> torch.Tensor:
+        """The simple mechanisms' features of state values ``x`` (..., width), or of the
+        columns ``cols`` (..., len(cols)): the values, then each column's spline terms.
+
+        With knots ``t_1 < ... < t_k`` (``k - 2`` terms in use; ``linear_knots`` holds the
+        inner ``t_1..t_{k-2}`` then ``t_{k-1}, t_k``), term ``j`` is Harrell's
+        ``((x - t_j)^3_+ - (x - t_{k-1})^3_+ (t_k - t_j) / (t_k - t_{k-1}) + (x - t_k)^3_+
+        (t_{k-1} - t_j) / (t_k - t_{k-1})) / (t_k - t_1)^2``: cubic between the knots,
+        linear beyond the outer ones."""
+        T = self.linear_knots if cols is None else self.linear_knots[cols]
+        M = self.linear_basis if cols is None else self.linear_basis[cols]
+        inner, a, b = T[:, :-2], T[:, -2:-1], T[:, -1:]
+        den = (b - a).clamp(min=1e-6)
+        norm = ((b - T[:, :1]) ** 2).clamp(min=1e-6)
+        xe = x.unsqueeze(-1)
+
+        def cube(v):
+            return F.relu(v) ** 3
+        terms = (cube(xe - inner) - cube(xe - a) * ((b - inner) / den)
+                 + cube(xe - b) * ((a - inner) / den)) / norm
+        return torch.cat([x, (terms * M).flatten(-2)], -1)
+
+    def set_knots(self, knots: torch.Tensor, basis: torch.Tensor) -> None:
+        """The spline knots (width, BASIS + 2) and which terms are in use (width, BASIS)."""
+        with torch.no_grad():
+            self.linear_knots.copy_(knots)
+            self.linear_basis.copy_(basis)
+
+    def set_linear(self, i: int, weight: torch.Tensor | None, bias: torch.Tensor | None = None
+                   ) -> None:
+        """Make node ``i`` simple (``weight`` (width * (1 + BASIS), n_out) on
+        :meth:`linear_features`, ``bias`` (n_out,)), or its MLP again (``weight=None``)."""
+        with torch.no_grad():
+            if weight is None:
+                self.linear_on[i] = 0.0
+                self.linear_w[i] = 0.0
+                self.linear_b[i] = 0.0
+            else:
+                self.linear_on[i] = 1.0
+                self.linear_w[i] = weight.to(self.linear_w)
+                self.linear_b[i] = bias.to(self.linear_b)
+        self._linear_changed()
+
+    @property
+    def linear_nodes(self) -> list:
+        """The nodes whose mechanism is simple (linear or additive)."""
+        return list(self._linear)
+
+    def _linear_out(self, i: int, states: torch.Tensor) -> torch.Tensor:
+        """Simple node ``i``'s output from its parents' columns of ``states`` (batch,
+        width), in float64: one computation for every path (batched forward, one node),
+        so abduction and generation agree to the last bit."""
+        cols, rows = self._linear_rows[i]
+        f = self.linear_features(states[:, cols].double(), cols)
+        return torch.addmm(self.linear_b[i].double(), f,
+                           self.linear_w[i][rows].double()).to(states.dtype)
+
+    def _with_linear(self, out: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """``out`` (batch, n, n_out) with the simple nodes' outputs in place."""
+        out = out.clone()
+        for i in self._linear:
+            out[:, i] = self._linear_out(i, states if states.dim() == 2 else states[:, i])
+        return out
 
     def expand_gate(self, A: torch.Tensor) -> torch.Tensor:
         """(n, n) adjacency -> (n_nodes, width) per-node input gates."""
@@ -336,6 +439,8 @@ class GatedNodeMLP(nn.Module):
         h = h + b0.unsqueeze(1)                       # (n, batch, d1)
         for W, b in zip(weights[1:], biases[1:]):
             h = torch.baddbmm(b.unsqueeze(1), F.silu(h), W)
+        if self._linear:
+            return self._with_linear(h.transpose(0, 1), states)
         return h.transpose(0, 1)                      # (batch, n, n_out)
 
     def forward_node(self, i: int, states: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
@@ -344,7 +449,10 @@ class GatedNodeMLP(nn.Module):
         On a sparse graph the first layer reads only the columns whose gate is not zero
         (the node's parents' blocks), so a node costs what its in-degree asks, not the
         graph's width (generation and abduction go node by node: the dense product made
-        them quadratic in the number of nodes)."""
+        them quadratic in the number of nodes). A simple node (:meth:`set_linear`) is its
+        map of its features."""
+        if i in self._linear_rows:
+            return self._linear_out(i, states)
         gate = A[self.block_index, i]
         tables = list(self.tables)
         g = gate * self.dense_col if tables else gate

@@ -1,0 +1,372 @@
+"""Simple mechanisms where the data do not ask for more: a per-node choice, by validation,
+between the fitted network's mechanism and two additive noise models, a linear and an
+additive spline one.
+
+Real data are often close to additive, and a few rows per cell of the parents cannot tell
+a flexible mechanism's bends from noise: there the network fits per-cell means (the
+sampling noise of a saturated model), its scale varies with the parents and its learned
+decoder bends where the data are dense, so a unit's counterfactual moves where the truth
+does not. DoWhy's auto-assignment wins such cases by choosing a simpler model. This module
+makes that choice for each continuous node after the exact fit. With ``u_i`` the node's
+standardized value:
+
+* ``"linear"``: ``u_i = b + sum_c beta_c x_c + s eps``, the sum over the state columns of
+  the node's parents (a continuous parent's standardized value, a binary one's ``value -
+  0.5``, a categorical one's indicators);
+* ``"additive"``: the same plus, for every continuous parent column, a restricted cubic
+  spline (Harrell's, knots at the 5, 27.5, 50, 72.5 and 95% quantiles of its training
+  values: three terms, cubic between the knots, linear beyond the outer ones): an additive
+  smooth mechanism (as in CAM, Buehlmann et al. 2014), linear beyond the data;
+* ``"network"``: the fitted network.
+
+The two additive noise models are fitted by (weighted) least squares on the training rows,
+with the parent balance's weights, and the better of the two is picked by BIC (nested
+least-squares fits differ too little on held-out rows to rank them; the penalty does). Its
+negative log-likelihood of the node's value is then computed on every validation row
+beside the network's (through the network's decoder's change of variables, so both are
+densities of the same value), and the simple mechanism is kept when its mean validation
+NLL is below the network's or within one standard error (of the paired row differences)
+above it: the one-standard-error rule (Breiman et al. 1984), the simpler model unless the
+data say otherwise. A kept simple mechanism is refitted on all rows (training and
+validation) and written into the network (:meth:`GatedNodeMLP.set_linear`, the decoder's
+column set to the identity), so sampling, interventions, counterfactuals, edge removal,
+``score`` and model files use it with no other change.
+
+Eligible: continuous endogenous nodes with a noise of their own (``variant="ccgm_noise"``),
+no point mass, not a formula node, no many-level categorical parent (read through lookup
+tables). Integer and lattice columns are compared on their dequantized values, as the fit
+trains them.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["KINDS", "MODES", "clear_simple", "eligible_nodes", "mechanism_kinds",
+           "row_chunks", "select_simple"]
+
+#: the candidates, simplest first
+KINDS = ("linear", "additive", "network")
+#: ``mechanisms`` values besides a dict {node: kind}
+MODES = ("auto",) + KINDS
+#: the splines' knots: these quantiles of a continuous state column's training values
+#: (Harrell's default for five knots; fewer where they coincide, none below three)
+KNOT_QUANTILES = (0.05, 0.275, 0.5, 0.725, 0.95)
+#: the smallest scale a simple mechanism keeps (a tighter node is a formula)
+MIN_SCALE = 2e-3
+#: training rows read for the knots' quantiles
+KNOT_ROWS = 100_000
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+#: the decoder's tanh components are switched off with this log-weight (e^-80 ~ 2e-35)
+_OFF = -80.0
+#: rows per chunk of the least-squares sums
+_CHUNK = 65_536
+
+
+def eligible_nodes(net) -> list:
+    """The nodes that may take a simple mechanism (see the module's docstring)."""
+    if net.variant != "ccgm_noise" or net.objective != "exact":
+        return []
+    mask = net.mask.detach().cpu().numpy() != 0
+    return [i for i in net.cont
+            if net.noise_kind(i) == "normal" and not net.atoms[i] and i not in net.formulas
+            and not any(mask[j, i] for j in net.wide)]
+
+
+def ineligible_reason(net, i: int) -> str | None:
+    """Why node ``i`` cannot take a simple mechanism (None: it can)."""
+    if i in eligible_nodes(net):
+        return None
+    if net.kinds[i] != "continuous":
+        return "it is not continuous"
+    if net.exogenous[i]:
+        return "it is a root (exogenous: its value is its own latent)"
+    if net.variant != "ccgm_noise" or net.objective != "exact":
+        return "variant='ccgm_noise' and objective='exact' are needed"
+    if net.atoms[i]:
+        return "it has point masses"
+    if i in net.formulas:
+        return "it is an exact formula of its parents"
+    return "it has a many-level categorical parent"
+
+
+def mechanism_kinds(net) -> dict:
+    """``{node index: kind}`` of every node with a mechanism (not a root): ``"linear"``,
+    ``"additive"``, ``"network"`` or ``"formula"``."""
+    out = {}
+    width = net.width
+    for i in range(net.n):
+        if net.exogenous[i] and net.variant != "causalvae":
+            continue
+        if i in net.formulas:
+            out[i] = "formula"
+        elif i in net.g.linear_nodes:
+            spline = net.g.linear_w[i, width:]
+            out[i] = "additive" if bool(spline.abs().sum() > 0) else "linear"
+        else:
+            out[i] = "network"
+    return out
+
+
+def clear_simple(net) -> None:
+    """Every node back to its network mechanism (the start of a fit)."""
+    for i in net.g.linear_nodes:
+        net.g.set_linear(i, None)
+
+
+def row_chunks(net, S: torch.Tensor, rows: torch.Tensor, node_weights=None, noise=None):
+    """The rows ``rows`` of the state rows ``S`` in chunks ``(S, u, w, seen)``: the states
+    with missing cells as 0, the continuous values (plus ``noise(u)``, the dequantization
+    of lattice columns), the node weights (or None) and which factors are observed (or
+    None). A callable: every call starts again (no copy of the data is kept)."""
+    def chunks():
+        for a in range(0, rows.shape[0], _CHUNK):
+            r = rows[a:a + _CHUNK]
+            Sc, seen = net.observed_factors(S[r])
+            u = Sc[:, net.cont_offset]
+            if noise is not None:
+                u = u + noise(u)
+            yield Sc, u, None if node_weights is None else node_weights[r], seen
+    return chunks
+
+
+def _set_knots(net, train) -> None:
+    """Every continuous state column's spline knots, from its training values."""
+    cols = net.cont_offset.cpu().tolist()
+    B = net.g.BASIS
+    knots = torch.zeros(net.width, B + 2)
+    basis = torch.zeros(net.width, B)
+    if cols:
+        parts, n = [], 0
+        for S, _, _, _ in train():
+            parts.append(S[:, torch.tensor(cols, device=S.device)].double().cpu())
+            n += S.shape[0]
+            if n >= KNOT_ROWS:
+                break
+        values = torch.cat(parts)[:KNOT_ROWS].numpy() if parts else np.zeros((0, len(cols)))
+        for k, c in enumerate(cols):
+            if not len(values):
+                break
+            t = np.unique(np.quantile(values[:, k], KNOT_QUANTILES))
+            if len(t) < 3:
+                continue
+            m = len(t) - 2                 # spline terms: one per inner knot
+            knots[c, :m] = torch.as_tensor(t[:m])
+            knots[c, B:] = torch.as_tensor(t[-2:])
+            basis[c, :m] = 1.0
+    net.g.set_knots(knots, basis)
+
+
+def _parent_columns(net, i: int) -> torch.Tensor:
+    """The state columns node ``i`` reads: its allowed parents' blocks whose gate is not
+    zero (a parent with a zero gate is not read by the network either)."""
+    gate = net.G.detach()[net.g.block_index, i] * net.g.dense_col
+    return torch.nonzero(gate).flatten().cpu()
+
+
+class _Design:
+    """Node ``i``'s additive design: its parents' state columns ``cols``, the spline terms
+    of the continuous ones, an intercept; ``linear`` indexes the columns of the linear
+    candidate, and :meth:`weights` maps coefficients to the rows of ``linear_w``."""
+
+    def __init__(self, net, cols: torch.Tensor):
+        self.g, self.cols = net.g, cols
+        B, width = net.g.BASIS, net.width
+        used = net.g.linear_basis.cpu()[cols] > 0                        # (P, B)
+        p = cols.numel()
+        self.terms = torch.nonzero(used.flatten()).flatten()             # into (P * B)
+        self.size = p + self.terms.numel() + 1
+        self.linear = torch.cat([torch.arange(p), torch.tensor([self.size - 1])])
+        self.rows = torch.cat([cols, (width + cols.unsqueeze(1) * B
+                                      + torch.arange(B)).flatten()[self.terms]])
+
+    @property
+    def has_spline(self) -> bool:
+        return bool(self.terms.numel())
+
+    def __call__(self, S: torch.Tensor) -> torch.Tensor:
+        """The design of state rows ``S`` (float64, CPU)."""
+        cols = self.cols.to(S.device)
+        feats = self.g.linear_features(S[:, cols].double(), cols).cpu()
+        p = self.cols.numel()
+        x = feats[:, :p]
+        spline = feats[:, p:][:, self.terms]
+        return torch.cat([x, spline, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
+
+    def weights(self, beta: torch.Tensor, n_out: int, width: int):
+        """``(weight, intercept)`` of :meth:`GatedNodeMLP.set_linear` from the full
+        design's coefficients."""
+        weight = torch.zeros(width * (1 + self.g.BASIS), n_out)
+        weight[self.rows, 0] = beta[:-1].float()
+        return weight, float(beta[-1])
+
+
+def _node_rows(net, i, chunk):
+    """Node ``i``'s rows of a chunk with its factor observed: ``(S, y, w, keep)``
+    (``keep`` None: all rows)."""
+    S, u, w, seen = chunk
+    y = u[:, net.cont_pos[i]]
+    wt = torch.ones_like(y) if w is None else w[:, i].to(y)
+    if seen is None:
+        return S, y, wt, None
+    keep = seen[:, i]
+    return S[keep], y[keep], wt[keep], keep
+
+
+def _moments(net, i, chunks, design):
+    """The weighted sums of least squares over the chunks: ``(gram, rhs, yy, sw, rows)``
+    of the full design."""
+    p = design.size
+    gram = torch.zeros(p, p, dtype=torch.float64)
+    rhs = torch.zeros(p, dtype=torch.float64)
+    yy = sw = 0.0
+    n = 0
+    for chunk in chunks:
+        S, y, w, _ = _node_rows(net, i, chunk)
+        A = design(S)
+        yc, wc = y.double().cpu(), w.double().cpu()
+        Aw = A * wc.unsqueeze(1)
+        gram += Aw.T @ A
+        rhs += Aw.T @ yc
+        yy += float((wc * yc * yc).sum())
+        sw += float(wc.sum())
+        n += yc.shape[0]
+    return gram, rhs, yy, sw, n
+
+
+def _solve(moments, index):
+    """``(beta, residual variance)`` of the least squares on the design columns ``index``
+    (the full design's coefficient vector, zero elsewhere); a vanishing ridge makes
+    collinear columns (a one-hot block beside the intercept) solvable."""
+    gram, rhs, yy, sw, _ = moments
+    G, b = gram[index][:, index], rhs[index]
+    ridge = 1e-9 * float(torch.diagonal(G).mean()) + 1e-12
+    coef = torch.linalg.solve(G + ridge * torch.eye(len(index), dtype=G.dtype), b)
+    rss = yy - 2.0 * float(coef @ b) + float(coef @ G @ coef)
+    beta = torch.zeros(gram.shape[0], dtype=torch.float64)
+    beta[index] = coef
+    return beta, max(rss / sw, MIN_SCALE ** 2)
+
+
+def _gaussian_nll(r: torch.Tensor, var: float) -> torch.Tensor:
+    return 0.5 * r * r / var + 0.5 * math.log(var) + _HALF_LOG_2PI
+
+
+def _network_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Tensor:
+    """The NLL of each of ``nodes``' values under the fitted network, per row (rows,
+    len(nodes)) float64 on the CPU, through the decoder's change of variables."""
+    at = torch.tensor(nodes, dtype=torch.long, device=S.device)
+    ks = torch.tensor([net.cont_pos[i] for i in nodes], dtype=torch.long, device=S.device)
+    chunk = max(1, (1 << 22) // max(net.n * net.hidden, 1))
+    parts = []
+    for a in range(0, S.shape[0], chunk):
+        out = net.g(S[a:a + chunk], net.G, net.input_index())[:, at]
+        z = net.decoder.inverse(u[a:a + chunk])
+        log_det = torch.log(net.decoder.derivative(z))[:, ks]
+        s = F.softplus(out[..., 1]) + 1e-3
+        eps = (z[:, ks] - out[..., 0]) / s
+        parts.append((0.5 * eps * eps + torch.log(s) + log_det).double().cpu()
+                     + _HALF_LOG_2PI)
+    return torch.cat(parts)
+
+
+def _write(net, i: int, design: _Design, beta: torch.Tensor, var: float) -> None:
+    """Node ``i``'s simple mechanism into the network; its decoder column the identity."""
+    weight, intercept = design.weights(beta, net.n_out, net.width)
+    bias = torch.zeros(net.n_out)
+    bias[0] = intercept
+    bias[1] = math.log(math.expm1(math.sqrt(var) - 1e-3))   # the inverse of scale()
+    net.g.set_linear(i, weight, bias)
+    k = net.cont_pos[i]
+    dec = net.decoder
+    dec.a[k] = 0.0
+    dec.b[k] = 0.0
+    dec.c[k] = _OFF
+
+
+def _bic_kind(moments, design) -> str:
+    """``"linear"`` or ``"additive"`` by BIC on the training rows (their Gaussian
+    log-likelihood, ``log(n) / 2`` per coefficient): between two nested least-squares
+    fits the held-out difference is too small to rank them, the penalty is not."""
+    if not design.has_spline:
+        return "linear"
+    n = moments[4]
+    bic = {}
+    for k, index in (("linear", design.linear), ("additive", torch.arange(design.size))):
+        var = _solve(moments, index)[1]
+        bic[k] = 0.5 * n * math.log(var) + 0.5 * math.log(n) * len(index)
+    return min(bic, key=bic.get)
+
+
+def _one_se_choice(nll: dict, simple: str) -> tuple[str, dict]:
+    """``simple`` when its mean validation NLL is within one standard error (of the
+    paired row differences) of the network's, or below it; else ``"network"``. ``nll``:
+    {kind: per-row weighted NLL}. Returns the kind and each candidate's mean NLL and
+    difference to the network, with its standard error."""
+    stats = {}
+    for k, v in nll.items():
+        d = v - nll["network"]
+        stats[k] = {"nll": float(v.mean()), "delta": float(d.mean()),
+                    "se": float(d.std() / math.sqrt(d.shape[0])) if d.shape[0] > 1 else 0.0}
+    keep = stats[simple]["delta"] <= stats[simple]["se"]
+    return (simple if keep else "network"), stats
+
+
+@torch.no_grad()
+def select_simple(net, mode, train, valid, forced=None) -> dict:
+    """Choose each eligible node's mechanism and write the simple ones into ``net``.
+
+    ``mode``: ``"auto"`` (by validation) or one of :data:`KINDS` for every eligible node;
+    ``forced``: ``{node index: kind}`` whatever the validation says. ``train``: a callable
+    giving the training rows' chunks (:func:`row_chunks`); ``valid``: the validation rows as
+    one chunk ``(S, u, w, seen)`` (``u`` dequantized as the fit's validation saw it).
+    Returns ``{node: {"kind": the mechanism kept, "candidates": {kind: {"nll", "delta",
+    "se"}}}}`` for the nodes considered (validation statistics only where compared; a node
+    with fewer rows than its design's columns keeps its network)."""
+    clear_simple(net)
+    forced = dict(forced or {})
+    nodes = [i for i in eligible_nodes(net)
+             if (mode != "network" or i in forced) and forced.get(i) != "network"]
+    if not nodes:
+        return {}
+    _set_knots(net, train)
+    S_va = valid[0]
+    compare = [i for i in nodes if mode == "auto" and i not in forced]
+    mlp = _network_nll(net, S_va, valid[1], compare) \
+        if compare and S_va.shape[0] >= 2 else None
+    report = {}
+    for i in nodes:
+        design = _Design(net, _parent_columns(net, i))
+        mom = _moments(net, i, train(), design)
+        if mom[4] < design.size + 2 or mom[3] <= 0:
+            continue
+        kind = forced.get(i, mode)
+        entry = {}
+        Sv, yv, wv, keep = _node_rows(net, i, valid)
+        if kind == "auto":
+            kind = "network"
+            if mlp is not None and yv.shape[0] >= 2:
+                A = design(Sv)
+                y, w = yv.double().cpu(), wv.double().cpu()
+                net_nll = mlp[:, compare.index(i)]
+                nll = {"network": w * (net_nll if keep is None else net_nll[keep.cpu()])}
+                for k, index in (("linear", design.linear),
+                                 ("additive", torch.arange(design.size))):
+                    if k == "additive" and not design.has_spline:
+                        continue
+                    beta, var = _solve(mom, index)
+                    nll[k] = w * _gaussian_nll(y - A @ beta, var)
+                kind, entry["candidates"] = _one_se_choice(nll, _bic_kind(mom, design))
+        if kind == "additive" and not design.has_spline:
+            kind = "linear"          # (no continuous parent: the two are the same)
+        if kind != "network":        # refit on every row, then into the network
+            full = _moments(net, i, itertools.chain(train(), [valid]), design)
+            index = design.linear if kind == "linear" else torch.arange(design.size)
+            _write(net, i, design, *_solve(full, index))
+        entry["kind"] = kind
+        report[i] = entry
+    return report
