@@ -273,8 +273,9 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
     def __init__(self, graph=None, *, exogenous=None, variant="ccgm_noise", column_types=None,
                  hidden=32, n_layers=2, encoder_hidden=64, epochs=200, pretrain_epochs=5,
                  batch_size=None, learning_rate=None, kl_weight=1.0, label_weight=1.0,
-                 latent_weight=1.0, parent_balance=0.5, mechanisms="auto", prior="standard", learn_structure=False,
-                 knowledge=None, structure_bootstrap=0, edge_threshold=0.1, validation_fraction=0.1, patience=None,
+                 latent_weight=1.0, parent_balance=0.5, mechanisms="auto", prior="standard",
+                 learn_structure=False, knowledge=None, structure_bootstrap=0,
+                 edge_threshold=0.1, validation_fraction=0.1, patience=None,
                  extra_columns="raise", objective=None, fit_encoder=False,
                  root_sampling="empirical", progress_bar=None, n_threads=None,
                  random_state=None, device="auto"):

@@ -19,8 +19,8 @@ standardized value:
   smooth mechanism (as in CAM, Buehlmann et al. 2014), linear beyond the data;
 * ``"network"``: the fitted network.
 
-The two additive noise models are fitted by (weighted) least squares on the training rows,
-with the parent balance's weights, and the better of the two is picked by BIC (nested
+The two additive noise models are fitted by least squares on the training rows, weighted by
+the parent balance as the network is, and the better of the two is picked by BIC (nested
 least-squares fits differ too little on held-out rows to rank them; the penalty does). Its
 negative log-likelihood of the node's value is then computed on every validation row
 beside the network's (through the network's decoder's change of variables, so both are
@@ -28,9 +28,11 @@ densities of the same value), and the simple mechanism is kept when its mean val
 NLL is below the network's or within one standard error (of the paired row differences)
 above it: the one-standard-error rule (Breiman et al. 1984), the simpler model unless the
 data say otherwise. A kept simple mechanism is refitted on all rows (training and
-validation) and written into the network (:meth:`GatedNodeMLP.set_linear`, the decoder's
-column set to the identity), so sampling, interventions, counterfactuals, edge removal,
-``score`` and model files use it with no other change.
+validation) by plain least squares (the parent balance is for a flexible model's capacity;
+a simple model kept because it fits every cell as well is most efficient unweighted, as a
+linear regression is) and written into the network (:meth:`GatedNodeMLP.set_linear`, the
+decoder's column set to the identity), so sampling, interventions, counterfactuals, edge
+removal, ``score`` and model files use it with no other change.
 
 Eligible: continuous endogenous nodes with a noise of their own (``variant="ccgm_noise"``),
 no point mass, not a formula node, no many-level categorical parent (read through lookup
@@ -217,9 +219,9 @@ def _node_rows(net, i, chunk):
     return S[keep], y[keep], wt[keep], keep
 
 
-def _moments(net, i, chunks, design):
-    """The weighted sums of least squares over the chunks: ``(gram, rhs, yy, sw, rows)``
-    of the full design."""
+def _moments(net, i, chunks, design, weighted: bool = True):
+    """The (weighted) sums of least squares over the chunks: ``(gram, rhs, yy, sw,
+    rows)`` of the full design (``weighted=False``: every row weighs 1)."""
     p = design.size
     gram = torch.zeros(p, p, dtype=torch.float64)
     rhs = torch.zeros(p, dtype=torch.float64)
@@ -227,6 +229,8 @@ def _moments(net, i, chunks, design):
     n = 0
     for chunk in chunks:
         S, y, w, _ = _node_rows(net, i, chunk)
+        if not weighted:
+            w = torch.ones_like(y)
         A = design(S)
         yc, wc = y.double().cpu(), w.double().cpu()
         Aw = A * wc.unsqueeze(1)
@@ -364,7 +368,8 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
         if kind == "additive" and not design.has_spline:
             kind = "linear"          # (no continuous parent: the two are the same)
         if kind != "network":        # refit on every row, then into the network
-            full = _moments(net, i, itertools.chain(train(), [valid]), design)
+            full = _moments(net, i, itertools.chain(train(), [valid]), design,
+                            weighted=False)
             index = design.linear if kind == "linear" else torch.arange(design.size)
             _write(net, i, design, *_solve(full, index))
         entry["kind"] = kind
