@@ -65,8 +65,11 @@ KNOT_ROWS = 100_000
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: the decoder's tanh components are switched off with this log-weight (e^-80 ~ 2e-35)
 _OFF = -80.0
-#: rows per chunk of the least-squares sums
-_CHUNK = 65_536
+#: rows per chunk of the least-squares sums (their float64 features and temporaries stay
+#: a few MB: the fit's memory is the data's)
+_CHUNK = 16_384
+#: activations per chunk of the network's validation pass (rows x nodes x hidden)
+_ACTIVATIONS = 1 << 19
 
 
 def eligible_nodes(net) -> list:
@@ -265,7 +268,7 @@ def _network_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Tensor:
     len(nodes)) float64 on the CPU, through the decoder's change of variables."""
     at = torch.tensor(nodes, dtype=torch.long, device=S.device)
     ks = torch.tensor([net.cont_pos[i] for i in nodes], dtype=torch.long, device=S.device)
-    chunk = max(1, (1 << 22) // max(net.n * net.hidden, 1))
+    chunk = max(1, _ACTIVATIONS // max(net.n * net.hidden, 1))
     parts = []
     for a in range(0, S.shape[0], chunk):
         out = net.g(S[a:a + chunk], net.G, net.input_index())[:, at]
