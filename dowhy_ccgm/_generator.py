@@ -156,8 +156,9 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         parent (5 knots at its quantiles; additive, smooth, linear beyond the data);
         ``"network"``, the fitted network (a location-scale mechanism with a learned
         monotone decoder). ``"auto"``: the better of linear and additive by BIC, kept
-        when its held-out likelihood is better than the network's or within one standard
-        error of it (the one-standard-error rule), else the network; a kind: that kind
+        unless the network's held-out likelihood is significantly better (by more than
+        1.96 standard errors of the paired row differences: Vuong's test), else the
+        network; a kind: that kind
         for every eligible node; a dict ``{node: kind}``: those nodes as named, the
         others ``"auto"``. Eligible: continuous endogenous nodes with their own noise
         (``variant="ccgm_noise"``), without point masses, not exact formulas, without a
