@@ -30,9 +30,8 @@ advantage exceeds ``NETWORK_Z = 1.96`` standard errors of the paired row differe
 (Vuong's 1989 test of non-nested models, one-sided at 2.5%; the simpler model unless the
 data say otherwise). The margin is wider than Breiman's one-standard-error rule on
 purpose: the network's validation NLL is optimistic, since its early stopping chose the
-checkpoint on those same rows; with the one-standard-error rule a truly linear node kept
-the network about one time in six, and the refit bootstrap of such a mixture ran narrow
-(direct-effect coverage 75% over 20 data sets). A kept simple mechanism is refitted on all rows (training and
+checkpoint on those same rows, and with the one-standard-error rule a truly linear node
+kept the network about one time in six (measured). A kept simple mechanism is refitted on all rows (training and
 validation) by plain least squares (the parent balance is for a flexible model's capacity;
 a simple model kept because it fits every cell as well is most efficient unweighted, as a
 linear regression is) and written into the network (:meth:`GatedNodeMLP.set_linear`, the
