@@ -31,12 +31,13 @@ advantage exceeds ``NETWORK_Z = 1.96`` standard errors of the paired row differe
 data say otherwise). The margin is wider than Breiman's one-standard-error rule on
 purpose: the network's validation NLL is optimistic, since its early stopping chose the
 checkpoint on those same rows, and with the one-standard-error rule a truly linear node
-kept the network about one time in six (measured). A kept simple mechanism is refitted on all rows (training and
-validation) by plain least squares (the parent balance is for a flexible model's capacity;
-a simple model kept because it fits every cell as well is most efficient unweighted, as a
-linear regression is) and written into the network (:meth:`GatedNodeMLP.set_linear`, the
-decoder's column set to the identity), so sampling, interventions, counterfactuals, edge
-removal, ``score`` and model files use it with no other change.
+kept the network about one time in six (measured). A kept simple mechanism is refitted
+on all rows (training and validation) by plain least squares (the parent balance is for a
+flexible model's capacity; a simple model kept because it fits every cell as well is most
+efficient unweighted, as a linear regression is) and written into the network
+(:meth:`GatedNodeMLP.set_linear`, the decoder's column set to the identity), so sampling,
+interventions, counterfactuals, edge removal, ``score`` and model files use it with no
+other change.
 
 Eligible: continuous endogenous nodes with a noise of their own (``variant="ccgm_noise"``),
 no point mass, not a formula node, no many-level categorical parent (read through lookup
