@@ -23,6 +23,8 @@ Run::
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 import warnings
@@ -196,11 +198,48 @@ def mediation(n, seed):
     return pd.DataFrame({"A": a, "M1": m1, "M2": m2, "Y": y})
 
 
+def ols_mediation(data) -> dict:
+    """The closed-form estimates of the true (linear) model fitted by least squares: the
+    reference a refit bootstrap of the right parametric model reaches on the same
+    resamples."""
+    a, m1, m2, y = (data[c].to_numpy(float) for c in ("A", "M1", "M2", "Y"))
+    one = np.ones_like(a)
+    b = np.linalg.lstsq(np.c_[one, a, m1, m2], y, rcond=None)[0]
+    c1 = np.linalg.lstsq(np.c_[one, a], m1, rcond=None)[0]
+    c2 = np.linalg.lstsq(np.c_[one, a, m1], m2, rcond=None)[0]
+    return {"direct": float(b[1]),
+            "indirect": float(b[2] * c1[1] + b[3] * (c2[1] + c2[2] * c1[1]))}
+
+
+class _OLSReference:
+    """A bootstrap statistic that ignores the fitted generator: the least-squares estimate
+    on the replicate's own resample (so CCGM and the reference share every resample)."""
+
+    def __init__(self, effect):
+        self.effect = effect
+
+    def __call__(self, gen, data, random_state):
+        return ols_mediation(data)[self.effect]
+
+
+def _coverage(res, name, truth) -> dict:
+    lo, hi = res.interval(name)
+    nlo, nhi = res.interval(name, method="normal")
+    blo, bhi = res.interval(name, method="basic")
+    est = float(res.estimate[name])
+    se = float(np.std(res.replicates[name], ddof=1))
+    return {"estimate": est, "lo": float(lo), "hi": float(hi), "se": se,
+            "covers": bool(lo <= truth <= hi), "error_se": (est - truth) / se,
+            "basic": [float(blo), float(bhi)], "basic_covers": bool(blo <= truth <= bhi),
+            "normal": [float(nlo), float(nhi)], "normal_covers": bool(nlo <= truth <= nhi)}
+
+
 def run_paths(args) -> dict:
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm.bootstrap import bootstrap
     from dowhy_ccgm.fairness import PathSpecificEffect
     stats_ = {k: PathSpecificEffect("A", "Y", k, n_samples=50_000) for k in TRUE_EFFECTS}
+    stats_.update({f"ols {k}": _OLSReference(k) for k in TRUE_EFFECTS})
     rows = []
     for d in range(args.datasets):
         data = mediation(args.paths_n, 20_000 + d)
@@ -209,24 +248,24 @@ def run_paths(args) -> dict:
                         n_bootstrap=args.boot, random_state=d, n_jobs=args.jobs)
         row = {"dataset": d, "wall_s": time.perf_counter() - t}
         for k, truth in TRUE_EFFECTS.items():
-            lo, hi = res.interval(k)
-            est = float(res.estimate[k])
-            se = float(np.std(res.replicates[k], ddof=1))
-            blo, bhi = res.interval(k, method="basic")
-            row[k] = {"estimate": est, "lo": float(lo), "hi": float(hi), "se": se,
-                      "covers": bool(lo <= truth <= hi), "error_se": (est - truth) / se,
-                      "basic": [float(blo), float(bhi)],
-                      "basic_covers": bool(blo <= truth <= bhi)}
+            row[k] = _coverage(res, k, truth)
+            row[f"ols {k}"] = _coverage(res, f"ols {k}", truth)
         rows.append(row)
         print(f"paths data set {d}: " + ", ".join(
             f"{k} {row[k]['estimate']:.3f} [{row[k]['lo']:.3f}, {row[k]['hi']:.3f}]"
             for k in TRUE_EFFECTS) + f" ({row['wall_s']:.0f} s)", file=sys.stderr)
     n = len(rows)
     band = stats.binom.interval(0.95, n, 0.95)
-    summary = {k: {"coverage": float(np.mean([r[k]["covers"] for r in rows])),
-                   "basic_coverage": float(np.mean([r[k]["basic_covers"] for r in rows])),
-                   "mean_abs_error_se": float(np.mean([abs(r[k]["error_se"]) for r in rows])),
-                   "binomial_band": [band[0] / n, band[1] / n]} for k in TRUE_EFFECTS}
+    summary = {}
+    for k in [*TRUE_EFFECTS, *(f"ols {k}" for k in TRUE_EFFECTS)]:
+        summary[k] = {
+            "coverage": float(np.mean([r[k]["covers"] for r in rows])),
+            "basic_coverage": float(np.mean([r[k]["basic_covers"] for r in rows])),
+            "normal_coverage": float(np.mean([r[k]["normal_covers"] for r in rows])),
+            "mean_abs_error_se": float(np.mean([abs(r[k]["error_se"]) for r in rows])),
+            "se_mean": float(np.mean([r[k]["se"] for r in rows])),
+            "spread": float(np.std([r[k]["estimate"] for r in rows], ddof=1)),
+            "binomial_band": [band[0] / n, band[1] / n]}
     print(f"paths: {summary}", file=sys.stderr)
     return {"rows": rows, "summary": summary}
 
@@ -240,11 +279,14 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--draws", type=int, default=1,
                    help="abductions averaged per unit (more leaks the group, see FairFeatures)")
-    p.add_argument("--datasets", type=int, default=20)
+    p.add_argument("--datasets", type=int, default=40)
     p.add_argument("--paths-n", type=int, default=1000)
-    p.add_argument("--boot", type=int, default=20)
+    p.add_argument("--boot", type=int, default=50)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--json", metavar="PATH")
+    p.add_argument("--update", action="store_true",
+                   help="keep the parts of an existing --json file that this run does not "
+                        "compute")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
     set_torch_threads(1)
@@ -254,6 +296,11 @@ def main(argv=None) -> int:
         out[part] = {"features": run_features, "paths": run_paths,
                      "audit": run_audit}[part](args)
         out[part]["wall_s"] = time.perf_counter() - t
+    if args.update and args.json and os.path.exists(args.json):
+        with open(args.json) as fh:
+            kept = json.load(fh)
+        out = {**{k: v for k, v in kept.items() if k not in out}, **out,
+               "args": {**kept.get("args", {}), **vars(args)}}
     write_json(args.json, out)
     return 0
 

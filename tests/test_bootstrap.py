@@ -123,8 +123,8 @@ def test_fitted_estimator_gives_the_point_estimate(data):
     stat = NaiveATE("t", "y", remove_edges=[("x", "t")], n_samples=5_000)
     res = bootstrap(gen, data, stat, n_bootstrap=2, random_state=0, progress_bar=False)
     seed = int(np.random.SeedSequence(0).spawn(3)[0].generate_state(2, dtype=np.uint32)[1])
-    assert res.estimate["statistic"] == stat(gen, data, np.random.SeedSequence(seed)
-                                            .generate_state(1)[0])
+    stat_seed = np.random.SeedSequence(seed).generate_state(1)[0]
+    assert res.estimate["statistic"] == stat(gen, data, stat_seed)
     assert hasattr(gen, "model_") and gen.random_state == 3      # not refit, not changed
 
 
@@ -282,3 +282,24 @@ def test_interval_methods(result):
     assert result.summary("normal").loc["do", "high"] == pytest.approx(n_hi)
     with pytest.raises(ValueError, match="method must be one of"):
         result.interval("do", method="bca")
+
+
+def test_warns_when_replicates_are_too_few_for_the_percentile_interval():
+    from dowhy_ccgm.bootstrap import BootstrapResult
+    rng = np.random.default_rng(0)
+
+    def result(n):
+        reps = pd.DataFrame({"ate": rng.normal(0.4, 0.1, n)})
+        return BootstrapResult({"ate": 0.4}, reps, tuple(range(n)), 0.95)
+    # 95%: 49 replicates expect 1.2 beyond each end (< 1.25): too short; 50 do not warn
+    with pytest.warns(RuntimeWarning, match=r"'ate'.*49 replicates.*n_bootstrap >= 50"):
+        result(49).interval()
+    with pytest.warns(RuntimeWarning, match="basic interval"):
+        result(20).interval(method="basic")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result(50).interval()
+        result(20).interval(method="normal")
+        result(25).interval(confidence_level=0.9)     # 90%: 25 replicates suffice
+    with pytest.warns(RuntimeWarning, match=r"n_bootstrap >= 25"):
+        result(24).interval(confidence_level=0.9)
