@@ -22,7 +22,7 @@ from ._fit import fit_model, warn_if_not_converged
 from ._fitted import MAX_SAMPLES, FittedCCGM
 from ._params import PARAMETER_CONSTRAINTS, check_parameters
 from ._removal import DEFAULT_HOW
-from ._simple import mechanism_kinds
+from ._simple import atom_kinds, mechanism_kinds
 from ._utils import seed_from, torch_generator, torch_threads
 
 __all__ = ["CCGMGenerator"]
@@ -165,7 +165,11 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         many-level categorical parent; the others keep the network (naming one in the
         dict is an error). The chosen kinds are ``mechanisms_``; the validation behind
         them is ``history_["mechanisms"]``. ``"network"`` is the model before this
-        choice existed.
+        choice existed. A node with point masses keeps the network between its atoms;
+        its atom probabilities are a multinomial logistic regression on the parents
+        under ``"linear"`` and ``"additive"``, the network's under ``"network"`` (or the
+        node named ``"network"`` in the dict), and by the same held-out comparison under
+        ``"auto"`` (``atom_mechanisms_``).
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool or "paper", default=False
@@ -423,6 +427,17 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         self._check_fitted()
         return {self.model_.nodes[i]: k
                 for i, k in mechanism_kinds(self.model_.net).items()}
+
+    @property
+    def atom_mechanisms_(self) -> dict:
+        """``{node: "logistic" or "network"}`` for every node with point masses and a
+        mechanism: how its atom probabilities depend on its parents (a multinomial
+        logistic regression on the parents, kept unless the network's held-out
+        likelihood of the atoms is significantly better, or the network's own; the
+        continuous part between the atoms stays the network's)."""
+        self._check_fitted()
+        return {self.model_.nodes[i]: k
+                for i, k in atom_kinds(self.model_.net).items()}
 
     def _gen(self, random_state):
         if random_state is None:

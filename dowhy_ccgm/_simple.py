@@ -43,6 +43,18 @@ Eligible: continuous endogenous nodes with a noise of their own (``variant="ccgm
 no point mass, not a formula node, no many-level categorical parent (read through lookup
 tables). Integer and lattice columns are compared on their dequantized values, as the fit
 trains them.
+
+A node with point masses (:mod:`dowhy_ccgm.nn._atoms`) keeps the network for its
+continuous part, but its atom probabilities are offered a multinomial logistic regression
+of the row's class (the continuous part, or atom ``k``) on the linear design, fitted by
+Newton's method with the slopes ridged by :data:`ATOM_RIDGE` (a parent cell whose rows
+never sit at an atom keeps a small, finite probability there), and compared with the
+network's atom probabilities on the validation rows by the same rule (the two
+log-likelihoods of the class are the only terms that differ). A kept one is refitted on
+all rows, unweighted, and written into the node's atom logits only
+(``GatedNodeMLP.set_linear(..., mlp_columns=...)``). A rare parent cell is where it
+matters: the network's atom logit in a cell of 15 rows can stay where the other cells put
+it.
 """
 from __future__ import annotations
 
@@ -53,8 +65,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["KINDS", "MODES", "clear_simple", "eligible_nodes", "mechanism_kinds",
-           "row_chunks", "select_simple"]
+__all__ = ["KINDS", "MODES", "atom_kinds", "atom_nodes", "clear_simple", "eligible_nodes",
+           "mechanism_kinds", "row_chunks", "select_simple"]
 
 #: the candidates, simplest first
 KINDS = ("linear", "additive", "network")
@@ -78,6 +90,11 @@ _OFF = -80.0
 _CHUNK = 16_384
 #: activations per chunk of the network's validation pass (rows x nodes x hidden)
 _ACTIVATIONS = 1 << 19
+#: the atom probabilities' logistic regression: the ridge on its slopes (a N(0, 100)
+#: prior on a slope per sd of a parent: a cell whose rows never sit at an atom keeps a
+#: finite, small probability there), and its Newton steps at most
+ATOM_RIDGE = 0.01
+_NEWTON_STEPS = 50
 
 
 def eligible_nodes(net) -> list:
@@ -117,12 +134,31 @@ def mechanism_kinds(net) -> dict:
             continue
         if i in net.formulas:
             out[i] = "formula"
-        elif i in net.g.linear_nodes:
+        elif net.g.linear_output(i):
             spline = net.g.linear_w[i, width:]
             out[i] = "additive" if bool(spline.abs().sum() > 0) else "linear"
         else:
             out[i] = "network"
     return out
+
+
+def atom_nodes(net) -> list:
+    """The nodes with point masses whose atom probabilities may be a logistic regression
+    on their parents (as :func:`eligible_nodes`, but with point masses)."""
+    if net.variant != "ccgm_noise" or net.objective != "exact":
+        return []
+    mask = net.mask.detach().cpu().numpy() != 0
+    return [i for i in net.cont
+            if net.noise_kind(i) == "normal" and net.atoms[i] and i not in net.formulas
+            and not any(mask[j, i] for j in net.wide)]
+
+
+def atom_kinds(net) -> dict:
+    """``{node index: "logistic" or "network"}``: how each endogenous node with point
+    masses gives its atom probabilities."""
+    return {i: "logistic" if i in net.g.linear_nodes else "network"
+            for i in net.cont if net.atoms[i] and not net.exogenous[i]
+            and i not in net.formulas}
 
 
 def clear_simple(net) -> None:
@@ -331,6 +367,133 @@ def _choose(nll: dict, simple: str) -> tuple[str, dict]:
     return (simple if keep else "network"), stats
 
 
+# ============================================================== atom probabilities
+def _atom_rows(net, i, chunk, design):
+    """Node ``i``'s rows of a chunk with its value observed, for the atom probabilities:
+    ``(X, cls, w, keep)``: the linear design (float64, CPU), the class (0: the continuous
+    part, k: atom k), the weights and the kept rows (None: all)."""
+    S, y, w, keep = _node_rows(net, i, chunk)
+    X = design(S)[:, design.linear]
+    cls = (net.atom_index(i, y) + 1).cpu()
+    return X, cls, w.double().cpu(), keep
+
+
+def _class_log_probs(X: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``(rows, K + 1)`` log-probabilities of the classes: ``softmax([0, X beta])``."""
+    eta = X @ beta
+    return torch.log_softmax(torch.cat([eta.new_zeros(eta.shape[0], 1), eta], 1), 1)
+
+
+def _logistic(net, i, chunks, design, K: int, weighted: bool = True) -> torch.Tensor:
+    """The multinomial logistic regression of node ``i``'s class (continuous part or atom
+    ``k``) on its linear design, by Newton's method over the chunks (``chunks()`` gives a
+    fresh pass), the slopes ridged by :data:`ATOM_RIDGE`. Returns ``beta`` (p, K)."""
+    p = design.linear.numel()
+    beta = torch.zeros(p, K, dtype=torch.float64)
+    ridge = torch.full((p,), ATOM_RIDGE, dtype=torch.float64)
+    ridge[-1] = 0.0                                       # (the intercept is free)
+    ridge = ridge.repeat(K)
+    last = math.inf
+    for _ in range(_NEWTON_STEPS):
+        grad = torch.zeros(K, p, dtype=torch.float64)
+        hess = torch.zeros(K, p, K, p, dtype=torch.float64)
+        obj = 0.0
+        for chunk in chunks():
+            X, cls, w, _ = _atom_rows(net, i, chunk, design)
+            if not weighted:
+                w = torch.ones_like(w)
+            logp = _class_log_probs(X, beta)
+            P = torch.exp(logp[:, 1:])
+            Y = F.one_hot(cls, K + 1)[:, 1:].double()
+            grad += ((P - Y) * w.unsqueeze(1)).T @ X
+            for a in range(K):
+                for b in range(a, K):
+                    c = w * P[:, a] * (float(a == b) - P[:, b])
+                    hess[a, :, b] += (X * c.unsqueeze(1)).T @ X
+                    if b != a:
+                        hess[b, :, a] = hess[a, :, b].T
+            obj -= float((w * logp.gather(1, cls.unsqueeze(1)).squeeze(1)).sum())
+        flat = beta.T.reshape(-1)
+        obj += 0.5 * float((ridge * flat * flat).sum())
+        g = grad.reshape(-1) + ridge * flat
+        H = hess.reshape(K * p, K * p) + torch.diag(ridge)
+        jitter = 1e-9 * float(torch.diagonal(H).abs().mean()) + 1e-12
+        H = H + jitter * torch.eye(K * p, dtype=H.dtype)
+        step = torch.linalg.solve(H, g)
+        scale = min(1.0, 5.0 / max(float(step.abs().max()), 1e-300))   # damped far out
+        beta = beta - scale * step.reshape(K, p).T
+        if abs(last - obj) <= 1e-10 * max(abs(obj), 1.0) and float(step.abs().max()) < 1e-6:
+            break
+        last = obj
+    return beta
+
+
+def _network_class_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Tensor:
+    """The network's ``-log P(class)`` of each of ``nodes``' values per row (rows,
+    len(nodes)) float64 on the CPU (missing values: any number, dropped later)."""
+    at = torch.tensor(nodes, dtype=torch.long, device=S.device)
+    chunk = max(1, _ACTIVATIONS // max(net.n * net.hidden, 1))
+    parts = []
+    for a in range(0, S.shape[0], chunk):
+        out = net.g(S[a:a + chunk], net.G, net.input_index())[:, at]
+        cols = []
+        for k, i in enumerate(nodes):
+            K = int(net.atom[net.cont_pos[i], 0])
+            logp = _class_log_probs(out[:, k, 2:2 + K].double().cpu(),
+                                    torch.eye(K, dtype=torch.float64))
+            cls = (net.atom_index(i, u[a:a + chunk, net.cont_pos[i]]) + 1).cpu()
+            cols.append(-logp.gather(1, cls.unsqueeze(1)).squeeze(1))
+        parts.append(torch.stack(cols, 1))
+    return torch.cat(parts)
+
+
+def _write_atoms(net, i: int, design: _Design, beta: torch.Tensor) -> None:
+    """Node ``i``'s atom probabilities from the logistic regression ``beta`` (p, K); its
+    location, scale and decoder stay the network's."""
+    K = beta.shape[1]
+    p = design.cols.numel()
+    weight = torch.zeros(net.width * (1 + net.g.BASIS), net.n_out)
+    weight[design.rows[:p], 2:2 + K] = beta[:-1].float()
+    bias = torch.zeros(net.n_out)
+    bias[2:2 + K] = beta[-1].float()
+    net.g.set_linear(i, weight, bias,
+                     mlp_columns=[c for c in range(net.n_out) if not 2 <= c < 2 + K])
+
+
+def _select_atoms(net, mode, train, valid, forced) -> dict:
+    """The atom probabilities of every node in :func:`atom_nodes`: the logistic
+    regression unless the network's validation NLL of the classes is lower by more than
+    :data:`NETWORK_Z` standard errors (``mode`` ``"auto"``), always (``"linear"``,
+    ``"additive"``) or never (``"network"``, or the node forced to ``"network"``)."""
+    nodes = [i for i in atom_nodes(net) if mode != "network" and forced.get(i) != "network"]
+    S_va = valid[0]
+    compare = nodes if mode == "auto" and S_va.shape[0] >= 2 else []
+    mlp = _network_class_nll(net, S_va, valid[1], compare) if compare else None
+    report = {}
+    for i in nodes:
+        design = _Design(net, _parent_columns(net, i))
+        K = int(net.atom[net.cont_pos[i], 0])
+        entry = {}
+        kind = "logistic"
+        if mode == "auto":
+            X, cls, w, keep = _atom_rows(net, i, valid, design)
+            if cls.shape[0] < 2:
+                continue
+            beta = _logistic(net, i, train, design, K)
+            net_nll = mlp[:, compare.index(i)]
+            nll = {"network": w * (net_nll if keep is None else net_nll[keep.cpu()]),
+                   "logistic": w * -_class_log_probs(X, beta).gather(
+                       1, cls.unsqueeze(1)).squeeze(1)}
+            kind, entry["candidates"] = _choose(nll, "logistic")
+        if kind == "logistic":          # refit on every row, unweighted
+            _write_atoms(net, i, design, _logistic(
+                net, i, lambda: itertools.chain(train(), [valid]), design, K,
+                weighted=False))
+        entry["kind"] = kind
+        report[i] = entry
+    return report
+
+
 @torch.no_grad()
 def select_simple(net, mode, train, valid, forced=None) -> dict:
     """Choose each eligible node's mechanism and write the simple ones into ``net``.
@@ -346,7 +509,7 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
     forced = dict(forced or {})
     nodes = [i for i in eligible_nodes(net)
              if (mode != "network" or i in forced) and forced.get(i) != "network"]
-    if not nodes:
+    if not nodes and (mode == "network" or not atom_nodes(net)):
         return {}
     _set_knots(net, train)
     S_va = valid[0]
@@ -385,4 +548,6 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
             _write(net, i, design, *_solve(full, index))
         entry["kind"] = kind
         report[i] = entry
+    for i, entry in _select_atoms(net, mode, train, valid, forced).items():
+        report[i] = {"kind": "network", "atoms": entry}
     return report

@@ -302,13 +302,16 @@ class GatedNodeMLP(nn.Module):
         # map, or an additive smooth one. ``linear_w[i]``'s rows: the ``width`` states,
         # then ``BASIS`` terms per column (column-major); zero outside the node's parents.
         # Chosen after the fit, never trained by gradient; all off until then.
+        # ``linear_mlp[i, c]`` 1: output column ``c`` of a simple node stays its MLP's (a
+        # node with point masses whose atom probabilities alone are simple).
         B = self.BASIS
         self.register_buffer("linear_on", torch.zeros(n))
         self.register_buffer("linear_knots", torch.zeros(width, B + 2))
         self.register_buffer("linear_basis", torch.zeros(width, B))
         self.register_buffer("linear_w", torch.zeros(n, width * (1 + B), n_out))
         self.register_buffer("linear_b", torch.zeros(n, n_out))
-        self._linear, self._linear_rows = [], {}
+        self.register_buffer("linear_mlp", torch.zeros(n, n_out))
+        self._linear, self._linear_rows, self._linear_mixed = [], {}, set()
         self.register_load_state_dict_post_hook(_linear_loaded)
 
     #: spline terms per continuous state column of the simple mechanisms (5 knots)
@@ -319,6 +322,7 @@ class GatedNodeMLP(nn.Module):
         the forward path)."""
         self._linear = torch.nonzero(self.linear_on).flatten().tolist()
         self._linear_rows = {}
+        self._linear_mixed = {i for i in self._linear if bool(self.linear_mlp[i].any())}
         B, w = self.BASIS, self.width
         for i in self._linear:
             W = self.linear_w[i]
@@ -356,11 +360,13 @@ class GatedNodeMLP(nn.Module):
             self.linear_knots.copy_(knots)
             self.linear_basis.copy_(basis)
 
-    def set_linear(self, i: int, weight: torch.Tensor | None, bias: torch.Tensor | None = None
-                   ) -> None:
+    def set_linear(self, i: int, weight: torch.Tensor | None, bias: torch.Tensor | None = None,
+                   mlp_columns=()) -> None:
         """Make node ``i`` simple (``weight`` (width * (1 + BASIS), n_out) on
-        :meth:`linear_features`, ``bias`` (n_out,)), or its MLP again (``weight=None``)."""
+        :meth:`linear_features`, ``bias`` (n_out,)), or its MLP again (``weight=None``).
+        ``mlp_columns``: output columns that stay the MLP's (the others are the map's)."""
         with torch.no_grad():
+            self.linear_mlp[i] = 0.0
             if weight is None:
                 self.linear_on[i] = 0.0
                 self.linear_w[i] = 0.0
@@ -369,11 +375,18 @@ class GatedNodeMLP(nn.Module):
                 self.linear_on[i] = 1.0
                 self.linear_w[i] = weight.to(self.linear_w)
                 self.linear_b[i] = bias.to(self.linear_b)
+                for c in mlp_columns:
+                    self.linear_mlp[i, c] = 1.0
         self._linear_changed()
+
+    def linear_output(self, i: int) -> bool:
+        """Whether node ``i``'s location (output column 0) is its simple map's."""
+        return i in self._linear_rows and not bool(self.linear_mlp[i, 0] > 0)
 
     @property
     def linear_nodes(self) -> list:
-        """The nodes whose mechanism is simple (linear or additive)."""
+        """The nodes with a simple map: their whole mechanism (linear or additive), or
+        only their atom probabilities (:meth:`linear_output` tells which)."""
         return list(self._linear)
 
     def _linear_out(self, i: int, states: torch.Tensor) -> torch.Tensor:
@@ -389,7 +402,9 @@ class GatedNodeMLP(nn.Module):
         """``out`` (batch, n, n_out) with the simple nodes' outputs in place."""
         out = out.clone()
         for i in self._linear:
-            out[:, i] = self._linear_out(i, states if states.dim() == 2 else states[:, i])
+            lin = self._linear_out(i, states if states.dim() == 2 else states[:, i])
+            out[:, i] = (torch.where(self.linear_mlp[i] > 0, out[:, i], lin)
+                         if i in self._linear_mixed else lin)
         return out
 
     def expand_gate(self, A: torch.Tensor) -> torch.Tensor:
@@ -451,7 +466,8 @@ class GatedNodeMLP(nn.Module):
         graph's width (generation and abduction go node by node: the dense product made
         them quadratic in the number of nodes). A simple node (:meth:`set_linear`) is its
         map of its features."""
-        if i in self._linear_rows:
+        mixed = i in self._linear_mixed
+        if i in self._linear_rows and not mixed:
             return self._linear_out(i, states)
         gate = A[self.block_index, i]
         tables = list(self.tables)
@@ -468,4 +484,6 @@ class GatedNodeMLP(nn.Module):
         inplace = not torch.is_grad_enabled()      # generation: fused, in place
         for W, b in zip(weights[1:], biases[1:]):
             h = torch.addmm(b[i], F.silu(h, inplace=inplace), W[i])
+        if mixed:
+            h = torch.where(self.linear_mlp[i] > 0, h, self._linear_out(i, states))
         return h
