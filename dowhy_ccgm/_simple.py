@@ -224,14 +224,13 @@ class _Design:
 
     def __init__(self, net, cols: torch.Tensor):
         self.g, self.cols = net.g, cols
-        B, width = net.g.BASIS, net.width
         used = net.g.linear_basis.cpu()[cols] > 0                        # (P, B)
         p = cols.numel()
         self.terms = torch.nonzero(used.flatten()).flatten()             # into (P * B)
         self.size = p + self.terms.numel() + 1
         self.linear = torch.cat([torch.arange(p), torch.tensor([self.size - 1])])
-        self.rows = torch.cat([cols, (width + cols.unsqueeze(1) * B
-                                      + torch.arange(B)).flatten()[self.terms]])
+        values, terms = net.g.feature_rows(cols)
+        self.rows = torch.cat([values, terms[self.terms]])
 
     @property
     def has_spline(self) -> bool:
@@ -266,27 +265,28 @@ def _node_rows(net, i, chunk):
     return S[keep], y[keep], wt[keep], keep
 
 
-def _moments(net, i, chunks, design, weighted: bool = True):
-    """The (weighted) sums of least squares over the chunks: ``(gram, rhs, yy, sw,
-    rows)`` of the full design (``weighted=False``: every row weighs 1)."""
-    p = design.size
-    gram = torch.zeros(p, p, dtype=torch.float64)
-    rhs = torch.zeros(p, dtype=torch.float64)
-    yy = sw = 0.0
-    n = 0
+def _moments(net, designs: dict, chunks, weighted: bool = True) -> dict:
+    """The (weighted) sums of least squares of every node in ``designs`` ({node: its
+    :class:`_Design`}) in ONE pass over the chunks: ``{node: (gram, rhs, yy, sw, rows)}``
+    of its full design (``weighted=False``: every row weighs 1)."""
+    acc = {i: [torch.zeros(d.size, d.size, dtype=torch.float64),
+               torch.zeros(d.size, dtype=torch.float64), 0.0, 0.0, 0]
+           for i, d in designs.items()}
     for chunk in chunks:
-        S, y, w, _ = _node_rows(net, i, chunk)
-        if not weighted:
-            w = torch.ones_like(y)
-        A = design(S)
-        yc, wc = y.double().cpu(), w.double().cpu()
-        Aw = A * wc.unsqueeze(1)
-        gram += Aw.T @ A
-        rhs += Aw.T @ yc
-        yy += float((wc * yc * yc).sum())
-        sw += float(wc.sum())
-        n += yc.shape[0]
-    return gram, rhs, yy, sw, n
+        for i, design in designs.items():
+            S, y, w, _ = _node_rows(net, i, chunk)
+            if not weighted:
+                w = torch.ones_like(y)
+            A = design(S)
+            yc, wc = y.double().cpu(), w.double().cpu()
+            Aw = A * wc.unsqueeze(1)
+            m = acc[i]
+            m[0] += Aw.T @ A
+            m[1] += Aw.T @ yc
+            m[2] += float((wc * yc * yc).sum())
+            m[3] += float(wc.sum())
+            m[4] += yc.shape[0]
+    return {i: tuple(m) for i, m in acc.items()}
 
 
 def _solve(moments, index):
@@ -516,10 +516,11 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
     compare = [i for i in nodes if mode == "auto" and i not in forced]
     mlp = _network_nll(net, S_va, valid[1], compare) \
         if compare and S_va.shape[0] >= 2 else None
-    report = {}
+    designs = {i: _Design(net, _parent_columns(net, i)) for i in nodes}
+    moments = _moments(net, designs, train())          # one pass for every node
+    report, kept = {}, {}
     for i in nodes:
-        design = _Design(net, _parent_columns(net, i))
-        mom = _moments(net, i, train(), design)
+        design, mom = designs[i], moments[i]
         if mom[4] < design.size + 2 or mom[3] <= 0:
             continue
         kind = forced.get(i, mode)
@@ -541,13 +542,17 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
                 kind, entry["candidates"] = _choose(nll, _bic_kind(mom, design))
         if kind == "additive" and not design.has_spline:
             kind = "linear"          # (no continuous parent: the two are the same)
-        if kind != "network":        # refit on every row, then into the network
-            full = _moments(net, i, itertools.chain(train(), [valid]), design,
-                            weighted=False)
-            index = design.linear if kind == "linear" else torch.arange(design.size)
-            _write(net, i, design, *_solve(full, index))
+        if kind != "network":
+            kept[i] = kind
         entry["kind"] = kind
         report[i] = entry
+    # the kept simple mechanisms refitted on every row (one more pass), into the network
+    full = _moments(net, {i: designs[i] for i in kept}, itertools.chain(train(), [valid]),
+                    weighted=False) if kept else {}
+    for i, kind in kept.items():
+        design = designs[i]
+        index = design.linear if kind == "linear" else torch.arange(design.size)
+        _write(net, i, design, *_solve(full[i], index))
     for i, entry in _select_atoms(net, mode, train, valid, forced).items():
         report[i] = {"kind": "network", "atoms": entry}
     return report

@@ -328,9 +328,15 @@ class GatedNodeMLP(nn.Module):
             W = self.linear_w[i]
             used = W[:w].abs().sum(-1) + W[w:].view(w, B, -1).abs().sum((1, 2))
             cols = torch.nonzero(used).flatten()
-            rows = torch.cat([cols, (w + cols.unsqueeze(1) * B
-                                     + torch.arange(B, device=cols.device)).flatten()])
-            self._linear_rows[i] = (cols, rows)
+            self._linear_rows[i] = (cols, torch.cat(self.feature_rows(cols)))
+
+    def feature_rows(self, cols: torch.Tensor) -> tuple:
+        """The rows of ``linear_w`` (the columns of :meth:`linear_features`) that read the
+        state columns ``cols``: ``(their values' rows, their spline terms' rows)``, the
+        latter ``BASIS`` per column, column-major."""
+        B = self.BASIS
+        return cols, (self.width + cols.unsqueeze(1) * B
+                      + torch.arange(B, device=cols.device)).flatten()
 
     def linear_features(self, x: torch.Tensor, cols=None) -> torch.Tensor:
         """The simple mechanisms' features of state values ``x`` (..., width), or of the
