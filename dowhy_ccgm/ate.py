@@ -382,8 +382,8 @@ def cluster_groups(data: pd.DataFrame, cluster, caller: str) -> Union[list, None
     """The row positions of each cluster of ``data[cluster]`` (``None``: no clusters)."""
     if cluster is None:
         return None
-    if not isinstance(cluster, Hashable) or isinstance(cluster, (pd.Series, pd.Index,
-                                                                  np.ndarray)):
+    if not isinstance(cluster, Hashable) or isinstance(
+            cluster, (pd.Series, pd.Index, np.ndarray)):
         raise TypeError(f"{caller}: cluster must be the name of a column of data, got a "
                         f"{type(cluster).__name__}; add the labels to data as a column and "
                         "pass its name")

@@ -125,10 +125,10 @@ def _column_rows(schema, X, S, flags) -> list:
 
 def _dependence_rows(schema, X, S, flags) -> list:
     names = list(schema.nodes)
-    O = pd.DataFrame({c: _numeric(schema.by_name[c], X[c]) for c in names})
-    G = pd.DataFrame({c: _numeric(schema.by_name[c], S[c]) for c in names})
-    co, cg = O.corr(method="spearman"), G.corr(method="spearman")
-    n = len(O.dropna())
+    obs = pd.DataFrame({c: _numeric(schema.by_name[c], X[c]) for c in names})
+    gen = pd.DataFrame({c: _numeric(schema.by_name[c], S[c]) for c in names})
+    co, cg = obs.corr(method="spearman"), gen.corr(method="spearman")
+    n = len(obs.dropna())
     rows = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:

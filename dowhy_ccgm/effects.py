@@ -12,8 +12,9 @@ both from the units' own counterfactuals (exact abduction).
 
 The estimates are point estimates of the fitted model; their uncertainty, fit included,
 comes from refitting on resamples: :func:`dowhy_ccgm.bootstrap.bootstrap` with
-:class:`~dowhy_ccgm.bootstrap.DoATE` or :class:`~dowhy_ccgm.bootstrap.EffectOnTreated`. A discrete node's
-abducted noise is a draw from its posterior interval: ``n_draws`` averages several.
+:class:`~dowhy_ccgm.bootstrap.DoATE` or
+:class:`~dowhy_ccgm.bootstrap.EffectOnTreated`. A discrete node's abducted noise is a
+draw from its posterior interval: ``n_draws`` averages several.
 """
 from __future__ import annotations
 

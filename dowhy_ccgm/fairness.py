@@ -389,8 +389,8 @@ def _effect_along(gen, treatment, outcome, paths, treated, control, X, n_samples
     """``E[Y(treated along paths, control along the rest)] - E[Y(control)]`` (checked
     arguments, ``paths`` a list)."""
     seed = seed_from(random_state)
-    kw = dict(X=X, random_state=seed) if X is not None else dict(n_samples=n_samples,
-                                                                   random_state=seed)
+    kw = (dict(X=X, random_state=seed) if X is not None
+          else dict(n_samples=n_samples, random_state=seed))
     ref = {treatment: control}
     spec = gen.schema_.by_name[outcome]
     y_path = gen.path_specific(ref, paths, interventions={treatment: treated}, **kw)

@@ -486,14 +486,14 @@ class GraphCheck:
 
     @property
     def unsupported_edges(self) -> list:
-        return [tuple(r) for r in self.edges.loc[~self.edges["supported"],
-                                                  ["parent", "child"]].to_numpy()]
+        rows = self.edges.loc[~self.edges["supported"], ["parent", "child"]]
+        return [tuple(r) for r in rows.to_numpy()]
 
     @property
     def contradicted(self) -> list:
         """Absent edges the data contradict: the graph's implied independences that fail."""
-        return [tuple(r) for r in self.missing.loc[self.missing["contradicted"],
-                                                    ["parent", "child"]].to_numpy()]
+        rows = self.missing.loc[self.missing["contradicted"], ["parent", "child"]]
+        return [tuple(r) for r in rows.to_numpy()]
 
     def __repr__(self):
         return (f"GraphCheck({len(self.edges)} edges, {len(self.unsupported_edges)} not "

@@ -304,7 +304,7 @@ def run_seed(data: pd.DataFrame, seed: int, *, epochs: int, test_size: float,
     from ..fairness import fair_sample
     graph = adult_graph()
     s = named_seeds(seed, ["split", "fit", "sample", "fair", "path", "gcm", "clf", "audit",
-                      "fair_world"])
+                           "fair_world"])
     levels = {c: sorted(data[c].astype(str).unique()) for c in data.columns
               if not pd.api.types.is_numeric_dtype(data[c])}
     timings = {}

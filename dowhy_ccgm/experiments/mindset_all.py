@@ -194,9 +194,9 @@ def full_table(data=None, *, n_bootstrap=100, quick=False, random_state=0, progr
     if refit_bootstrap:
         from ..bootstrap import DoATE, EffectOnTreated, NaiveATE, bootstrap
         t = time.perf_counter()
-        stats = {rows[0]["method"]: NaiveATE(D, Y, remove_edges=[(c, D, "marginal")
-                                                                for c in COVARIATES_ALL],
-                                              n_samples=cfg["n_population"]),
+        cut = [(c, D, "marginal") for c in COVARIATES_ALL]
+        stats = {rows[0]["method"]: NaiveATE(D, Y, remove_edges=cut,
+                                             n_samples=cfg["n_population"]),
                  rows[1]["method"]: DoATE(D, Y, n_samples=cfg["n_population"]),
                  rows[2]["method"]: EffectOnTreated(D, Y)}
         frame = model_frame(data)

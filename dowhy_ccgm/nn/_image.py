@@ -211,9 +211,9 @@ class CausalVAEImage(nn.Module):
         recon = _bce(self.decoder(s), x)
         kl = 0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(-1).mean()
         align = 0.5 * ((s - u_std) ** 2).sum(-1).mean()
-        return recon + kl_weight * kl + label_weight * align, {"recon": float(recon.detach()),
-                                                                "kl": float(kl.detach()),
-                                                                "align": float(align.detach())}
+        parts = {"recon": float(recon.detach()), "kl": float(kl.detach()),
+                 "align": float(align.detach())}
+        return recon + kl_weight * kl + label_weight * align, parts
 
     @torch.no_grad()
     def abduct(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
