@@ -14,7 +14,11 @@ is known.
   call per unit) against the vectorised audit, 5,000 units, the same fitted model.
 * ``paths``: natural direct and indirect effects with two mediators against their closed
   forms over ``--datasets`` simulated data sets: the error in standard errors and the
-  coverage of CCGM's refit-bootstrap 95% interval (``--boot`` refits each).
+  coverage of CCGM's refit-bootstrap 95% interval (``--boot`` refits each), beside least
+  squares on the true model bootstrapped on the same resamples (what the design allows).
+* ``replicates``: how many replicates a 95% percentile or normal interval needs, on the
+  same mediation model with its least-squares estimator (no fit, so hundreds of data
+  sets): the ground truth of the bootstrap's warning below 50 replicates.
 
 Run::
 
@@ -270,9 +274,41 @@ def run_paths(args) -> dict:
     return {"rows": rows, "summary": summary}
 
 
+def run_replicates(args) -> dict:
+    """How many replicates a bootstrap interval needs: the least-squares estimates of
+    the mediation model (:func:`ols_mediation`, no fit: fast) on ``--replicate-datasets``
+    data sets, each bootstrapped with B = 20, 50, 100 and 200 resamples; the coverage of
+    the 95% percentile and normal intervals. The ground truth behind
+    ``dowhy_ccgm.bootstrap.MIN_TAIL_REPLICATES``."""
+    from dowhy_ccgm.ate import resample_rows
+    sizes = (20, 50, 100, 200)
+    hits = {b: {k: {"percentile": 0, "normal": 0} for k in TRUE_EFFECTS} for b in sizes}
+    rng = np.random.default_rng(77)
+    n_sets = args.replicate_datasets
+    for d in range(n_sets):
+        data = mediation(args.paths_n, 500_000 + d)
+        est = ols_mediation(data)
+        reps = [ols_mediation(data.iloc[resample_rows(rng, len(data), None)])
+                for _ in range(max(sizes))]
+        for b in sizes:
+            for k, truth in TRUE_EFFECTS.items():
+                v = np.array([r[k] for r in reps[:b]])
+                lo, hi = np.quantile(v, [0.025, 0.975])
+                half = 1.959964 * v.std(ddof=1)
+                hits[b][k]["percentile"] += bool(lo <= truth <= hi)
+                hits[b][k]["normal"] += bool(abs(est[k] - truth) <= half)
+    band = stats.binom.interval(0.95, n_sets, 0.95)
+    out = {"datasets": n_sets, "rows": args.paths_n,
+           "binomial_band": [band[0] / n_sets, band[1] / n_sets],
+           "coverage": {str(b): {k: {m: c / n_sets for m, c in v.items()}
+                                 for k, v in hits[b].items()} for b in sizes}}
+    print(f"replicates: {out['coverage']}", file=sys.stderr)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default="features,audit,paths")
+    p.add_argument("--parts", default="features,audit,paths,replicates")
     p.add_argument("--loop-rows", type=int, default=300,
                    help="units of the per-row loop that are timed (the audit takes all)")
     p.add_argument("--n", type=int, default=4000, help="training rows of the law world")
@@ -282,6 +318,8 @@ def main(argv=None) -> int:
     p.add_argument("--datasets", type=int, default=40)
     p.add_argument("--paths-n", type=int, default=1000)
     p.add_argument("--boot", type=int, default=50)
+    p.add_argument("--replicate-datasets", type=int, default=400,
+                   help="data sets of the replicates part (least squares, no fit)")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--update", action="store_true",
@@ -293,8 +331,8 @@ def main(argv=None) -> int:
     out = {"args": vars(args)}
     for part in args.parts.split(","):
         t = time.perf_counter()
-        out[part] = {"features": run_features, "paths": run_paths,
-                     "audit": run_audit}[part](args)
+        out[part] = {"features": run_features, "paths": run_paths, "audit": run_audit,
+                     "replicates": run_replicates}[part](args)
         out[part]["wall_s"] = time.perf_counter() - t
     if args.update and args.json and os.path.exists(args.json):
         with open(args.json) as fh:

@@ -936,6 +936,22 @@ def fairness_truth_markdown(r) -> list:
                            f"{pct('coverage')} | {pct('basic_coverage')} | "
                            f"{pct('normal_coverage')} | {lo:.0%}-{hi:.0%} |")
         out.append("")
+    rp = r.get("replicates")
+    if rp:
+        lo, hi = rp["binomial_band"]
+        out.append(f"How many replicates a 95% interval needs: least squares on the same "
+                   f"mediation model ({rp['datasets']} data sets of {rp['rows']} rows, no "
+                   f"fit), each bootstrapped with B resamples; coverage of the truth "
+                   f"(binomial band {lo:.0%}-{hi:.0%}). `bootstrap` warns below "
+                   f"50 replicates for a 95% percentile interval.\n")
+        out.append("| B | direct: percentile | direct: normal | indirect: percentile | "
+                   "indirect: normal |")
+        out.append("|---:|---|---|---|---|")
+        for b, cov in rp["coverage"].items():
+            out.append(f"| {b} | {cov['direct']['percentile']:.1%} | "
+                       f"{cov['direct']['normal']:.1%} | {cov['indirect']['percentile']:.1%}"
+                       f" | {cov['indirect']['normal']:.1%} |")
+        out.append("")
     return out
 
 
