@@ -45,12 +45,17 @@ LAW = nx.DiGraph([("A", "GPA"), ("S", "GPA"), ("A", "LSAT"), ("S", "LSAT"), ("A"
                   ("GPA", "FYA"), ("LSAT", "FYA"), ("S", "FYA")])
 
 
-def _gpa(a, s, ug):
-    return np.round(3.0 + 0.4 * ug - 0.5 * a + 0.1 * s, 1)
+#: the law world's parameters: the grade's intercept, its noise's sd and its A and S
+#: slopes; the count's log-rate intercept and its A and S slopes
+LAW_TRUTH = {"g0": 3.0, "gs": 0.4, "ga": -0.5, "gb": 0.1, "l0": 3.2, "la": -0.4, "lb": 0.05}
 
 
-def _rate(a, s):
-    return np.exp(3.2 - 0.4 * a + 0.05 * s)
+def _gpa(a, s, ug, p=LAW_TRUTH):
+    return np.round(p["g0"] + p["gs"] * ug + p["ga"] * a + p["gb"] * s, 1)
+
+
+def _rate(a, s, p=LAW_TRUTH):
+    return np.exp(p["l0"] + p["la"] * a + p["lb"] * s)
 
 
 def law_world(n, seed, a=None, noise=None, share=0.1):
@@ -67,16 +72,18 @@ def law_world(n, seed, a=None, noise=None, share=0.1):
     return pd.DataFrame({"A": A, "S": S, "GPA": gpa, "LSAT": lsat, "FYA": fya}), noise
 
 
-def true_fair_features(frame, reference, n_draws, seed):
-    """The features at ``A = reference`` computed with the true mechanisms: each unit's
-    noise drawn from its posterior (the grade's latent within its rounding interval, the
-    count's uniform within its CDF interval), averaged over ``n_draws``."""
+def true_fair_features(frame, reference, n_draws, seed, p=LAW_TRUTH):
+    """The features at ``A = reference`` computed with the mechanisms' true form and the
+    parameters ``p`` (default: the truth's): each unit's noise drawn from its posterior
+    (the grade's latent within its rounding interval, the count's uniform within its CDF
+    interval), averaged over ``n_draws``."""
     rng = np.random.default_rng(seed)
     a, s = frame.A.to_numpy(), frame.S.to_numpy()
-    lo = (frame.GPA.to_numpy() - 0.05 - 3.0 + 0.5 * a - 0.1 * s) / 0.4
-    hi = (frame.GPA.to_numpy() + 0.05 - 3.0 + 0.5 * a - 0.1 * s) / 0.4
+    shift = p["g0"] + p["ga"] * a + p["gb"] * s
+    lo = (frame.GPA.to_numpy() - 0.05 - shift) / p["gs"]
+    hi = (frame.GPA.to_numpy() + 0.05 - shift) / p["gs"]
     k = frame.LSAT.to_numpy()
-    c_lo, c_hi = stats.poisson.cdf(k - 1, _rate(a, s)), stats.poisson.cdf(k, _rate(a, s))
+    c_lo, c_hi = stats.poisson.cdf(k - 1, _rate(a, s, p)), stats.poisson.cdf(k, _rate(a, s, p))
     ref = np.full_like(a, reference)
     gpa = np.zeros(len(frame))
     lsat = np.zeros(len(frame))
@@ -84,10 +91,26 @@ def true_fair_features(frame, reference, n_draws, seed):
         ug = stats.norm.ppf(stats.norm.cdf(lo) + rng.random(len(frame))
                             * (stats.norm.cdf(hi) - stats.norm.cdf(lo)))
         ul = c_lo + rng.random(len(frame)) * (c_hi - c_lo)
-        gpa += _gpa(ref, s, ug)
-        lsat += stats.poisson.ppf(ul, _rate(ref, s))
+        gpa += _gpa(ref, s, ug, p)
+        lsat += stats.poisson.ppf(ul, _rate(ref, s, p))
     return pd.DataFrame({"S": s.astype(float), "GPA": gpa / n_draws, "LSAT": lsat / n_draws},
                         index=frame.index)
+
+
+def estimated_law(train) -> dict:
+    """The law world's parameters estimated on ``train`` with the mechanisms' true form
+    (least squares for the rounded grade, its residual sd less the rounding's variance;
+    a Poisson regression for the count): what a correctly specified model of the same
+    rows knows."""
+    from sklearn.linear_model import PoissonRegressor
+    X = np.c_[np.ones(len(train)), train.A, train.S]
+    beta, *_ = np.linalg.lstsq(X, train.GPA.to_numpy(float), rcond=None)
+    resid = train.GPA.to_numpy(float) - X @ beta
+    sd = float(np.sqrt(max(resid.var(ddof=3) - 0.1 ** 2 / 12, 1e-6)))
+    pois = PoissonRegressor(alpha=0.0, max_iter=1000).fit(train[["A", "S"]], train.LSAT)
+    return {"g0": float(beta[0]), "gs": sd, "ga": float(beta[1]), "gb": float(beta[2]),
+            "l0": float(pois.intercept_), "la": float(pois.coef_[0]),
+            "lb": float(pois.coef_[1])}
 
 
 def level3(train):
@@ -119,10 +142,13 @@ def run_features(args) -> dict:
         ccgm = FairFeatures(gen, "A", reference={"A": 0}, features=["S", "GPA", "LSAT"],
                             n_draws=args.draws, random_state=seed).fit(train)
         l3 = level3(train)
+        fitted_law = estimated_law(train)
         transforms = {
             "raw": lambda f: f[["A", "S", "GPA", "LSAT"]].astype(float),
             "ccgm": ccgm.transform,
             "true mechanisms (floor)": lambda f: true_fair_features(f, 0, args.draws, seed),
+            "true form, estimated": lambda f: true_fair_features(f, 0, args.draws, seed,
+                                                                 fitted_law),
             "Kusner level 3": l3,
         }
         for model_name, make in (("linear", LinearRegression),
@@ -143,6 +169,8 @@ def run_features(args) -> dict:
     for p in ("linear", "gradient boosting"):
         sub = df[df.predictor == p].groupby("features")["unfairness_sd"].mean()
         summary[p] = {"ccgm_over_floor": float(sub["ccgm"] / sub["true mechanisms (floor)"]),
+                      "ccgm_over_estimated_form": float(sub["ccgm"]
+                                                        / sub["true form, estimated"]),
                       "ccgm_minus_level3": float(sub["ccgm"] - sub["Kusner level 3"])}
     print(f"features: {summary}", file=sys.stderr)
     return {"rows": rows, "summary": summary}

@@ -270,12 +270,19 @@ def run_lalonde(args) -> dict:
                 "p_treated": frame.groupby(st)["treat"].mean().to_dict(),
                 "mean_re78": {f"{k[0]},treat={k[1]}": float(v) for k, v in frame.groupby(
                     [st, frame.treat.to_numpy()])["re78"].mean().items()}}
+        cap = max(a for a in gen.schema_.by_name["re78"].atoms)
+        by["treated_re78"] = {
+            name: {"zero": float((y == 0).mean()), "at_top_code": float((y == cap).mean()),
+                   "positive_quartiles": [float(q) for q in
+                                          np.quantile(y[y > 0], [0.25, 0.5, 0.75])]}
+            for name, y in (("generated", s.re78[s.treat == 1].to_numpy()),
+                            ("data", data.re78[data.treat == 1].to_numpy()))}
         row = {"seed": seed, "fit_s": fit_s, "passes": float(gen.history_["epochs"]),
                "treated_share": (float(s.treat.mean()), float(data.treat.mean())),
                "naive": (naive_ate(s, "treat", "re78"), naive_ate(data, "treat", "re78")),
                "att": effect_on_treated(gen, data, "treat", "re78", random_state=seed),
-               "strata": by, "atoms": {c: gen.schema_.by_name[c].atoms
-                                       for c in ("re74", "re75", "re78")}}
+               "strata": by, "atom_mechanism": gen.atom_mechanisms_.get("re78"),
+               "atoms": {c: gen.schema_.by_name[c].atoms for c in ("re74", "re75", "re78")}}
         if not args.no_dowhy:
             row["dowhy"] = dowhy_effects(data, g, "treat", "re78", seed,
                                          treated_rows=data.treat.to_numpy() == 1)

@@ -657,6 +657,21 @@ def real_markdown(r) -> list:
         out.append(f"| E[re78 \\| treated, unemployed in 1975, black] | "
                    f"{mean(lambda x: x['strata']['generated']['mean_re78'][key]):.0f} | "
                    f"{rows[0]['strata']['data']['mean_re78'][key]:.0f} | - | - |")
+        if all("treated_re78" in x["strata"] for x in rows):
+            def tr(who, f):
+                return mean(lambda x: f(x["strata"]["treated_re78"][who]))
+            out.append("| treated: share of re78 at 0 | "
+                       f"{tr('generated', lambda v: v['zero']):.3f} | "
+                       f"{tr('data', lambda v: v['zero']):.3f} | - | - |")
+            out.append("| treated: share of re78 at the CPS top-code | "
+                       f"{tr('generated', lambda v: v['at_top_code']):.4f} | "
+                       f"{tr('data', lambda v: v['at_top_code']):.4f} | - | - |")
+            for k, q in enumerate(("25%", "50%", "75%")):
+                out.append(f"| treated: {q} quantile of positive re78 | "
+                           f"{tr('generated', lambda v: v['positive_quartiles'][k]):.0f} | "
+                           f"{tr('data', lambda v: v['positive_quartiles'][k]):.0f} | - | - |")
+            kinds = ", ".join(x.get("atom_mechanism") or "-" for x in rows)
+            out.append(f"| re78's atom probabilities (per seed) | {kinds} | - | - | - |")
         dw = sm.get("dowhy_att_mean_abs_error")
         out.append(f"| ATT mean abs. error | {sm['att_mean_abs_error']:.0f} | 0 | "
                    f"{_f(dw, 0)} | {sm['dr_att_mean_abs_error']:.3g} |")
@@ -893,7 +908,8 @@ def fairness_truth_markdown(r) -> list:
                    "outcome) and test R^2.\n")
         out.append("| predictor | features | true CF unfairness | R^2 |")
         out.append("|---|---|---|---|")
-        order = ["raw", "true mechanisms (floor)", "ccgm", "Kusner level 3"]
+        order = ["raw", "true mechanisms (floor)", "true form, estimated", "ccgm",
+                 "Kusner level 3"]
         for pred in ("linear", "gradient boosting"):
             for feat in order:
                 sel = [x for x in rows if x["predictor"] == pred and x["features"] == feat]

@@ -213,8 +213,9 @@ class OnGenerated(_Edited):
 # ============================================================================ result
 #: Fewest replicates expected beyond each end of a percentile (or basic) interval before
 #: :meth:`BootstrapResult.interval` warns. Measured on a linear mediation model with its
-#: least-squares estimator (600 data sets): a 95% percentile interval covered 86% from 20
-#: replicates, 92% from 50 and 93-95% from 100; the normal interval 93-95% throughout.
+#: least-squares estimator (``benchmarks/bench_fairness.py --parts replicates``, 400 data
+#: sets): a 95% percentile interval covered 88-89% from 20 replicates, 92% from 50 and
+#: 93-94% from 100; the normal interval about 95% from 20 on.
 MIN_TAIL_REPLICATES = 1.25
 
 
@@ -227,7 +228,7 @@ def _warn_few_replicates(name, n: int, level: float, method: str) -> None:
     need = math.ceil(MIN_TAIL_REPLICATES / ((1.0 - level) / 2.0) - 1e-9)
     warnings.warn(f"bootstrap: statistic {name!r}: a {level:.0%} {method} interval from {n} "
                   f"replicates is too short (they put {tail:.2g} expected replicates beyond "
-                  f"each end; a 95% percentile interval from 20 replicates covers about 86%): "
+                  f"each end; a 95% percentile interval from 20 replicates covers about 88%): "
                   f"use n_bootstrap >= {need}, or method='normal'", RuntimeWarning,
                   stacklevel=3)
 
