@@ -48,17 +48,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.special import ndtri  # noqa: E402
 
+from dowhy_ccgm.datasets import online_shop_graph  # noqa: E402
+
 from _metrics import write_json  # noqa: E402
 
 METHODS = ("auto", "ccgm")
 
-SHOP_GRAPH = nx.DiGraph([
-    ("Page Views", "Sold Units"), ("Revenue", "Profit"), ("Unit Price", "Sold Units"),
-    ("Unit Price", "Revenue"), ("Shopping Event?", "Page Views"),
-    ("Shopping Event?", "Sold Units"), ("Shopping Event?", "Unit Price"),
-    ("Shopping Event?", "Ad Spend"), ("Ad Spend", "Page Views"),
-    ("Ad Spend", "Operational Cost"), ("Sold Units", "Revenue"),
-    ("Sold Units", "Operational Cost"), ("Operational Cost", "Profit")])
+SHOP_GRAPH = online_shop_graph()
 SHOP_NODES = list(nx.topological_sort(SHOP_GRAPH))
 SHOP_FORMULAS = ("Revenue", "Profit")
 SHOP_EVENT = "Shopping Event?"

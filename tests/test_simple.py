@@ -233,6 +233,8 @@ def test_online_shop_price_atom_follows_the_shopping_event():
     days. With seed 1 the network's own atom probability put 0.82 of shopping days at 1000;
     the logistic regression puts them where the data do."""
     from dowhy.datasets import sales_dataset
+
+    from dowhy_ccgm.datasets import online_shop_graph
     state = np.random.get_state()
     try:
         np.random.seed(1)
@@ -240,13 +242,7 @@ def test_online_shop_price_atom_follows_the_shopping_event():
     finally:
         np.random.set_state(state)
     df = year.astype({"Shopping Event?": np.int64})
-    graph = nx.DiGraph([
-        ("Page Views", "Sold Units"), ("Revenue", "Profit"), ("Unit Price", "Sold Units"),
-        ("Unit Price", "Revenue"), ("Shopping Event?", "Page Views"),
-        ("Shopping Event?", "Sold Units"), ("Shopping Event?", "Unit Price"),
-        ("Shopping Event?", "Ad Spend"), ("Ad Spend", "Page Views"),
-        ("Ad Spend", "Operational Cost"), ("Sold Units", "Revenue"),
-        ("Sold Units", "Operational Cost"), ("Operational Cost", "Profit")])
+    graph = online_shop_graph()                     # the notebook's graph
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gen = CCGMGenerator(graph, random_state=1, progress_bar=False).fit(df)
