@@ -141,6 +141,26 @@ def test_simple_mechanisms_survive_save_load_and_edge_removal(fitted, tmp_path):
     assert np.abs(auto.counterfactual(obs, moved)["w"] - obs["w"] - 1.0).max() < 0.03
 
 
+def test_files_from_before_the_atom_probabilities_load(fitted, tmp_path):
+    """A model file written before ``linear_mlp`` (stop 30's simple mechanisms) loads with
+    every simple node wholly simple, as it was: the same samples and mechanisms."""
+    import torch
+    _, _, _, auto = fitted
+    path = tmp_path / "m.pt"
+    auto.save(path)
+    payload = torch.load(path, weights_only=False)
+    keys = [k for k in payload["state"] if k.endswith("linear_mlp")]
+    assert keys                    # (one per per-node MLP bank of the network)
+    for k in keys:
+        del payload["state"][k]
+    torch.save(payload, path)
+    back = CCGMGenerator.load(path)
+    assert back.mechanisms_ == auto.mechanisms_ == {"y": "linear", "z": back.mechanisms_["z"],
+                                                    "w": "linear"}
+    pd.testing.assert_frame_equal(back.sample(500, random_state=3),
+                                  auto.sample(500, random_state=3))
+
+
 def test_integer_outcome_stays_on_its_integers_and_missing_cells_fit():
     rng = np.random.default_rng(1)
     n = 3000
