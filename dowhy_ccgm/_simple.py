@@ -97,14 +97,21 @@ ATOM_RIDGE = 0.01
 _NEWTON_STEPS = 50
 
 
-def eligible_nodes(net) -> list:
-    """The nodes that may take a simple mechanism (see the module's docstring)."""
+def _own_noise_nodes(net) -> list:
+    """The continuous endogenous nodes with a normal noise of their own, not formulas and
+    without a many-level categorical parent: those a simple model may serve (wholly, or
+    their atom probabilities only)."""
     if net.variant != "ccgm_noise" or net.objective != "exact":
         return []
     mask = net.mask.detach().cpu().numpy() != 0
     return [i for i in net.cont
-            if net.noise_kind(i) == "normal" and not net.atoms[i] and i not in net.formulas
+            if net.noise_kind(i) == "normal" and i not in net.formulas
             and not any(mask[j, i] for j in net.wide)]
+
+
+def eligible_nodes(net) -> list:
+    """The nodes that may take a simple mechanism (see the module's docstring)."""
+    return [i for i in _own_noise_nodes(net) if not net.atoms[i]]
 
 
 def ineligible_reason(net, i: int) -> str | None:
@@ -145,12 +152,7 @@ def mechanism_kinds(net) -> dict:
 def atom_nodes(net) -> list:
     """The nodes with point masses whose atom probabilities may be a logistic regression
     on their parents (as :func:`eligible_nodes`, but with point masses)."""
-    if net.variant != "ccgm_noise" or net.objective != "exact":
-        return []
-    mask = net.mask.detach().cpu().numpy() != 0
-    return [i for i in net.cont
-            if net.noise_kind(i) == "normal" and net.atoms[i] and i not in net.formulas
-            and not any(mask[j, i] for j in net.wide)]
+    return [i for i in _own_noise_nodes(net) if net.atoms[i]]
 
 
 def atom_kinds(net) -> dict:
@@ -245,6 +247,12 @@ class _Design:
         spline = feats[:, p:][:, self.terms]
         return torch.cat([x, spline, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
 
+    def linear_design(self, S: torch.Tensor) -> torch.Tensor:
+        """The linear candidate's columns of :meth:`__call__` (the parents' state values
+        and the intercept), without computing the spline terms."""
+        x = S[:, self.cols.to(S.device)].double().cpu()
+        return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
+
     def weights(self, beta: torch.Tensor, n_out: int, width: int):
         """``(weight, intercept)`` of :meth:`GatedNodeMLP.set_linear` from the full
         design's coefficients."""
@@ -307,16 +315,22 @@ def _gaussian_nll(r: torch.Tensor, var: float) -> torch.Tensor:
     return 0.5 * r * r / var + 0.5 * math.log(var) + _HALF_LOG_2PI
 
 
+def _network_outputs(net, S: torch.Tensor, nodes):
+    """The network's outputs of ``nodes`` on the state rows ``S``, in chunks of at most
+    :data:`_ACTIVATIONS` activations: ``(rows slice, (chunk, len(nodes), n_out))``."""
+    at = torch.tensor(nodes, dtype=torch.long, device=S.device)
+    chunk = max(1, _ACTIVATIONS // max(net.n * net.hidden, 1))
+    for a in range(0, S.shape[0], chunk):
+        yield slice(a, a + chunk), net.g(S[a:a + chunk], net.G, net.input_index())[:, at]
+
+
 def _network_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Tensor:
     """The NLL of each of ``nodes``' values under the fitted network, per row (rows,
     len(nodes)) float64 on the CPU, through the decoder's change of variables."""
-    at = torch.tensor(nodes, dtype=torch.long, device=S.device)
     ks = torch.tensor([net.cont_pos[i] for i in nodes], dtype=torch.long, device=S.device)
-    chunk = max(1, _ACTIVATIONS // max(net.n * net.hidden, 1))
     parts = []
-    for a in range(0, S.shape[0], chunk):
-        out = net.g(S[a:a + chunk], net.G, net.input_index())[:, at]
-        z = net.decoder.inverse(u[a:a + chunk])
+    for rows, out in _network_outputs(net, S, nodes):
+        z = net.decoder.inverse(u[rows])
         log_det = torch.log(net.decoder.derivative(z))[:, ks]
         s = F.softplus(out[..., 1]) + 1e-3
         eps = (z[:, ks] - out[..., 0]) / s
@@ -373,15 +387,20 @@ def _atom_rows(net, i, chunk, design):
     ``(X, cls, w, keep)``: the linear design (float64, CPU), the class (0: the continuous
     part, k: atom k), the weights and the kept rows (None: all)."""
     S, y, w, keep = _node_rows(net, i, chunk)
-    X = design(S)[:, design.linear]
+    X = design.linear_design(S)
     cls = (net.atom_index(i, y) + 1).cpu()
     return X, cls, w.double().cpu(), keep
 
 
-def _class_log_probs(X: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-    """``(rows, K + 1)`` log-probabilities of the classes: ``softmax([0, X beta])``."""
-    eta = X @ beta
+def _log_probs_of_logits(eta: torch.Tensor) -> torch.Tensor:
+    """``(rows, K + 1)`` log-probabilities of the classes from the atoms' logits ``eta``
+    (rows, K): ``log softmax([0, eta])``, the continuous part the reference class."""
     return torch.log_softmax(torch.cat([eta.new_zeros(eta.shape[0], 1), eta], 1), 1)
+
+
+def _class_log_probs(X: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """The classes' log-probabilities under the logistic regression ``beta``."""
+    return _log_probs_of_logits(X @ beta)
 
 
 def _logistic(net, i, chunks, design, K: int, weighted: bool = True) -> torch.Tensor:
@@ -410,9 +429,10 @@ def _logistic(net, i, chunks, design, K: int, weighted: bool = True) -> torch.Te
                 for b in range(a, K):
                     c = w * P[:, a] * (float(a == b) - P[:, b])
                     hess[a, :, b] += (X * c.unsqueeze(1)).T @ X
-                    if b != a:
-                        hess[b, :, a] = hess[a, :, b].T
             obj -= float((w * logp.gather(1, cls.unsqueeze(1)).squeeze(1)).sum())
+        for a in range(K):                       # the symmetric blocks below the diagonal
+            for b in range(a + 1, K):
+                hess[b, :, a] = hess[a, :, b].T
         flat = beta.T.reshape(-1)
         obj += 0.5 * float((ridge * flat * flat).sum())
         g = grad.reshape(-1) + ridge * flat
@@ -431,17 +451,13 @@ def _logistic(net, i, chunks, design, K: int, weighted: bool = True) -> torch.Te
 def _network_class_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Tensor:
     """The network's ``-log P(class)`` of each of ``nodes``' values per row (rows,
     len(nodes)) float64 on the CPU (missing values: any number, dropped later)."""
-    at = torch.tensor(nodes, dtype=torch.long, device=S.device)
-    chunk = max(1, _ACTIVATIONS // max(net.n * net.hidden, 1))
     parts = []
-    for a in range(0, S.shape[0], chunk):
-        out = net.g(S[a:a + chunk], net.G, net.input_index())[:, at]
+    for rows, out in _network_outputs(net, S, nodes):
         cols = []
         for k, i in enumerate(nodes):
             K = int(net.atom[net.cont_pos[i], 0])
-            logp = _class_log_probs(out[:, k, 2:2 + K].double().cpu(),
-                                    torch.eye(K, dtype=torch.float64))
-            cls = (net.atom_index(i, u[a:a + chunk, net.cont_pos[i]]) + 1).cpu()
+            logp = _log_probs_of_logits(out[:, k, 2:2 + K].double().cpu())
+            cls = (net.atom_index(i, u[rows, net.cont_pos[i]]) + 1).cpu()
             cols.append(-logp.gather(1, cls.unsqueeze(1)).squeeze(1))
         parts.append(torch.stack(cols, 1))
     return torch.cat(parts)

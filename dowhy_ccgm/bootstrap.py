@@ -46,7 +46,9 @@ Pass a dict ``{name: statistic}`` to compute several statistics from the same re
 """
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -223,8 +225,6 @@ def _warn_few_replicates(name, n: int, level: float, method: str) -> None:
     tail = n * (1.0 - level) / 2.0
     if tail >= MIN_TAIL_REPLICATES - 1e-9:          # 1 - 0.9 is 0.0999...
         return
-    import math
-    import warnings
     need = math.ceil(MIN_TAIL_REPLICATES / ((1.0 - level) / 2.0) - 1e-9)
     warnings.warn(f"bootstrap: statistic {name!r}: a {level:.0%} {method} interval from {n} "
                   f"replicates is too short (they put {tail:.2g} expected replicates beyond "
@@ -350,8 +350,6 @@ def _fit_clone(estimator, frame, groups, seed: int):
     (the resample's original rows) keep duplicates on one side of the validation split.
     Only the full-data fit (``groups`` None) warns when training ends on the epoch limit;
     the replicates share its settings, so one warning says it for all."""
-    import warnings
-
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
     est = clone(estimator).set_params(random_state=int(seed), progress_bar=False)
