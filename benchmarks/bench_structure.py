@@ -10,10 +10,11 @@ Data (every method sees the same rows; standardised unless the configuration say
   ``linear`` (Gaussian, weights 0.5-2) or ``mixed`` (``mlp`` with a third of the nodes
   cut into binary or three-level columns that their children read);
 * Sachs et al. (2005): 7,466 pooled flow-cytometry rows of 11 proteins and the 18-edge
-  consensus graph that ``cdt`` ships (it has a cycle, so no tiers are given there) (its wheel is fetched with pip into
-  ``--cache``; the data are not part of this repository).
+  consensus graph that ``cdt`` ships (it has a cycle, so no tiers are given there; its
+  wheel is fetched with pip into ``--cache``; the data are not part of this repository).
 
-Methods: ``ccgm`` (:func:`dowhy_ccgm.structure.learn_graph`, no knowledge), ``ccgm_30pct``
+Methods: ``ccgm`` (:func:`dowhy_ccgm.structure.learn_graph`, no knowledge), ``ccgm_bic``
+(the same with ``min_r2=0``: BIC alone), ``ccgm_30pct``
 (30% of the true edges given as required), ``ccgm_tiers`` (the true order cut into three
 tiers), ``ccgm_paper`` (``CCGMGenerator(learn_structure="paper", exogenous=[])``, the
 causal layer under H(G), 10-node graphs and Sachs only: about 20 s a fit); the peers from
@@ -28,6 +29,9 @@ Reported per configuration, as means over the seeds: SHD (an extra, missing or r
 edge counts once; an undirected CPDAG edge counts as a reversal), precision and recall of
 the directed edges, and the fit time (in-process for CCGM, inside the worker for the
 peers). Also the empty graph's SHD (the number of true edges).
+
+``--only ccgm,ccgm_bic --update`` reruns some methods and merges them into an existing
+``--json`` (the peers' runs kept).
 
 Run::
 
@@ -183,6 +187,8 @@ def run_ccgm(X, kinds, A, method, rng):
             gen = CCGMGenerator(learn_structure="paper", exogenous=[], random_state=0,
                                 progress_bar=False).fit(df)
             G = gen.graph_
+        elif method == "ccgm_bic":
+            G = learn_graph(df, kn, min_r2=0.0)
         else:
             G = learn_graph(df, kn)
     fit_s = time.perf_counter() - t
@@ -271,13 +277,36 @@ def main(argv=None) -> int:
     p.add_argument("--no-sachs", action="store_true")
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "ccgm-bench-cache"))
     p.add_argument("--json", default=None)
+    p.add_argument("--only", default=None,
+                   help="comma-separated methods to run (the others are skipped)")
+    p.add_argument("--update", action="store_true",
+                   help="merge this run's methods into the runs of the existing --json")
     args = p.parse_args(argv)
+    if args.update and not (args.json and os.path.exists(args.json)):
+        p.error("--update needs an existing --json")
     set_torch_threads(2)
     have_peers = os.path.exists(args.peers_python)
     if not have_peers:
         print(f"no peers interpreter at {args.peers_python}: CCGM only", file=sys.stderr)
     t0 = time.perf_counter()
     result = {"args": vars(args), "configs": {}}
+    if args.update:
+        with open(args.json) as f:
+            result = json.load(f)
+        result.setdefault("updates", []).append(vars(args))
+    only = set(args.only.split(",")) if args.only else None
+
+    def chosen(methods):
+        return [m for m in methods if only is None or m in only]
+
+    def merged(name, runs):
+        """This run's results merged into the existing runs of ``name`` (--update)."""
+        if not args.update or name not in result["configs"]:
+            return runs
+        old = result["configs"][name]["runs"]
+        for k, run in enumerate(runs):
+            old[k].update({m: v for m, v in run.items() if m != "empty"})
+        return old
     for name, kind, nodes, n, mech, standardise, seeds in configurations(args):
         runs = []
         for seed in seeds:
@@ -286,7 +315,7 @@ def main(argv=None) -> int:
             X, kinds = simulate(A, n, mech, rng)
             if standardise:
                 X = (X - X.mean(0)) / X.std(0)
-            methods = ["ccgm", "ccgm_30pct", "ccgm_tiers"]
+            methods = ["ccgm", "ccgm_bic", "ccgm_30pct", "ccgm_tiers"]
             if nodes <= 10 and n <= 2000 and standardise and mech == "mlp":
                 methods.append("ccgm_paper")
             if have_peers:
@@ -294,7 +323,9 @@ def main(argv=None) -> int:
                     nodes <= args.mlp_max_nodes and n <= 2000 and mech == "mlp"
                     and standardise and str(seed) in args.mlp_seeds.split(","))]
             print(f"{name} seed {seed}: {int(A.sum())} true edges", file=sys.stderr)
-            runs.append(evaluate(X, kinds, A, methods, args, np.random.default_rng(seed + 99)))
+            runs.append(evaluate(X, kinds, A, chosen(methods), args,
+                                 np.random.default_rng(seed + 99)))
+        runs = merged(name, runs)
         result["configs"][name] = {"runs": runs, "summary": summarise(runs)}
         if args.json:                 # (after every configuration: a crash loses nothing)
             write_json(args.json, result)
@@ -302,13 +333,13 @@ def main(argv=None) -> int:
         X, A, cols = sachs(args.cache)
         X = (X - X.mean(0)) / X.std(0)
         print(f"sachs: {int(A.sum())} consensus edges, {len(X)} rows", file=sys.stderr)
-        methods = ["ccgm", "ccgm_30pct", "ccgm_tiers", "ccgm_paper"] + (
+        methods = ["ccgm", "ccgm_bic", "ccgm_30pct", "ccgm_tiers", "ccgm_paper"] + (
             [m for m in PEERS if m != "dagma_mlp" or args.mlp_sachs] if have_peers else [])
-        run = evaluate(X, ["continuous"] * X.shape[1], A, methods, args,
-                       np.random.default_rng(99))
-        result["configs"]["sachs"] = {"runs": [run], "summary": summarise([run]),
+        runs = merged("sachs", [evaluate(X, ["continuous"] * X.shape[1], A, chosen(methods),
+                                         args, np.random.default_rng(99))])
+        result["configs"]["sachs"] = {"runs": runs, "summary": summarise(runs),
                                       "columns": cols}
-    result["wall_s"] = time.perf_counter() - t0
+    result["update_wall_s" if args.update else "wall_s"] = time.perf_counter() - t0
     for name, c in result["configs"].items():
         print(name, {m: round(v["shd"], 1) for m, v in c["summary"].items()}, file=sys.stderr)
     if args.json:

@@ -1074,7 +1074,8 @@ mechanisms_section = _table_section(
     "held-out likelihood does not ask for more (`dowhy_ccgm/_simple.py`).")
 
 
-STRUCTURE_METHODS = (("ccgm", "CCGM"), ("ccgm_30pct", "CCGM, 30% of edges given"),
+STRUCTURE_METHODS = (("ccgm", "CCGM"), ("ccgm_bic", "CCGM, BIC alone (min_r2=0)"),
+                     ("ccgm_30pct", "CCGM, 30% of edges given"),
                      ("ccgm_tiers", "CCGM, tiers given"), ("ccgm_paper", "CCGM paper (H(G))"),
                      ("pc", "PC"), ("ges", "GES"), ("dagma", "DAGMA linear"),
                      ("dagma_mlp", "DAGMA-MLP"), ("empty", "empty graph"))
