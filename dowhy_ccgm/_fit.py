@@ -335,8 +335,10 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
     net.eval()
     for part in (history, history.get("refit", {})):
         if "mechanisms" in part:     # (records naming the node: history is JSON)
-            part["mechanisms"] = [dict(node=str(order[i]), **v)
-                                  for i, v in part["mechanisms"].items()]
+            part["mechanisms"] = [
+                {"node": str(order[i]), **v, **({"modifier": str(order[v["modifier"]])}
+                                                if "modifier" in v else {})}
+                for i, v in part["mechanisms"].items()]
     roots = IndependentRoots()
     if params["root_sampling"] in ("empirical", "copula"):
         with torch_threads(params["n_threads"], min(len(Xg), 16_384) * n):

@@ -148,14 +148,19 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         distribution; 0 is the plain likelihood, 1 gives every parent cell the same
         weight. Nodes without a discrete parent are not weighted. See
         :mod:`dowhy_ccgm._balance` and ``benchmarks/bench_balance.py``.
-    mechanisms : {"auto", "linear", "additive", "network"} or dict, default="auto"
+    mechanisms : {"auto", "linear", "additive", "interaction", "network"} or dict, \
+default="auto"
         The mechanism of each continuous node, chosen after the exact fit
         (:mod:`dowhy_ccgm._simple`): ``"linear"``, an additive noise model linear in the
         parents (``u = b + beta . pa + s eps`` in the node's standardized value);
         ``"additive"``, the same plus a restricted cubic spline of every continuous
         parent (5 knots at its quantiles; additive, smooth, linear beyond the data);
-        ``"network"``, the fitted network (a location-scale mechanism with a learned
-        monotone decoder). ``"auto"``: the better of linear and additive by BIC, kept
+        ``"interaction"``, the linear one with slopes that differ between the two values
+        of a binary parent (a treatment whose effect varies with the other parents; the
+        binary parent with the best fit among the four with the largest linear slopes,
+        ``history_["mechanisms"]``'s ``modifier``); ``"network"``, the fitted network (a
+        location-scale mechanism with a learned monotone decoder). ``"auto"``: the best
+        of linear, additive and interaction by BIC, kept
         unless the network's held-out likelihood is significantly better (by more than
         1.96 standard errors of the paired row differences: Vuong's test), else the
         network; a kind: that kind
@@ -167,14 +172,14 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
         them is ``history_["mechanisms"]``. ``"network"`` is the model before this
         choice existed. A node with point masses keeps the network between its atoms;
         its atom probabilities are a multinomial logistic regression on the parents
-        under ``"linear"`` and ``"additive"``, the network's under ``"network"`` (or the
+        under the simple kinds, the network's under ``"network"`` (or the
         node named ``"network"`` in the dict), and by the same held-out comparison under
         ``"auto"`` (``atom_mechanisms_``).
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool or "paper", default=False
         ``False``: ``graph`` is the causal graph. ``True``: learn the graph from the data
-        under ``knowledge`` (:func:`dowhy_ccgm.structure.learn_graph`: a greedy search
+        under ``knowledge`` (:func:`dowhy_ccgm.structure.learn_graph`: a hill-climbing search
         with a penalised likelihood of additive nonlinear mechanisms), then fit the model
         on it in the same call; ``graph`` may be None (the nodes are ``X``'s columns) or a
         graph whose edges start the search (or bound it, ``knowledge.given``), and
@@ -422,7 +427,8 @@ class CCGMGenerator(TransformerMixin, BaseEstimator):
     @property
     def mechanisms_(self) -> dict:
         """``{node: kind}`` of every node with a mechanism (the roots have none):
-        ``"linear"``, ``"additive"``, ``"network"`` or ``"formula"`` (``mechanisms``; the
+        ``"linear"``, ``"additive"``, ``"interaction"``, ``"network"`` or ``"formula"``
+        (``mechanisms``; the
         validation behind an automatic choice is ``history_["mechanisms"]``)."""
         self._check_fitted()
         return {self.model_.nodes[i]: k

@@ -61,7 +61,8 @@ PARAMETER_CONSTRAINTS: dict = {
     "latent_weight": [_NON_NEGATIVE_REAL],
     "parent_balance": [Interval(Real, 0, 1, closed="both")],
     # (a dict {node: kind}: checked at fit time, which names an unknown or ineligible node)
-    "mechanisms": [StrOptions({"auto", "linear", "additive", "network"}), dict],
+    "mechanisms": [StrOptions({"auto", "linear", "additive", "interaction", "network"}),
+                   dict],
     "prior": [StrOptions({"standard", "conditional"})],
     "learn_structure": ["boolean", StrOptions({"paper"})],
     # (checked at fit time by structure.Knowledge.coerce, which names the fault)

@@ -1,6 +1,6 @@
 """Simple mechanisms where the data do not ask for more: a per-node choice, by validation,
-between the fitted network's mechanism and two additive noise models, a linear and an
-additive spline one.
+between the fitted network's mechanism and three noise models fitted in closed form: a
+linear one, an additive spline one and a linear one whose slopes a binary parent changes.
 
 Real data are often close to additive, and a few rows per cell of the parents cannot tell
 a flexible mechanism's bends from noise: there the network fits per-cell means (the
@@ -17,10 +17,17 @@ standardized value:
   spline (Harrell's, knots at the 5, 27.5, 50, 72.5 and 95% quantiles of its training
   values: three terms, cubic between the knots, linear beyond the outer ones): an additive
   smooth mechanism (as in CAM, Buehlmann et al. 2014), linear beyond the data;
+* ``"interaction"``: ``u_i = b + sum_c beta_c x_c + m (b' + sum_c gamma_c x_c) + s eps``
+  with ``m = +-0.5`` the state of a binary parent (a treatment, a group) and the second sum
+  over the other columns: every slope differs between the parent's two values, so the
+  parent's effect varies with the other parents (IHDP's surface B; the linear and additive
+  models give every unit the same effect). The modifier is the binary parent whose fit
+  leaves the least residual variance among the :data:`MAX_MODIFIERS` with the largest
+  linear slopes;
 * ``"network"``: the fitted network.
 
-The two additive noise models are fitted by least squares on the training rows, weighted by
-the parent balance as the network is, and the better of the two is picked by BIC (nested
+The simple models are fitted by least squares on the training rows, weighted by the
+parent balance as the network is, and the best of them is picked by BIC (nested
 least-squares fits differ too little on held-out rows to rank them; the penalty does). Its
 negative log-likelihood of the node's value is then computed on every validation row
 beside the network's (through the network's decoder's change of variables, so both are
@@ -69,7 +76,7 @@ __all__ = ["KINDS", "MODES", "atom_kinds", "atom_nodes", "clear_simple", "eligib
            "mechanism_kinds", "row_chunks", "select_simple"]
 
 #: the candidates, simplest first
-KINDS = ("linear", "additive", "network")
+KINDS = ("linear", "additive", "interaction", "network")
 #: ``mechanisms`` values besides a dict {node: kind}
 MODES = ("auto",) + KINDS
 #: the splines' knots: these quantiles of a continuous state column's training values
@@ -85,6 +92,9 @@ KNOT_ROWS = 100_000
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 #: the decoder's tanh components are switched off with this log-weight (e^-80 ~ 2e-35)
 _OFF = -80.0
+#: binary parents tried as the modifier of an "interaction" mechanism: the ones with the
+#: largest linear slopes (each costs a least-squares fit of twice the linear design)
+MAX_MODIFIERS = 4
 #: rows per chunk of the least-squares sums (their float64 features and temporaries stay
 #: a few MB: the fit's memory is the data's)
 _CHUNK = 16_384
@@ -143,7 +153,8 @@ def mechanism_kinds(net) -> dict:
             out[i] = "formula"
         elif net.g.linear_output(i):
             spline = net.g.linear_w[i, width:]
-            out[i] = "additive" if bool(spline.abs().sum() > 0) else "linear"
+            out[i] = ("interaction" if int(net.g.linear_mod[i]) >= 0 else
+                      "additive" if bool(spline.abs().sum() > 0) else "linear")
         else:
             out[i] = "network"
     return out
@@ -261,6 +272,45 @@ class _Design:
         return weight, float(beta[-1])
 
 
+class _ModifiedDesign:
+    """Node ``i``'s "interaction" design: the linear design (its parents' state values,
+    an intercept) and the other values times the state (+-0.5) of the binary parent at
+    position ``k`` of ``cols``: slopes that differ between the parent's two values, the
+    parent's own effect the difference of the intercepts."""
+
+    def __init__(self, design: _Design, k: int):
+        self.base, self.k = design, k
+        p = design.cols.numel()
+        self.others = torch.tensor([c for c in range(p) if c != k], dtype=torch.long)
+        self.size = 2 * p
+        self.modifier = int(design.cols[k])
+
+    def __call__(self, S: torch.Tensor) -> torch.Tensor:
+        X = self.base.linear_design(S)
+        return torch.cat([X, X[:, self.k:self.k + 1] * X[:, self.others]], 1)
+
+    def weights(self, beta: torch.Tensor, n_out: int, width: int):
+        """``(weight, intercept, modifier_weight)`` for :meth:`GatedNodeMLP.set_linear`."""
+        p = self.base.cols.numel()
+        weight = torch.zeros(width * (1 + self.base.g.BASIS), n_out)
+        weight[self.base.cols, 0] = beta[:p].float()
+        wm = torch.zeros(width, n_out)
+        wm[self.base.cols[self.others], 0] = beta[p + 1:].float()
+        return weight, float(beta[p]), wm
+
+
+def _modifiers(net, design: _Design, moments) -> list:
+    """The positions in ``design.cols`` of the binary parents to try as modifiers: at
+    most :data:`MAX_MODIFIERS`, the largest linear slopes first."""
+    node_of = net.block_of_column.cpu()
+    binary = [k for k, c in enumerate(design.cols.tolist())
+              if net.kinds[int(node_of[c])] == "binary"]
+    if not binary or design.cols.numel() < 2:
+        return []
+    beta = _solve(moments, design.linear)[0]
+    return sorted(binary, key=lambda k: -abs(float(beta[k])))[:MAX_MODIFIERS]
+
+
 def _node_rows(net, i, chunk):
     """Node ``i``'s rows of a chunk with its factor observed: ``(S, y, w, keep)``
     (``keep`` None: all rows)."""
@@ -274,21 +324,22 @@ def _node_rows(net, i, chunk):
 
 
 def _moments(net, designs: dict, chunks, weighted: bool = True) -> dict:
-    """The (weighted) sums of least squares of every node in ``designs`` ({node: its
-    :class:`_Design`}) in ONE pass over the chunks: ``{node: (gram, rhs, yy, sw, rows)}``
-    of its full design (``weighted=False``: every row weighs 1)."""
+    """The (weighted) sums of least squares of every design in ``designs`` ({node, or
+    (node, anything): a design of that node}) in ONE pass over the chunks: ``{key: (gram,
+    rhs, yy, sw, rows)}`` (``weighted=False``: every row weighs 1)."""
     acc = {i: [torch.zeros(d.size, d.size, dtype=torch.float64),
                torch.zeros(d.size, dtype=torch.float64), 0.0, 0.0, 0]
            for i, d in designs.items()}
     for chunk in chunks:
-        for i, design in designs.items():
+        for key, design in designs.items():
+            i = key[0] if isinstance(key, tuple) else key
             S, y, w, _ = _node_rows(net, i, chunk)
             if not weighted:
                 w = torch.ones_like(y)
             A = design(S)
             yc, wc = y.double().cpu(), w.double().cpu()
             Aw = A * wc.unsqueeze(1)
-            m = acc[i]
+            m = acc[key]
             m[0] += Aw.T @ A
             m[1] += Aw.T @ yc
             m[2] += float((wc * yc * yc).sum())
@@ -339,13 +390,18 @@ def _network_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def _write(net, i: int, design: _Design, beta: torch.Tensor, var: float) -> None:
+def _write(net, i: int, design, beta: torch.Tensor, var: float) -> None:
     """Node ``i``'s simple mechanism into the network; its decoder column the identity."""
-    weight, intercept = design.weights(beta, net.n_out, net.width)
+    modifier = {}
+    if isinstance(design, _ModifiedDesign):
+        weight, intercept, wm = design.weights(beta, net.n_out, net.width)
+        modifier = {"modifier": design.modifier, "modifier_weight": wm}
+    else:
+        weight, intercept = design.weights(beta, net.n_out, net.width)
     bias = torch.zeros(net.n_out)
     bias[0] = intercept
     bias[1] = math.log(math.expm1(math.sqrt(var) - 1e-3))   # the inverse of scale()
-    net.g.set_linear(i, weight, bias)
+    net.g.set_linear(i, weight, bias, **modifier)
     k = net.cont_pos[i]
     dec = net.decoder
     dec.a[k] = 0.0
@@ -353,17 +409,22 @@ def _write(net, i: int, design: _Design, beta: torch.Tensor, var: float) -> None
     dec.c[k] = _OFF
 
 
-def _bic_kind(moments, design) -> str:
-    """``"linear"`` or ``"additive"`` by BIC on the training rows (their Gaussian
-    log-likelihood, ``log(n) / 2`` per coefficient): between two nested least-squares
-    fits the held-out difference is too small to rank them, the penalty is not."""
-    if not design.has_spline:
-        return "linear"
+def _bic_kind(moments, design, modified=None) -> tuple:
+    """``(kind, modifier key)``: ``"linear"``, ``"additive"`` or ``"interaction"`` (with
+    the key of its moments in ``modified``, {key: moments}) by BIC on the training rows
+    (their Gaussian log-likelihood, ``log(n) / 2`` per coefficient): between nested
+    least-squares fits the held-out difference is too small to rank them, the penalty is
+    not."""
     n = moments[4]
     bic = {}
-    for k, index in (("linear", design.linear), ("additive", torch.arange(design.size))):
-        var = _solve(moments, index)[1]
-        bic[k] = 0.5 * n * math.log(var) + 0.5 * math.log(n) * len(index)
+    fits = [(("linear", None), moments, design.linear)]
+    if design.has_spline:
+        fits.append((("additive", None), moments, torch.arange(design.size)))
+    for key, mom in (modified or {}).items():
+        fits.append((("interaction", key), mom, torch.arange(mom[0].shape[0])))
+    for kind, mom, index in fits:
+        var = _solve(mom, index)[1]
+        bic[kind] = 0.5 * n * math.log(var) + 0.5 * math.log(n) * len(index)
     return min(bic, key=bic.get)
 
 
@@ -534,13 +595,21 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
         if compare and S_va.shape[0] >= 2 else None
     designs = {i: _Design(net, _parent_columns(net, i)) for i in nodes}
     moments = _moments(net, designs, train())          # one pass for every node
+    # the interaction candidates (nodes with a binary parent): one more pass
+    modified = {(i, k): _ModifiedDesign(designs[i], k) for i in nodes
+                if forced.get(i, mode) in ("auto", "interaction")
+                for k in _modifiers(net, designs[i], moments[i])}
+    modified_moments = _moments(net, modified, train()) if modified else {}
     report, kept = {}, {}
     for i in nodes:
         design, mom = designs[i], moments[i]
         if mom[4] < design.size + 2 or mom[3] <= 0:
             continue
+        mine = {key: m for key, m in modified_moments.items()
+                if key[0] == i and m[4] >= modified[key].size + 2}
         kind = forced.get(i, mode)
         entry = {}
+        chosen = design
         Sv, yv, wv, keep = _node_rows(net, i, valid)
         if kind == "auto":
             kind = "network"
@@ -555,20 +624,35 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
                         continue
                     beta, var = _solve(mom, index)
                     nll[k] = w * _gaussian_nll(y - A @ beta, var)
-                kind, entry["candidates"] = _choose(nll, _bic_kind(mom, design))
+                simple, key = _bic_kind(mom, design, mine)
+                if key is not None:
+                    m = mine[key]
+                    beta, var = _solve(m, torch.arange(m[0].shape[0]))
+                    nll["interaction"] = w * _gaussian_nll(y - modified[key](Sv) @ beta, var)
+                    entry["modifier"] = int(net.block_of_column[modified[key].modifier])
+                kind, entry["candidates"] = _choose(nll, simple)
+                if kind == "interaction":
+                    chosen = modified[key]
+        elif kind == "interaction":
+            if mine:                 # the modifier whose fit leaves the least variance
+                key = min(mine, key=lambda k: _solve(
+                    mine[k], torch.arange(mine[k][0].shape[0]))[1])
+                chosen = modified[key]
+                entry["modifier"] = int(net.block_of_column[chosen.modifier])
+            else:
+                kind = "linear"      # (no binary parent: no modifier)
         if kind == "additive" and not design.has_spline:
             kind = "linear"          # (no continuous parent: the two are the same)
         if kind != "network":
-            kept[i] = kind
+            kept[i] = (kind, chosen)
         entry["kind"] = kind
         report[i] = entry
     # the kept simple mechanisms refitted on every row (one more pass), into the network
-    full = _moments(net, {i: designs[i] for i in kept}, itertools.chain(train(), [valid]),
-                    weighted=False) if kept else {}
-    for i, kind in kept.items():
-        design = designs[i]
-        index = design.linear if kind == "linear" else torch.arange(design.size)
-        _write(net, i, design, *_solve(full[i], index))
+    full = _moments(net, {i: chosen for i, (_, chosen) in kept.items()},
+                    itertools.chain(train(), [valid]), weighted=False) if kept else {}
+    for i, (kind, chosen) in kept.items():
+        index = chosen.linear if kind == "linear" else torch.arange(chosen.size)
+        _write(net, i, chosen, *_solve(full[i], index))
     for i, entry in _select_atoms(net, mode, train, valid, forced).items():
         report[i] = {"kind": "network", "atoms": entry}
     return report

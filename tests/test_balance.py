@@ -57,7 +57,7 @@ def _eyes(rng, n, condition=None):
     return pd.DataFrame({"T": t, "C": c, "V": noise + SHIFT[t, c]}), noise
 
 
-def _rare_cf_rmse(balance):
+def _rare_cf_rmse(balance, mechanisms="auto"):
     """The rare patients' counterfactual RMSE and the model check's misfits on held-out
     patients (the condition named as a group)."""
     rng = np.random.default_rng(0)
@@ -66,7 +66,8 @@ def _rare_cf_rmse(balance):
     held, _ = _eyes(rng, 10_000)
     gen = CCGMGenerator(nx.DiGraph([("T", "V"), ("C", "V")]),
                         column_types={"T": "categorical", "C": "binary"},
-                        parent_balance=balance, random_state=0).fit(data)
+                        parent_balance=balance, mechanisms=mechanisms,
+                        random_state=0).fit(data)
     err = []
     for t in range(3):
         cf = gen.counterfactual(rare, {"T": t})["V"].to_numpy(float)
@@ -79,13 +80,18 @@ def test_a_rare_condition_keeps_its_own_mechanism():
     """1% of patients (about 33 per treatment) with the effects reversed: their
     counterfactuals under the other treatments within 0.03 of the truth (DoWhy's
     auto-assignment: 0.008-0.014 on the notebook's data), where the plain likelihood is off
-    by about half the effect (0.53 on this seed) and the model check flags it."""
-    rmse, misfits = _rare_cf_rmse(0.5)
-    assert rmse < 0.03
-    assert len(misfits) == 0              # and the model check finds nothing to flag
-    rmse, misfits = _rare_cf_rmse(0.0)
+    by about half the effect (0.53 on this seed) and the model check flags it. The
+    balance is what makes the network right; the interaction mechanism (the condition
+    changes the treatments' effects) is right with or without it."""
+    for mechanisms in ("auto", "network"):
+        rmse, misfits = _rare_cf_rmse(0.5, mechanisms)
+        assert rmse < 0.03
+        assert len(misfits) == 0          # and the model check finds nothing to flag
+    rmse, misfits = _rare_cf_rmse(0.0, "network")
     assert rmse > 0.3
     assert len(misfits) >= 1              # where it flags the plain likelihood's misfit
+    rmse, misfits = _rare_cf_rmse(0.0)
+    assert rmse < 0.03 and len(misfits) == 0
 
 
 def test_a_graph_without_discrete_parents_fits_exactly_as_the_plain_likelihood():

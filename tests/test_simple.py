@@ -111,6 +111,10 @@ def test_forced_kinds_and_refusals_name_the_node():
     assert gen.mechanisms_["z"] == "additive" and gen.mechanisms_["w"] == "network"
     every = _fit(df, epochs=10, mechanisms="linear")
     assert set(every.mechanisms_.values()) == {"linear"}
+    # "interaction" where a node has a binary parent (w: t), else linear
+    mod = _fit(df, epochs=10, mechanisms={"w": "interaction", "y": "interaction"})
+    assert mod.mechanisms_["w"] == "interaction" and mod.mechanisms_["y"] == "linear"
+    assert [m["modifier"] for m in mod.history_["mechanisms"] if m["node"] == "w"] == ["t"]
     with pytest.raises(ValueError, match=r"mechanisms\['x'\].*root"):
         _fit(df, epochs=2, mechanisms={"x": "linear"})
     with pytest.raises(ValueError, match=r"mechanisms\['t'\]|'t'"):
@@ -149,8 +153,9 @@ def test_files_from_before_the_atom_probabilities_load(fitted, tmp_path):
     path = tmp_path / "m.pt"
     auto.save(path)
     payload = torch.load(path, weights_only=False)
-    keys = [k for k in payload["state"] if k.endswith("linear_mlp")]
-    assert keys                    # (one per per-node MLP bank of the network)
+    old = ("linear_mlp", "linear_mod", "linear_wm")
+    keys = [k for k in payload["state"] if k.endswith(old)]
+    assert len(keys) == 6          # (one each per per-node MLP bank of the network)
     for k in keys:
         del payload["state"][k]
     torch.save(payload, path)
@@ -273,3 +278,55 @@ def test_online_shop_price_atom_follows_the_shopping_event():
     for e, share, tol in ((1, 0.0, 0.02), (0, ordinary, 0.01)):
         s = gen.intervene({"Shopping Event?": e}, n_samples=40_000, random_state=2)
         assert abs((s["Unit Price"] == 1000).mean() - share) < tol, e
+
+
+def test_a_binary_parent_that_changes_the_slopes_gets_the_interaction_mechanism(tmp_path):
+    """y's slope on x1 differs between t = 0 and t = 1, so each unit's effect of t is
+    2 + x1 (IHDP's surface B has such a varying effect): the linear and additive
+    mechanisms give every unit the same effect, the interaction mechanism the unit's."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    x1, x2 = rng.normal(size=(2, n))
+    t = (rng.random(n) < 1 / (1 + np.exp(-0.5 * x1))).astype(np.int64)
+    y = 1.0 + 0.5 * x1 - 0.3 * x2 + t * (2.0 + x1) + 0.5 * rng.normal(size=n)
+    df = pd.DataFrame({"x1": x1, "x2": x2, "t": t, "y": y})
+    g = nx.DiGraph([("x1", "t"), ("x1", "y"), ("x2", "y"), ("t", "y")])
+    fits = {}
+    for mech in ("auto", "linear"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits[mech] = CCGMGenerator(g, random_state=0, progress_bar=False,
+                                       mechanisms=mech).fit(df)
+    auto = fits["auto"]
+    assert auto.mechanisms_["y"] == "interaction"
+    [rec] = [m for m in auto.history_["mechanisms"] if m["node"] == "y"]
+    assert rec["modifier"] == "t"
+    cand = rec["candidates"]
+    assert cand["interaction"]["nll"] < cand["linear"]["nll"] - 0.2     # (measured 0.38)
+    obs = df.iloc[:500]
+    sign = 1 - 2 * obs["t"]
+    truth = 2.0 + obs["x1"]
+
+    def unit_effects(gen):
+        cf = gen.counterfactual(obs, {"t": 1 - obs["t"]})
+        return (cf["y"] - obs["y"]) * sign             # y(t=1) - y(t=0), per unit
+    err = np.abs(unit_effects(auto) - truth)
+    assert err.max() < 0.15 and err.mean() < 0.05
+    assert np.abs(unit_effects(fits["linear"]) - truth).mean() > 0.5     # (constant)
+    # the average effect under do(t): 2 + E[x1]
+    d1 = auto.intervene({"t": 1}, n_samples=100_000, random_state=1)["y"].mean()
+    d0 = auto.intervene({"t": 0}, n_samples=100_000, random_state=1)["y"].mean()
+    assert abs((d1 - d0) - (2.0 + x1.mean())) < 0.06
+    path = tmp_path / "m.pt"
+    auto.save(path)
+    back = CCGMGenerator.load(path)
+    assert back.mechanisms_ == auto.mechanisms_
+    pd.testing.assert_frame_equal(back.counterfactual(obs, {"t": 1 - obs["t"]}),
+                                  auto.counterfactual(obs, {"t": 1 - obs["t"]}))
+    # with t -> y removed (y reads t = 0), every unit's y ignores its own t, and y's law
+    # is that of the untreated: mean 1 + 0.5 E[x1] - 0.3 E[x2]
+    cut = auto.remove_edge("t", "y", how=0)
+    cf = cut.counterfactual(obs, {"t": 1 - obs["t"]})
+    assert np.abs(cf["y"] - obs["y"]).max() < 1e-4
+    s = cut.sample(100_000, random_state=2)
+    assert abs(s["y"].mean() - (1.0 + 0.5 * x1.mean() - 0.3 * x2.mean())) < 0.03

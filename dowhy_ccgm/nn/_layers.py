@@ -304,6 +304,9 @@ class GatedNodeMLP(nn.Module):
         # Chosen after the fit, never trained by gradient; all off until then.
         # ``linear_mlp[i, c]`` 1: output column ``c`` of a simple node stays its MLP's (a
         # node with point masses whose atom probabilities alone are simple).
+        # ``linear_mod[i]`` >= 0: the state column of a binary parent that modifies the
+        # node's slopes (the "interaction" mechanism): ``linear_wm[i]`` (width, n_out) on
+        # the state values, times that column's state (+-0.5), is added to the map.
         B = self.BASIS
         self.register_buffer("linear_on", torch.zeros(n))
         self.register_buffer("linear_knots", torch.zeros(width, B + 2))
@@ -311,7 +314,10 @@ class GatedNodeMLP(nn.Module):
         self.register_buffer("linear_w", torch.zeros(n, width * (1 + B), n_out))
         self.register_buffer("linear_b", torch.zeros(n, n_out))
         self.register_buffer("linear_mlp", torch.zeros(n, n_out))
+        self.register_buffer("linear_mod", torch.full((n,), -1, dtype=torch.long))
+        self.register_buffer("linear_wm", torch.zeros(n, width, n_out))
         self._linear, self._linear_rows, self._linear_mixed = [], {}, set()
+        self._linear_mod = {}
         self.register_load_state_dict_post_hook(_linear_loaded)
 
     #: spline terms per continuous state column of the simple mechanisms (5 knots)
@@ -323,12 +329,17 @@ class GatedNodeMLP(nn.Module):
         self._linear = torch.nonzero(self.linear_on).flatten().tolist()
         self._linear_rows = {}
         self._linear_mixed = {i for i in self._linear if bool(self.linear_mlp[i].any())}
+        self._linear_mod = {}
         B, w = self.BASIS, self.width
         for i in self._linear:
             W = self.linear_w[i]
             used = W[:w].abs().sum(-1) + W[w:].view(w, B, -1).abs().sum((1, 2))
             cols = torch.nonzero(used).flatten()
             self._linear_rows[i] = (cols, torch.cat(self.feature_rows(cols)))
+            mod = int(self.linear_mod[i])
+            if mod >= 0:
+                self._linear_mod[i] = (mod, torch.nonzero(
+                    self.linear_wm[i].abs().sum(-1)).flatten())
 
     def feature_rows(self, cols: torch.Tensor) -> tuple:
         """The rows of ``linear_w`` (the columns of :meth:`linear_features`) that read the
@@ -367,12 +378,21 @@ class GatedNodeMLP(nn.Module):
             self.linear_basis.copy_(basis)
 
     def set_linear(self, i: int, weight: torch.Tensor | None, bias: torch.Tensor | None = None,
-                   mlp_columns=()) -> None:
+                   mlp_columns=(), modifier: int | None = None,
+                   modifier_weight: torch.Tensor | None = None) -> None:
         """Make node ``i`` simple (``weight`` (width * (1 + BASIS), n_out) on
         :meth:`linear_features`, ``bias`` (n_out,)), or its MLP again (``weight=None``).
-        ``mlp_columns``: output columns that stay the MLP's (the others are the map's)."""
+        ``mlp_columns``: output columns that stay the MLP's (the others are the map's).
+        ``modifier``: a binary parent's state column whose state (+-0.5) times the state
+        values' map ``modifier_weight`` (width, n_out) is added (slopes that differ
+        between the parent's two values)."""
         with torch.no_grad():
             self.linear_mlp[i] = 0.0
+            self.linear_mod[i] = -1
+            self.linear_wm[i] = 0.0
+            if modifier is not None:
+                self.linear_mod[i] = int(modifier)
+                self.linear_wm[i] = modifier_weight.to(self.linear_wm)
             if weight is None:
                 self.linear_on[i] = 0.0
                 self.linear_w[i] = 0.0
@@ -401,8 +421,12 @@ class GatedNodeMLP(nn.Module):
         so abduction and generation agree to the last bit."""
         cols, rows = self._linear_rows[i]
         f = self.linear_features(states[:, cols].double(), cols)
-        return torch.addmm(self.linear_b[i].double(), f,
-                           self.linear_w[i][rows].double()).to(states.dtype)
+        out = torch.addmm(self.linear_b[i].double(), f, self.linear_w[i][rows].double())
+        if i in self._linear_mod:
+            m, mc = self._linear_mod[i]
+            out = out + states[:, m:m + 1].double() * (
+                states[:, mc].double() @ self.linear_wm[i][mc].double())
+        return out.to(states.dtype)
 
     def _with_linear(self, out: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         """``out`` (batch, n, n_out) with the simple nodes' outputs in place."""
