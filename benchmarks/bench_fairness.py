@@ -50,36 +50,51 @@ LAW = nx.DiGraph([("A", "GPA"), ("S", "GPA"), ("A", "LSAT"), ("S", "LSAT"), ("A"
 LAW_TRUTH = {"g0": 3.0, "gs": 0.4, "ga": -0.5, "gb": 0.1, "l0": 3.2, "la": -0.4, "lb": 0.05}
 
 
-def _gpa(a, s, ug, p=LAW_TRUTH):
-    return np.round(p["g0"] + p["gs"] * ug + p["ga"] * a + p["gb"] * s, 1)
+#: the continuous world's test score: the count's rate plus this sd times a normal noise
+LSAT_SD = 5.0
+
+
+def _gpa(a, s, ug, p=LAW_TRUTH, rounded=True):
+    g = p["g0"] + p["gs"] * ug + p["ga"] * a + p["gb"] * s
+    return np.round(g, 1) if rounded else g
 
 
 def _rate(a, s, p=LAW_TRUTH):
     return np.exp(p["l0"] + p["la"] * a + p["lb"] * s)
 
 
-def law_world(n, seed, a=None, noise=None, share=0.1):
-    """The world and its noise (``a`` and ``noise`` given: the same units, another A)."""
+def law_world(n, seed, a=None, noise=None, share=0.1, continuous=False):
+    """The world and its noise (``a`` and ``noise`` given: the same units, another A).
+    ``continuous``: the grade not rounded and the test score the count's rate plus a
+    normal noise (sd :data:`LSAT_SD`), so that the true mechanisms' fair features are
+    exactly invariant (the floor is 0)."""
     rng = np.random.default_rng(seed)
     A = rng.binomial(1, share, n) if a is None else a
     if noise is None:
         noise = {"S": rng.binomial(1, 0.5, n), "ug": rng.normal(size=n),
                  "ul": rng.random(n), "uf": rng.normal(size=n)}
     S = noise["S"]
-    gpa = _gpa(A, S, noise["ug"])
-    lsat = stats.poisson.ppf(noise["ul"], _rate(A, S)).astype(np.int64)
+    gpa = _gpa(A, S, noise["ug"], rounded=not continuous)
+    lsat = (_rate(A, S) + LSAT_SD * stats.norm.ppf(noise["ul"]) if continuous else
+            stats.poisson.ppf(noise["ul"], _rate(A, S)).astype(np.int64))
     fya = 0.8 * gpa + 0.04 * lsat - 0.3 * A + 0.3 * noise["uf"]
     return pd.DataFrame({"A": A, "S": S, "GPA": gpa, "LSAT": lsat, "FYA": fya}), noise
 
 
-def true_fair_features(frame, reference, n_draws, seed, p=LAW_TRUTH):
+def true_fair_features(frame, reference, n_draws, seed, p=LAW_TRUTH, continuous=False):
     """The features at ``A = reference`` computed with the mechanisms' true form and the
     parameters ``p`` (default: the truth's): each unit's noise drawn from its posterior
     (the grade's latent within its rounding interval, the count's uniform within its CDF
-    interval), averaged over ``n_draws``."""
+    interval), averaged over ``n_draws``; in the ``continuous`` world the noise itself."""
     rng = np.random.default_rng(seed)
     a, s = frame.A.to_numpy(), frame.S.to_numpy()
     shift = p["g0"] + p["ga"] * a + p["gb"] * s
+    if continuous:
+        ug = (frame.GPA.to_numpy() - shift) / p["gs"]
+        z = (frame.LSAT.to_numpy() - _rate(a, s, p)) / LSAT_SD
+        ref = np.full_like(a, reference)
+        return pd.DataFrame({"S": s.astype(float), "GPA": _gpa(ref, s, ug, p, rounded=False),
+                             "LSAT": _rate(ref, s, p) + LSAT_SD * z}, index=frame.index)
     lo = (frame.GPA.to_numpy() - 0.05 - shift) / p["gs"]
     hi = (frame.GPA.to_numpy() + 0.05 - shift) / p["gs"]
     k = frame.LSAT.to_numpy()
@@ -97,16 +112,16 @@ def true_fair_features(frame, reference, n_draws, seed, p=LAW_TRUTH):
                         index=frame.index)
 
 
-def estimated_law(train) -> dict:
+def estimated_law(train, continuous=False) -> dict:
     """The law world's parameters estimated on ``train`` with the mechanisms' true form
     (least squares for the rounded grade, its residual sd less the rounding's variance;
-    a Poisson regression for the count): what a correctly specified model of the same
-    rows knows."""
+    a Poisson regression for the count, whose log-linear mean is also the continuous
+    world's score's): what a correctly specified model of the same rows knows."""
     from sklearn.linear_model import PoissonRegressor
     X = np.c_[np.ones(len(train)), train.A, train.S]
     beta, *_ = np.linalg.lstsq(X, train.GPA.to_numpy(float), rcond=None)
     resid = train.GPA.to_numpy(float) - X @ beta
-    sd = float(np.sqrt(max(resid.var(ddof=3) - 0.1 ** 2 / 12, 1e-6)))
+    sd = float(np.sqrt(max(resid.var(ddof=3) - (0 if continuous else 0.1 ** 2 / 12), 1e-6)))
     pois = PoissonRegressor(alpha=0.0, max_iter=1000).fit(train[["A", "S"]], train.LSAT)
     return {"g0": float(beta[0]), "gs": sd, "ga": float(beta[1]), "gb": float(beta[2]),
             "l0": float(pois.intercept_), "la": float(pois.coef_[0]),
@@ -131,10 +146,13 @@ def run_features(args) -> dict:
     from dowhy_ccgm import CCGMGenerator
     from dowhy_ccgm.fairness import FairFeatures
     rows = []
-    for seed in range(args.seeds):
-        train, _ = law_world(args.n, seed)
-        test, noise = law_world(2000, 10_000 + seed)
-        flip, _ = law_world(2000, 10_000 + seed, a=1 - test.A.to_numpy(), noise=noise)
+    for world, seed in ((w, sd_) for w in ("rounded", "continuous")
+                        for sd_ in range(args.seeds)):
+        cont = world == "continuous"
+        train, _ = law_world(args.n, seed, continuous=cont)
+        test, noise = law_world(2000, 10_000 + seed, continuous=cont)
+        flip, _ = law_world(2000, 10_000 + seed, a=1 - test.A.to_numpy(), noise=noise,
+                            continuous=cont)
         sd = float(train.FYA.std())
         t = time.perf_counter()
         gen = CCGMGenerator(LAW, random_state=seed, progress_bar=False).fit(train)
@@ -142,13 +160,14 @@ def run_features(args) -> dict:
         ccgm = FairFeatures(gen, "A", reference={"A": 0}, features=["S", "GPA", "LSAT"],
                             n_draws=args.draws, random_state=seed).fit(train)
         l3 = level3(train)
-        fitted_law = estimated_law(train)
+        fitted_law = estimated_law(train, cont)
         transforms = {
             "raw": lambda f: f[["A", "S", "GPA", "LSAT"]].astype(float),
             "ccgm": ccgm.transform,
-            "true mechanisms (floor)": lambda f: true_fair_features(f, 0, args.draws, seed),
-            "true form, estimated": lambda f: true_fair_features(f, 0, args.draws, seed,
-                                                                 fitted_law),
+            "true mechanisms (floor)": lambda f: true_fair_features(
+                f, 0, args.draws, seed, continuous=cont),
+            "true form, estimated": lambda f: true_fair_features(
+                f, 0, args.draws, seed, fitted_law, continuous=cont),
             "Kusner level 3": l3,
         }
         for model_name, make in (("linear", LinearRegression),
@@ -158,20 +177,31 @@ def run_features(args) -> dict:
                 Ztr, Zte, Zfl = tf(train), tf(test), tf(flip)
                 m = make().fit(Ztr, train.FYA)
                 unfair = float(np.mean(np.abs(m.predict(Zfl) - m.predict(Zte)))) / sd
-                rows.append({"seed": seed, "predictor": model_name, "features": name,
+                rows.append({"world": world, "seed": seed, "predictor": model_name,
+                             "features": name,
                              "unfairness_sd": unfair, "r2": float(m.score(Zte, test.FYA)),
                              "fit_s": fit_s if name == "ccgm" else None})
-        print(f"features seed {seed}: CCGM fit {fit_s:.1f} s", file=sys.stderr)
+        print(f"features {world} seed {seed}: CCGM fit {fit_s:.1f} s, mechanisms "
+              f"{gen.mechanisms_}", file=sys.stderr)
     df = pd.DataFrame(rows)
-    table = df.groupby(["predictor", "features"])[["unfairness_sd", "r2"]].agg(["mean", "std"])
+    table = df.groupby(["world", "predictor", "features"])[["unfairness_sd", "r2"]].agg(
+        ["mean", "std"])
     print(table.round(4).to_string(), file=sys.stderr)
-    summary = {}
+    summary = {"continuous": {}}
     for p in ("linear", "gradient boosting"):
-        sub = df[df.predictor == p].groupby("features")["unfairness_sd"].mean()
+        sub = df[(df.predictor == p) & (df.world == "rounded")].groupby(
+            "features")["unfairness_sd"].mean()
         summary[p] = {"ccgm_over_floor": float(sub["ccgm"] / sub["true mechanisms (floor)"]),
                       "ccgm_over_estimated_form": float(sub["ccgm"]
                                                         / sub["true form, estimated"]),
                       "ccgm_minus_level3": float(sub["ccgm"] - sub["Kusner level 3"])}
+        sub = df[(df.predictor == p) & (df.world == "continuous")].groupby(
+            "features")["unfairness_sd"].mean()
+        summary["continuous"][p] = {
+            "ccgm": float(sub["ccgm"]), "floor": float(sub["true mechanisms (floor)"]),
+            "estimated_form": float(sub["true form, estimated"]),
+            "ccgm_over_estimated_form": float(sub["ccgm"] / sub["true form, estimated"]),
+            "ccgm_minus_level3": float(sub["ccgm"] - sub["Kusner level 3"])}
     print(f"features: {summary}", file=sys.stderr)
     return {"rows": rows, "summary": summary}
 

@@ -914,17 +914,25 @@ def fairness_truth_markdown(r) -> list:
                    "protected group 10%): true counterfactual unfairness (mean |change of the "
                    "prediction| when only the protected attribute is flipped, in sd of the "
                    "outcome) and test R^2.\n")
-        out.append("| predictor | features | true CF unfairness | R^2 |")
-        out.append("|---|---|---|---|")
+        worlds = sorted({x.get("world", "rounded") for x in rows}, reverse=True)
+        out.append("| world | predictor | features | true CF unfairness | R^2 |")
+        out.append("|---|---|---|---|---|")
         order = ["raw", "true mechanisms (floor)", "true form, estimated", "ccgm",
                  "Kusner level 3"]
-        for pred in ("linear", "gradient boosting"):
-            for feat in order:
-                sel = [x for x in rows if x["predictor"] == pred and x["features"] == feat]
-                if sel:
-                    u = np.mean([x["unfairness_sd"] for x in sel])
-                    r2 = np.mean([x["r2"] for x in sel])
-                    out.append(f"| {pred} | {feat} | {u:.4f} | {r2:.3f} |")
+        for world in worlds:
+            for pred in ("linear", "gradient boosting"):
+                for feat in order:
+                    sel = [x for x in rows if x["predictor"] == pred and x["features"] == feat
+                           and x.get("world", "rounded") == world]
+                    if sel:
+                        u = np.mean([x["unfairness_sd"] for x in sel])
+                        r2 = np.mean([x["r2"] for x in sel])
+                        out.append(f"| {world} | {pred} | {feat} | {u:.4f} | {r2:.3f} |")
+        if "continuous" in worlds:
+            out.append("\nWorld `rounded` is the one above; `continuous` is the same world with "
+                       "the grade not rounded and the test score its rate plus a normal noise "
+                       "(sd 5), where the true mechanisms' features are exactly invariant "
+                       "(floor 0).")
         out.append("")
     au = r.get("audit")
     if au:

@@ -180,8 +180,9 @@ default="auto"
     learn_structure : bool or "paper", default=False
         ``False``: ``graph`` is the causal graph. ``True``: learn the graph from the data
         under ``knowledge`` (:func:`dowhy_ccgm.structure.learn_graph`: a hill-climbing search
-        with a penalised likelihood of additive nonlinear mechanisms), then fit the model
-        on it in the same call; ``graph`` may be None (the nodes are ``X``'s columns) or a
+        with a penalised likelihood of additive nonlinear mechanisms, at its defaults: for
+        another ``min_r2``, call it and fit on its graph), then fit the model on it in the
+        same call; ``graph`` may be None (the nodes are ``X``'s columns) or a
         graph whose edges start the search (or bound it, ``knowledge.given``), and
         ``exogenous`` nodes get no parents. The learned graph, with each edge's ``score``
         (and ``confidence`` with ``structure_bootstrap``), is ``learned_graph_``.

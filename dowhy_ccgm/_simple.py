@@ -323,29 +323,32 @@ def _node_rows(net, i, chunk):
     return S[keep], y[keep], wt[keep], keep
 
 
-def _moments(net, designs: dict, chunks, weighted: bool = True) -> dict:
+def _moments(net, designs: dict, chunks, weighted: bool = True, plain: bool = False):
     """The (weighted) sums of least squares of every design in ``designs`` ({node, or
     (node, anything): a design of that node}) in ONE pass over the chunks: ``{key: (gram,
-    rhs, yy, sw, rows)}`` (``weighted=False``: every row weighs 1)."""
-    acc = {i: [torch.zeros(d.size, d.size, dtype=torch.float64),
-               torch.zeros(d.size, dtype=torch.float64), 0.0, 0.0, 0]
-           for i, d in designs.items()}
+    rhs, yy, sw, rows)}`` (``weighted=False``: every row weighs 1). ``plain``: also the
+    unweighted sums, from the same pass: ``(weighted, unweighted)``."""
+    kinds = (weighted, False) if plain else (weighted,)
+    acc = [{i: [torch.zeros(d.size, d.size, dtype=torch.float64),
+                torch.zeros(d.size, dtype=torch.float64), 0.0, 0.0, 0]
+            for i, d in designs.items()} for _ in kinds]
     for chunk in chunks:
         for key, design in designs.items():
             i = key[0] if isinstance(key, tuple) else key
             S, y, w, _ = _node_rows(net, i, chunk)
-            if not weighted:
-                w = torch.ones_like(y)
             A = design(S)
-            yc, wc = y.double().cpu(), w.double().cpu()
-            Aw = A * wc.unsqueeze(1)
-            m = acc[key]
-            m[0] += Aw.T @ A
-            m[1] += Aw.T @ yc
-            m[2] += float((wc * yc * yc).sum())
-            m[3] += float(wc.sum())
-            m[4] += yc.shape[0]
-    return {i: tuple(m) for i, m in acc.items()}
+            yc = y.double().cpu()
+            for by_weight, sums in zip(kinds, acc):
+                wc = w.double().cpu() if by_weight else torch.ones_like(yc)
+                Aw = A * wc.unsqueeze(1)
+                m = sums[key]
+                m[0] += Aw.T @ A
+                m[1] += Aw.T @ yc
+                m[2] += float((wc * yc * yc).sum())
+                m[3] += float(wc.sum())
+                m[4] += yc.shape[0]
+    out = [{i: tuple(m) for i, m in sums.items()} for sums in acc]
+    return tuple(out) if plain else out[0]
 
 
 def _solve(moments, index):
@@ -414,7 +417,9 @@ def _bic_kind(moments, design, modified=None) -> tuple:
     the key of its moments in ``modified``, {key: moments}) by BIC on the training rows
     (their Gaussian log-likelihood, ``log(n) / 2`` per coefficient): between nested
     least-squares fits the held-out difference is too small to rank them, the penalty is
-    not."""
+    not. ``moments`` are the unweighted sums: BIC is a likelihood's, and the parent
+    balance's weights would inflate the gain of a term that lives in a rare cell (by about
+    the cell's weight: a modifier that is only noise was kept in 2 of 3 data sets)."""
     n = moments[4]
     bic = {}
     fits = [(("linear", None), moments, design.linear)]
@@ -594,19 +599,22 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
     mlp = _network_nll(net, S_va, valid[1], compare) \
         if compare and S_va.shape[0] >= 2 else None
     designs = {i: _Design(net, _parent_columns(net, i)) for i in nodes}
-    moments = _moments(net, designs, train())          # one pass for every node
+    # one pass for every node: the weighted sums (the fits compared with the network on
+    # the weighted validation rows) and the unweighted ones (BIC)
+    moments, plain = _moments(net, designs, train(), plain=True)
     # the interaction candidates (nodes with a binary parent): one more pass
     modified = {(i, k): _ModifiedDesign(designs[i], k) for i in nodes
                 if forced.get(i, mode) in ("auto", "interaction")
-                for k in _modifiers(net, designs[i], moments[i])}
-    modified_moments = _moments(net, modified, train()) if modified else {}
+                for k in _modifiers(net, designs[i], plain[i])}
+    modified_moments, modified_plain = (_moments(net, modified, train(), plain=True)
+                                        if modified else ({}, {}))
     report, kept = {}, {}
     for i in nodes:
         design, mom = designs[i], moments[i]
         if mom[4] < design.size + 2 or mom[3] <= 0:
             continue
-        mine = {key: m for key, m in modified_moments.items()
-                if key[0] == i and m[4] >= modified[key].size + 2}
+        mine = [key for key, m in modified_moments.items()
+                if key[0] == i and m[4] >= modified[key].size + 2]
         kind = forced.get(i, mode)
         entry = {}
         chosen = design
@@ -624,9 +632,10 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
                         continue
                     beta, var = _solve(mom, index)
                     nll[k] = w * _gaussian_nll(y - A @ beta, var)
-                simple, key = _bic_kind(mom, design, mine)
+                simple, key = _bic_kind(plain[i], design,
+                                        {k: modified_plain[k] for k in mine})
                 if key is not None:
-                    m = mine[key]
+                    m = modified_moments[key]
                     beta, var = _solve(m, torch.arange(m[0].shape[0]))
                     nll["interaction"] = w * _gaussian_nll(y - modified[key](Sv) @ beta, var)
                     entry["modifier"] = int(net.block_of_column[modified[key].modifier])
@@ -636,7 +645,7 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
         elif kind == "interaction":
             if mine:                 # the modifier whose fit leaves the least variance
                 key = min(mine, key=lambda k: _solve(
-                    mine[k], torch.arange(mine[k][0].shape[0]))[1])
+                    modified_plain[k], torch.arange(modified[k].size))[1])
                 chosen = modified[key]
                 entry["modifier"] = int(net.block_of_column[chosen.modifier])
             else:
