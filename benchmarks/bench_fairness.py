@@ -115,17 +115,25 @@ def true_fair_features(frame, reference, n_draws, seed, p=LAW_TRUTH, continuous=
 def estimated_law(train, continuous=False) -> dict:
     """The law world's parameters estimated on ``train`` with the mechanisms' true form
     (least squares for the rounded grade, its residual sd less the rounding's variance;
-    a Poisson regression for the count, whose log-linear mean is also the continuous
-    world's score's): what a correctly specified model of the same rows knows."""
+    a Poisson regression for the count, nonlinear least squares for the continuous
+    world's score's log-linear mean): what a correctly specified model of the same rows
+    knows."""
     from sklearn.linear_model import PoissonRegressor
     X = np.c_[np.ones(len(train)), train.A, train.S]
     beta, *_ = np.linalg.lstsq(X, train.GPA.to_numpy(float), rcond=None)
     resid = train.GPA.to_numpy(float) - X @ beta
     sd = float(np.sqrt(max(resid.var(ddof=3) - (0 if continuous else 0.1 ** 2 / 12), 1e-6)))
-    pois = PoissonRegressor(alpha=0.0, max_iter=1000).fit(train[["A", "S"]], train.LSAT)
+    if continuous:        # the log-linear mean by least squares (the score can be < 0)
+        from scipy.optimize import curve_fit
+        a, s = train.A.to_numpy(float), train.S.to_numpy(float)
+        (l0, la, lb), _ = curve_fit(lambda x, l0, la, lb: np.exp(l0 + la * x[0] + lb * x[1]),
+                                    np.vstack([a, s]), train.LSAT.to_numpy(float),
+                                    p0=[np.log(max(train.LSAT.mean(), 1.0)), 0.0, 0.0])
+    else:
+        pois = PoissonRegressor(alpha=0.0, max_iter=1000).fit(train[["A", "S"]], train.LSAT)
+        l0, (la, lb) = pois.intercept_, pois.coef_
     return {"g0": float(beta[0]), "gs": sd, "ga": float(beta[1]), "gb": float(beta[2]),
-            "l0": float(pois.intercept_), "la": float(pois.coef_[0]),
-            "lb": float(pois.coef_[1])}
+            "l0": float(l0), "la": float(la), "lb": float(lb)}
 
 
 def level3(train):
@@ -373,7 +381,8 @@ def main(argv=None) -> int:
     p.add_argument("--loop-rows", type=int, default=300,
                    help="units of the per-row loop that are timed (the audit takes all)")
     p.add_argument("--n", type=int, default=4000, help="training rows of the law world")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=10,
+                   help="data sets of the features part (each world)")
     p.add_argument("--draws", type=int, default=1,
                    help="abductions averaged per unit (more leaks the group, see FairFeatures)")
     p.add_argument("--datasets", type=int, default=40)
