@@ -333,19 +333,24 @@ def _moments(net, designs: dict, chunks, weighted: bool = True, plain: bool = Fa
                 torch.zeros(d.size, dtype=torch.float64), 0.0, 0.0, 0]
             for i, d in designs.items()} for _ in kinds]
     for chunk in chunks:
+        unit = chunk[2] is None            # (no node weights: the two sums are one)
         for key, design in designs.items():
             i = key[0] if isinstance(key, tuple) else key
             S, y, w, _ = _node_rows(net, i, chunk)
             A = design(S)
             yc = y.double().cpu()
+            done = None
             for by_weight, sums in zip(kinds, acc):
-                wc = w.double().cpu() if by_weight else torch.ones_like(yc)
-                Aw = A * wc.unsqueeze(1)
+                if done is None or not unit:
+                    wc = w.double().cpu() if by_weight else torch.ones_like(yc)
+                    Aw = A * wc.unsqueeze(1)
+                    done = (Aw.T @ A, Aw.T @ yc, float((wc * yc * yc).sum()),
+                            float(wc.sum()))
                 m = sums[key]
-                m[0] += Aw.T @ A
-                m[1] += Aw.T @ yc
-                m[2] += float((wc * yc * yc).sum())
-                m[3] += float(wc.sum())
+                m[0] += done[0]
+                m[1] += done[1]
+                m[2] += done[2]
+                m[3] += done[3]
                 m[4] += yc.shape[0]
     out = [{i: tuple(m) for i, m in sums.items()} for sums in acc]
     return tuple(out) if plain else out[0]
