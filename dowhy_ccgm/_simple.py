@@ -599,7 +599,8 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
     one chunk ``(S, u, w, seen)`` (``u`` dequantized as the fit's validation saw it).
     Returns ``{node: {"kind": the mechanism kept, "candidates": {kind: {"nll", "delta",
     "se"}}}}`` for the nodes considered (validation statistics only where compared; a node
-    with fewer rows than its design's columns keeps its network)."""
+    with fewer rows than its design's columns keeps its network), with ``"modifier"`` (the
+    binary parent's node index) where the interaction mechanism is kept."""
     clear_simple(net)
     forced = dict(forced or {})
     nodes = [i for i in eligible_nodes(net)
@@ -651,10 +652,10 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
                     m = modified_moments[key]
                     beta, var = _solve(m, torch.arange(m[0].shape[0]))
                     nll["interaction"] = w * _gaussian_nll(y - modified[key](Sv) @ beta, var)
-                    entry["modifier"] = int(net.block_of_column[modified[key].modifier])
                 kind, entry["candidates"] = _choose(nll, simple)
                 if kind == "interaction":
                     chosen = modified[key]
+                    entry["modifier"] = int(net.block_of_column[chosen.modifier])
         elif kind == "interaction":
             if mine:                 # the modifier whose fit leaves the least variance
                 key = min(mine, key=lambda k: _solve(
