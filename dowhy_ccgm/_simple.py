@@ -265,11 +265,11 @@ class _Design:
         return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
 
     def weights(self, beta: torch.Tensor, n_out: int, width: int):
-        """``(weight, intercept)`` of :meth:`GatedNodeMLP.set_linear` from the full
-        design's coefficients."""
+        """``(weight, intercept, other keyword arguments)`` of
+        :meth:`GatedNodeMLP.set_linear` from the full design's coefficients."""
         weight = torch.zeros(width * (1 + self.g.BASIS), n_out)
         weight[self.rows, 0] = beta[:-1].float()
-        return weight, float(beta[-1])
+        return weight, float(beta[-1]), {}
 
 
 class _ModifiedDesign:
@@ -290,13 +290,14 @@ class _ModifiedDesign:
         return torch.cat([X, X[:, self.k:self.k + 1] * X[:, self.others]], 1)
 
     def weights(self, beta: torch.Tensor, n_out: int, width: int):
-        """``(weight, intercept, modifier_weight)`` for :meth:`GatedNodeMLP.set_linear`."""
+        """``(weight, intercept, {modifier, modifier_weight})`` of
+        :meth:`GatedNodeMLP.set_linear`."""
         p = self.base.cols.numel()
         weight = torch.zeros(width * (1 + self.base.g.BASIS), n_out)
         weight[self.base.cols, 0] = beta[:p].float()
         wm = torch.zeros(width, n_out)
         wm[self.base.cols[self.others], 0] = beta[p + 1:].float()
-        return weight, float(beta[p]), wm
+        return weight, float(beta[p]), {"modifier": self.modifier, "modifier_weight": wm}
 
 
 def _modifiers(net, design: _Design, moments) -> list:
@@ -399,13 +400,9 @@ def _network_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Tensor:
 
 
 def _write(net, i: int, design, beta: torch.Tensor, var: float) -> None:
-    """Node ``i``'s simple mechanism into the network; its decoder column the identity."""
-    modifier = {}
-    if isinstance(design, _ModifiedDesign):
-        weight, intercept, wm = design.weights(beta, net.n_out, net.width)
-        modifier = {"modifier": design.modifier, "modifier_weight": wm}
-    else:
-        weight, intercept = design.weights(beta, net.n_out, net.width)
+    """Node ``i``'s simple mechanism (a :class:`_Design`'s or a :class:`_ModifiedDesign`'s
+    coefficients) into the network; its decoder column the identity."""
+    weight, intercept, modifier = design.weights(beta, net.n_out, net.width)
     bias = torch.zeros(net.n_out)
     bias[0] = intercept
     bias[1] = math.log(math.expm1(math.sqrt(var) - 1e-3))   # the inverse of scale()
