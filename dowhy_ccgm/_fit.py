@@ -215,16 +215,24 @@ def _check_missing_supported(Xg, params: dict) -> None:
                          "parameters")
 
 
-def fit_model(params: dict, X, groups=None) -> FitResult:
+def fit_model(params: dict, X, groups=None, trained=None) -> FitResult:
     """Fit a CCGM with the estimator's (already validated) ``params`` on the frame ``X``.
 
     ``groups`` (optional, one label per row) keeps rows with equal labels on one side of
     the validation split: :func:`dowhy_ccgm.bootstrap.bootstrap` passes each resampled
     row's original row, so no validation row is a duplicate of a training row.
 
+    ``trained`` (optional, node names): only these nodes' likelihood terms are trained
+    and validated (a conditional fit: the other nodes' terms weigh 0, so their decoders
+    are not fitted and their noise does not move early stopping). ``dowhy.gcm``'s
+    mechanisms fit ``parents -> node`` for the node's conditional only; where every
+    trained node is an exact formula there is nothing to train and no step runs.
+
     With ``learn_structure=True`` the graph is learned first (:func:`_learn_then_fit`)."""
     learn = params["learn_structure"]
     if isinstance(learn, (bool, np.bool_)) and bool(learn):
+        if trained is not None:
+            raise ValueError("trained (a conditional fit) needs the graph given")
         return _learn_then_fit(params, X, groups)
     if params["knowledge"] is not None:
         raise ValueError("knowledge is read by the structure learner: pass "
@@ -285,13 +293,23 @@ def fit_model(params: dict, X, groups=None) -> FitResult:
             schema.standardize_into(Xg, S.numpy(), [net.offsets[i] for i in net.cont])
             codes = torch.as_tensor(schema.codes_array(Xg))
             net.encode_states(None, codes, out=S)
+            weights = None if params["learn_structure"] else balance_weights(
+                net, codes, params)
+            idle = False
+            if trained is not None:
+                weights, idle = _conditional_weights(weights, trained, order, specs,
+                                                     len(Xg))
             history = train_exact(
-                net, S, codes, epochs=epochs, pretrain_epochs=int(params["pretrain_epochs"]),
+                net, S, codes, epochs=0 if idle else epochs,
+                pretrain_epochs=0 if idle else int(params["pretrain_epochs"]),
                 batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                 patience=int(sch["patience"]), validation_fraction=vf, generator=gen,
                 progress=progress, latent_weight=latent_weight, groups=groups,
-                node_weights=None if params["learn_structure"] else balance_weights(
-                    net, codes, params), **_mechanism_request(params, net, order))
+                node_weights=weights, **_mechanism_request(params, net, order))
+            if trained is not None:
+                history["trained"] = [str(c) for c in trained]
+                if idle:               # (nothing to train is a converged fit)
+                    history["converged"] = True
             if params["fit_encoder"]:
                 history["encoder"] = train_encoder(
                     net, S, codes, epochs=epochs, batch_size=int(sch["batch_size"]),
@@ -410,6 +428,20 @@ def _mechanism_request(params: dict, net: CCGMNet, order) -> dict:
                              f"cannot be {kind}: {why}")
         forced[i] = kind
     return {"mechanisms": "auto", "forced_mechanisms": forced}
+
+
+def _conditional_weights(weights, trained, order, specs, n_rows: int):
+    """The node weights of a conditional fit (``fit_model``'s ``trained``): the parent
+    balance's weights (or 1) on the trained nodes, 0 on every other node; and whether
+    nothing is left to train (every trained node an exact formula)."""
+    trained = list(trained)
+    for name in trained:
+        check_node(name, order, "trained node")
+    keep = torch.tensor([c in trained for c in order], dtype=torch.float32)
+    weights = torch.ones(n_rows, len(order)) if weights is None else weights.clone()
+    weights *= keep
+    idle = all(specs[order.index(c)].formula is not None for c in trained)
+    return weights, idle
 
 
 def balance_weights(net, codes: torch.Tensor, params: dict) -> torch.Tensor | None:

@@ -128,3 +128,7 @@ def test_formula_node_in_dowhy_gcm_has_no_noise_influence():
     total = sum(abs(v) for v in share.values())
     assert abs(share["revenue"]) / total < 1e-3 and abs(share["profit"]) / total < 1e-3
     assert abs(share["cost"]) / total > 0.05
+    # a formula node's mechanism is fitted with no training step (nothing to learn)
+    for node in ("revenue", "profit"):
+        h = scm.causal_mechanism(node).history_
+        assert h["trained"] == ["target"] and h["steps"] == 0 and h["converged"] is True

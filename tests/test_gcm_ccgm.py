@@ -533,3 +533,32 @@ def test_progress_bar_setting_travels_to_worker_processes(tmp_path):
     assert out == ["True", "False"]
     # at home the process's own (current) setting rules: None defers to it
     assert pickle.loads(path.read_bytes())._progress_bar() is None
+
+
+def test_mechanism_fit_trains_the_node_conditional_only():
+    """A ``dowhy.gcm`` mechanism is the node's conditional: the star fit weighs only the
+    target's likelihood terms, so its parents' marginals (here a bimodal one the decoders
+    would spend steps on) are not fitted, and the conditional is right."""
+    from dowhy_ccgm._fit import fit_model
+    from dowhy_ccgm._params import DEFAULTS
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = np.where(rng.random(n) < 0.5, -2.0, 2.0) + 0.3 * rng.normal(size=n)
+    y = 0.5 * x + 0.2 * rng.normal(size=n)
+    mech = CCGMMechanism(epochs=200, random_state=0, progress_bar=False)
+    mech.fit(x.reshape(-1, 1), y)
+    assert mech.history_["trained"] == ["target"]
+    net = mech.fitted_.net
+    k = net.cont_pos[mech.fitted_.nodes.index("parent[0]")]
+    # the parent's decoder column is where it started (identity plus tiny components)
+    assert float(net.decoder.a[k]) == 0.0 and float(net.decoder.b[k]) == 0.0
+    grid = np.linspace(-2.5, 2.5, 11).reshape(-1, 1)
+    np.random.seed(0)
+    draws = np.stack([np.asarray(mech.evaluate(grid, mech.draw_noise_samples(11)),
+                                 dtype=float).ravel() for _ in range(400)])
+    np.testing.assert_allclose(draws.mean(0), 0.5 * grid.ravel(), atol=0.04)
+    np.testing.assert_allclose(draws.std(0), 0.2, atol=0.03)
+    params = {**DEFAULTS, "graph": nx.DiGraph([("x", "y")]), "progress_bar": False,
+              "epochs": 2}
+    with pytest.raises(KeyError, match="trained node 'z'"):
+        fit_model(params, pd.DataFrame({"x": x, "y": y}), trained=["z"])

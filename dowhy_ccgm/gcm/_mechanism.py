@@ -211,7 +211,7 @@ class _CCGMModelBase:
                   "progress_bar": self._progress_bar()}
         check_parameters(params, type(self).__name__)
         try:
-            res = fit_model(params, pd.DataFrame(columns))
+            res = fit_model(params, pd.DataFrame(columns), trained=[_TARGET])
         except ValueError as exc:    # errors name the node and its parents, not the frame's
             msg = str(exc).replace(repr(_TARGET), repr(node) if node is not None else
                                    "the target")
