@@ -47,21 +47,28 @@ interventions, counterfactuals, edge removal, ``score`` and model files use it w
 other change.
 
 Eligible: continuous endogenous nodes with a noise of their own (``variant="ccgm_noise"``),
-no point mass, not a formula node, no many-level categorical parent (read through lookup
-tables). Integer and lattice columns are compared on their dequantized values, as the fit
-trains them.
+not a formula node, no many-level categorical parent (read through lookup tables). Integer
+and lattice columns are compared on their dequantized values, as the fit trains them.
 
-A node with point masses (:mod:`dowhy_ccgm.nn._atoms`) keeps the network for its
-continuous part, but its atom probabilities are offered a multinomial logistic regression
+A node with point masses (:mod:`dowhy_ccgm.nn._atoms`) is offered the same candidates for
+its continuous part ``dec(loc + s e)``, ``e`` truncated to the part's bounds (a floor, a
+cap): the location and scale, in the latent units of the fitted network's decoder (which it
+keeps), are fitted on the rows off its point masses, by least squares for BIC's choice of
+the kind and then by the truncated normal's maximum likelihood (:func:`_truncated_fit`:
+least squares ignores the truncation, and a cap's top-coded values lie right below it); the
+network's and the simple part's likelihoods of those validation rows (share, truncation and
+density) are compared by the same rule. A rare cell of 15 rows off the point masses is where
+it matters (DoWhy's online shop: the prices of 15 sale days below a list price most days
+sit at). Its atom probabilities are offered a multinomial logistic regression
 of the row's class (the continuous part, or atom ``k``) on the linear design, fitted by
 Newton's method with the slopes ridged by :data:`ATOM_RIDGE` (a parent cell whose rows
 never sit at an atom keeps a small, finite probability there), and compared with the
 network's atom probabilities on the validation rows by the same rule (the two
 log-likelihoods of the class are the only terms that differ). A kept one is refitted on
-all rows, unweighted, and written into the node's atom logits only
-(``GatedNodeMLP.set_linear(..., mlp_columns=...)``). A rare parent cell is where it
-matters: the network's atom logit in a cell of 15 rows can stay where the other cells put
-it.
+all rows, unweighted, and written into the node's atom logits
+(``GatedNodeMLP.set_linear(..., mlp_columns=...)``, beside a simple continuous part where
+one is kept). A rare parent cell is where it matters: the network's atom logit in a cell of
+15 rows can stay where the other cells put it.
 """
 from __future__ import annotations
 
@@ -71,6 +78,8 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .nn._atoms import NO_BOUND, atom_nll, log_ndtr_diff
 
 __all__ = ["KINDS", "MODES", "atom_kinds", "atom_nodes", "clear_simple", "eligible_nodes",
            "mechanism_kinds", "row_chunks", "select_simple"]
@@ -85,6 +94,10 @@ KNOT_QUANTILES = (0.05, 0.275, 0.5, 0.725, 0.95)
 #: the network is kept when its validation NLL is lower by more than this many standard
 #: errors of the paired row differences (Vuong's test, one-sided 2.5%)
 NETWORK_Z = 1.96
+#: the continuous part of a node with point masses keeps the network unless the simple
+#: part's validation NLL is significantly lower, or fewer than this many held-out rows
+#: lie off its point masses (they cannot check a network fitted to so few)
+PART_MIN_ROWS = 20
 #: the smallest scale a simple mechanism keeps (a tighter node is a formula)
 MIN_SCALE = 2e-3
 #: training rows read for the knots' quantiles
@@ -100,6 +113,9 @@ MAX_MODIFIERS = 4
 _CHUNK = 16_384
 #: activations per chunk of the network's validation pass (rows x nodes x hidden)
 _ACTIVATIONS = 1 << 19
+#: Newton steps of the truncated fit of an atom node's continuous part at most
+_TRUNCATED_STEPS = 30
+TRUNCATED_FIT = True
 #: the atom probabilities' logistic regression: the ridge on its slopes (a N(0, 100)
 #: prior on a slope per sd of a parent: a cell whose rows never sit at an atom keeps a
 #: finite, small probability there), and its Newton steps at most
@@ -120,8 +136,9 @@ def _own_noise_nodes(net) -> list:
 
 
 def eligible_nodes(net) -> list:
-    """The nodes that may take a simple mechanism (see the module's docstring)."""
-    return [i for i in _own_noise_nodes(net) if not net.atoms[i]]
+    """The nodes that may take a simple mechanism (see the module's docstring; a node with
+    point masses: for its continuous part)."""
+    return _own_noise_nodes(net)
 
 
 def ineligible_reason(net, i: int) -> str | None:
@@ -134,8 +151,6 @@ def ineligible_reason(net, i: int) -> str | None:
         return "it is a root (exogenous: its value is its own latent)"
     if net.variant != "ccgm_noise" or net.objective != "exact":
         return "variant='ccgm_noise' and objective='exact' are needed"
-    if net.atoms[i]:
-        return "it has point masses"
     if i in net.formulas:
         return "it is an exact formula of its parents"
     return "it has a many-level categorical parent"
@@ -162,15 +177,15 @@ def mechanism_kinds(net) -> dict:
 
 def atom_nodes(net) -> list:
     """The nodes with point masses whose atom probabilities may be a logistic regression
-    on their parents (as :func:`eligible_nodes`, but with point masses)."""
+    on their parents (those of :func:`eligible_nodes` with point masses)."""
     return [i for i in _own_noise_nodes(net) if net.atoms[i]]
 
 
 def atom_kinds(net) -> dict:
     """``{node index: "logistic" or "network"}``: how each endogenous node with point
     masses gives its atom probabilities."""
-    return {i: "logistic" if i in net.g.linear_nodes else "network"
-            for i in net.cont if net.atoms[i] and not net.exogenous[i]
+    return {i: "logistic" if i in net.g.linear_nodes and not bool(net.g.linear_mlp[i, 2] > 0)
+            else "network" for i in net.cont if net.atoms[i] and not net.exogenous[i]
             and i not in net.formulas}
 
 
@@ -401,11 +416,18 @@ def _network_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Tensor:
 
 def _write(net, i: int, design, beta: torch.Tensor, var: float) -> None:
     """Node ``i``'s simple mechanism (a :class:`_Design`'s or a :class:`_ModifiedDesign`'s
-    coefficients) into the network; its decoder column the identity."""
+    coefficients) into the network; its decoder column the identity. A node with point
+    masses: its continuous part's location and scale only, in its decoder's latent units
+    (the decoder and, until :func:`_write_atoms`, the atom probabilities stay the
+    network's)."""
     weight, intercept, modifier = design.weights(beta, net.n_out, net.width)
     bias = torch.zeros(net.n_out)
     bias[0] = intercept
-    bias[1] = math.log(math.expm1(math.sqrt(var) - 1e-3))   # the inverse of scale()
+    x = math.sqrt(var) - 1e-3
+    bias[1] = x + math.log(-math.expm1(-x))        # the inverse of scale(): softplus^-1
+    if net.atoms[i]:
+        net.g.set_linear(i, weight, bias, mlp_columns=range(2, net.n_out), **modifier)
+        return
     net.g.set_linear(i, weight, bias, **modifier)
     k = net.cont_pos[i]
     dec = net.decoder
@@ -443,17 +465,23 @@ def _bic_kind(moments, design, modified=None) -> tuple:
     return min(gain, key=gain.get)
 
 
-def _choose(nll: dict, simple: str) -> tuple[str, dict]:
+def _choose(nll: dict, simple: str, part: bool = False) -> tuple[str, dict]:
     """``simple`` unless the network's mean validation NLL is lower by more than
     :data:`NETWORK_Z` standard errors of the paired row differences; else ``"network"``.
-    ``nll``: {kind: per-row weighted NLL}. Returns the kind and each candidate's mean NLL
-    and difference to the network, with its standard error."""
+    ``part`` (the continuous part of a node with point masses): the network unless the
+    simple one's is lower by that much, or fewer than :data:`PART_MIN_ROWS` rows compare
+    them. ``nll``: {kind: per-row weighted NLL}. Returns the kind and each candidate's
+    mean NLL and difference to the network, with its standard error."""
     stats = {}
     for k, v in nll.items():
         d = v - nll["network"]
         stats[k] = {"nll": float(v.mean()), "delta": float(d.mean()),
                     "se": float(d.std() / math.sqrt(d.shape[0])) if d.shape[0] > 1 else 0.0}
-    keep = stats[simple]["delta"] <= NETWORK_Z * stats[simple]["se"]
+    delta, se = stats[simple]["delta"], stats[simple]["se"]
+    if part:
+        keep = delta < -NETWORK_Z * se or nll["network"].shape[0] < PART_MIN_ROWS
+    else:
+        keep = delta <= NETWORK_Z * se
     return (simple if keep else "network"), stats
 
 
@@ -544,12 +572,22 @@ def _write_atoms(net, i: int, design: _Design, beta: torch.Tensor) -> None:
     location, scale and decoder stay the network's."""
     K = beta.shape[1]
     p = design.cols.numel()
-    weight = torch.zeros(net.width * (1 + net.g.BASIS), net.n_out)
+    g = net.g
+    extra = {}
+    if g.linear_output(i):          # (a simple continuous part: its map stays)
+        weight, bias = g.linear_w[i].clone(), g.linear_b[i].clone()
+        if int(g.linear_mod[i]) >= 0:
+            extra = {"modifier": int(g.linear_mod[i]),
+                     "modifier_weight": g.linear_wm[i].clone()}
+        mlp = [c for c in range(net.n_out) if bool(g.linear_mlp[i, c] > 0)]
+    else:
+        weight = torch.zeros(net.width * (1 + g.BASIS), net.n_out)
+        bias = torch.zeros(net.n_out)
+        mlp = list(range(net.n_out))
     weight[design.rows[:p], 2:2 + K] = beta[:-1].float()
-    bias = torch.zeros(net.n_out)
     bias[2:2 + K] = beta[-1].float()
-    net.g.set_linear(i, weight, bias,
-                     mlp_columns=[c for c in range(net.n_out) if not 2 <= c < 2 + K])
+    g.set_linear(i, weight, bias, mlp_columns=[c for c in mlp if not 2 <= c < 2 + K],
+                 **extra)
 
 
 def _select_atoms(net, mode, train, valid, forced) -> dict:
@@ -586,6 +624,159 @@ def _select_atoms(net, mode, train, valid, forced) -> dict:
     return report
 
 
+# ============================================================== atom nodes' continuous part
+def _latent_parts(net, nodes, chunks):
+    """``chunks`` (a callable: a fresh pass per call) with every node of ``nodes`` (nodes
+    with point masses) seen as its continuous part: its value replaced by its latent (the
+    fitted decoder's inverse) and its factor counted only off its point masses, so a
+    simple location of the part is a least-squares fit as any other node's."""
+    if not nodes:
+        return chunks
+    ks = [net.cont_pos[i] for i in nodes]
+    cache = []                  # (the latents of the first pass, reused: one inversion)
+
+    def parts():
+        for c, (S, u, w, seen) in enumerate(chunks()):
+            if c == len(cache):
+                z = net.decoder.inverse(torch.nan_to_num(u))
+                off = [~net.at_atom(i, u[:, k]) for i, k in zip(nodes, ks)]
+                cache.append((z[:, ks], torch.stack(off, 1)))
+            z, off = cache[c]
+            u = u.clone()
+            seen = (torch.ones(S.shape[0], net.n, dtype=torch.bool, device=S.device)
+                    if seen is None else seen.clone())
+            for j, (i, k) in enumerate(zip(nodes, ks)):
+                u[:, k] = z[:, j]
+                seen[:, i] &= off[:, j]
+            yield S, u, w, seen
+    return parts
+
+
+def _part_nll(net, i: int, S: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Node ``i``'s (a node with point masses) NLL of rows off its point masses under the
+    network as it stands (a simple map where one is written): the continuous part's
+    share, its truncation's normaliser and its density through the decoder, per row
+    (float64, CPU). ``S`` the rows' states, ``u`` their continuous values (all columns)."""
+    k = net.cont_pos[i]
+    parts = []
+    for rows, out in _network_outputs(net, S, [i]):
+        uk = u[rows]
+        z = net.decoder.inverse(uk)
+        log_det = torch.log(net.decoder.derivative(z))[:, k]
+        loc, s, logp, _, e_lo, e_hi = net.atom_frame(i, out[:, 0], uk.shape[0])
+        e = (z[:, k] - loc) / s
+        gate = atom_nll(logp, net.atom_index(i, uk[:, k]), log_ndtr_diff(e_lo, e_hi))
+        parts.append((0.5 * e * e + torch.log(s) + log_det).double().cpu()
+                     + gate.double().cpu() + _HALF_LOG_2PI)
+    return torch.cat(parts)
+
+
+def _truncated_moments(a: torch.Tensor, b: torch.Tensor):
+    """``E[e^k]``, k = 1..4, of ``e ~ N(0, 1)`` truncated to ``(a, b)`` (float64; a bound
+    beyond :data:`NO_BOUND` is no bound), by the recursion ``E[e^k] = (k - 1) E[e^(k-2)]
+    + (a^(k-1) phi(a) - b^(k-1) phi(b)) / Z``, ``phi / Z`` taken in log space."""
+    a = a.masked_fill(a <= -NO_BOUND, -math.inf)
+    b = b.masked_fill(b >= NO_BOUND, math.inf)
+    log_z = log_ndtr_diff(a, b)
+
+    def ratio(x):                     # (phi(x) / Z, x with infinities as 0)
+        inf = torch.isinf(x)
+        xf = x.masked_fill(inf, 0.0)
+        return torch.exp(-0.5 * xf * xf - _HALF_LOG_2PI - log_z).masked_fill(inf, 0.0), xf
+    pa, a = ratio(a)
+    pb, b = ratio(b)
+    m1 = pa - pb
+    m2 = 1.0 + a * pa - b * pb
+    m3 = 2.0 * m1 + a * a * pa - b * b * pb
+    m4 = 3.0 * m2 + a ** 3 * pa - b ** 3 * pb
+    return m1, m2, m3, m4, log_z
+
+
+def _truncated_fit(net, i: int, design, index, chunks, beta, var, weighted: bool = True):
+    """Node ``i``'s continuous part (a node with point masses) by maximum likelihood:
+    ``latent = design[:, index] @ beta + s e``, ``e ~ N(0, 1)`` truncated to the part's
+    bounds (:meth:`CCGMNet.atom_bounds`: a floor's, a cap's), from the least-squares fit
+    ``(beta, var)`` (:func:`_solve`'s, which ignores the truncation: biased where many
+    rows lie near a bound). Newton's method with backtracking in the natural parameters
+    ``(kappa, lam) = (beta / s^2, 1 / s^2)``, where the truncated normal is an exponential
+    family, so the objective is convex and its gradient and Hessian are the truncated
+    normal's moments (one pass over the rows each). ``chunks()`` gives a pass over the
+    part's rows (:func:`_latent_parts`); ``weighted=False``: every row weighs 1. Returns
+    ``(beta, var)`` as :func:`_solve` does."""
+    lo, hi = net.atom_bounds(i)
+    if not TRUNCATED_FIT or (math.isinf(lo) and math.isinf(hi)):
+        return beta, var
+    q = len(index)
+
+    def terms(theta):
+        """Objective, gradient and Hessian at ``theta`` (None where ``lam <= 0`` or the
+        objective is not finite)."""
+        lam = float(theta[-1])
+        if not lam > 0:
+            return None
+        sd = lam ** -0.5
+        f = 0.0
+        g = torch.zeros(q + 1, dtype=torch.float64)
+        H = torch.zeros(q + 1, q + 1, dtype=torch.float64)
+        for chunk in chunks():
+            S, y, w, _ = _node_rows(net, i, chunk)
+            if not y.shape[0]:
+                continue
+            A = design(S)[:, index]
+            z = y.double().cpu()
+            w = w.double().cpu() if weighted else torch.ones_like(z)
+            mu = A @ theta[:-1] / lam
+            m1, m2, m3, m4, log_z = _truncated_moments((lo - mu) / sd, (hi - mu) / sd)
+            v2 = (m2 - m1 * m1).clamp(min=0.0)
+            c12 = m3 - m1 * m2
+            mean_t = mu + sd * m1
+            mean_t2 = mu * mu + 2.0 * mu * sd * m1 + sd * sd * m2
+            var_t = sd * sd * v2
+            cov = 2.0 * mu * sd * sd * v2 + sd ** 3 * c12
+            var_t2 = (4.0 * mu * mu * sd * sd * v2 + 4.0 * mu * sd ** 3 * c12
+                      + sd ** 4 * (m4 - m2 * m2)).clamp(min=0.0)
+            e = (z - mu) / sd
+            f += float((w * (0.5 * e * e + log_z)).sum()) + math.log(sd) * float(w.sum())
+            g[:q] += A.T @ (w * (mean_t - z))
+            g[q] += float((w * 0.5 * (z * z - mean_t2)).sum())
+            H[:q, :q] += (A * (w * var_t).unsqueeze(1)).T @ A
+            H[:q, q] += A.T @ (w * -0.5 * cov)
+            H[q, q] += float((w * 0.25 * var_t2).sum())
+        H[q, :q] = H[:q, q]
+        return (f, g, H) if math.isfinite(f) else None
+
+    theta = torch.cat([beta[index] / var, torch.tensor([1.0 / var], dtype=torch.float64)])
+    now = terms(theta)
+    if now is None:
+        return beta, var
+    eye = torch.eye(q + 1, dtype=torch.float64)
+    for _ in range(_TRUNCATED_STEPS):
+        f, g, H = now
+        ridge = 1e-9 * float(H.diagonal().abs().mean()) + 1e-12
+        step = torch.linalg.solve(H + ridge * eye, g)
+        size = 1.0
+        for _ in range(30):
+            new = terms(theta - size * step)
+            if new is not None and new[0] <= f:
+                break
+            size *= 0.5
+        else:
+            break                       # (no decrease along the step: converged)
+        theta = theta - size * step
+        now = new
+        if f - new[0] <= 1e-10 * max(abs(f), 1.0):
+            break
+    lam = float(theta[-1])
+    out = torch.zeros_like(beta)
+    out[index] = theta[:-1] / lam
+    return out, max(1.0 / lam, MIN_SCALE ** 2)
+
+
+def _index(kind: str, design) -> torch.Tensor:
+    """The design columns of a candidate: the linear ones, or all."""
+    return design.linear if kind == "linear" else torch.arange(design.size)
+
+
 @torch.no_grad()
 def select_simple(net, mode, train, valid, forced=None) -> dict:
     """Choose each eligible node's mechanism and write the simple ones into ``net``.
@@ -605,10 +796,25 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
     if not nodes and (mode == "network" or not atom_nodes(net)):
         return {}
     _set_knots(net, train)
+    # nodes with point masses: their continuous part's rows, in latent units (the atom
+    # probabilities read the values themselves)
+    values_train, values_valid = train, valid
+    parts = [i for i in nodes if net.atoms[i]]
+    train = _latent_parts(net, parts, train)
+    valid = next(_latent_parts(net, parts, lambda: iter([valid]))())
     S_va = valid[0]
     compare = [i for i in nodes if mode == "auto" and i not in forced]
-    mlp = _network_nll(net, S_va, valid[1], compare) \
-        if compare and S_va.shape[0] >= 2 else None
+    net_nll = {}                  # the network's NLL of the node's compared rows
+    if compare and S_va.shape[0] >= 2:
+        whole = [i for i in compare if not net.atoms[i]]
+        mlp = _network_nll(net, S_va, valid[1], whole) if whole else None
+        for i in compare:
+            keep = _node_rows(net, i, valid)[3]
+            if net.atoms[i]:
+                net_nll[i] = _part_nll(net, i, S_va[keep], values_valid[1][keep])
+            else:
+                col = mlp[:, whole.index(i)]
+                net_nll[i] = col if keep is None else col[keep.cpu()]
     designs = {i: _Design(net, _parent_columns(net, i)) for i in nodes}
     # one pass for every node: the weighted sums (the fits compared with the network on
     # the weighted validation rows) and the unweighted ones (BIC)
@@ -632,27 +838,41 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
         Sv, yv, wv, keep = _node_rows(net, i, valid)
         if kind == "auto":
             kind = "network"
-            if mlp is not None and yv.shape[0] >= 2:
-                A = design(Sv)
+            if i in net_nll and yv.shape[0] < 2:
+                # (held-out rows, but fewer than two of this node's, say a rare
+                # continuous part: no evidence for the network, so the simpler)
+                kind, key = _bic_kind(plain[i], design, {k: modified_plain[k] for k in mine})
+                entry["candidates"] = {}
+            elif i in net_nll:
                 y, w = yv.double().cpu(), wv.double().cpu()
-                net_nll = mlp[:, compare.index(i)]
-                nll = {"network": w * (net_nll if keep is None else net_nll[keep.cpu()])}
-                for k, index in (("linear", design.linear),
-                                 ("additive", torch.arange(design.size))):
-                    if k == "additive" and not design.has_spline:
-                        continue
-                    beta, var = _solve(mom, index)
-                    nll[k] = w * _gaussian_nll(y - A @ beta, var)
+                nll = {"network": w * net_nll[i]}
                 simple, key = _bic_kind(plain[i], design,
                                         {k: modified_plain[k] for k in mine})
-                if key is not None:
-                    m = modified_moments[key]
-                    beta, var = _solve(m, torch.arange(m[0].shape[0]))
-                    nll["interaction"] = w * _gaussian_nll(y - modified[key](Sv) @ beta, var)
-                kind, entry["candidates"] = _choose(nll, simple)
-                if kind == "interaction":
-                    chosen = modified[key]
-                    entry["modifier"] = int(net.block_of_column[chosen.modifier])
+                if net.atoms[i]:       # BIC's choice, truncated, through the network
+                    cand, m = (design, mom) if key is None else (modified[key],
+                                                                 modified_moments[key])
+                    index = _index(simple, cand)
+                    _write(net, i, cand, *_truncated_fit(net, i, cand, index, train,
+                                                         *_solve(m, index)))
+                    nll[simple] = w * _part_nll(net, i, Sv, values_valid[1][keep])
+                    net.g.set_linear(i, None)
+                else:
+                    A = design(Sv)
+                    for k, index in (("linear", design.linear),
+                                     ("additive", torch.arange(design.size))):
+                        if k == "additive" and not design.has_spline:
+                            continue
+                        beta, var = _solve(mom, index)
+                        nll[k] = w * _gaussian_nll(y - A @ beta, var)
+                    if key is not None:
+                        m = modified_moments[key]
+                        beta, var = _solve(m, torch.arange(m[0].shape[0]))
+                        nll["interaction"] = w * _gaussian_nll(
+                            y - modified[key](Sv) @ beta, var)
+                kind, entry["candidates"] = _choose(nll, simple, part=net.atoms[i])
+            if kind == "interaction":
+                chosen = modified[key]
+                entry["modifier"] = int(net.block_of_column[chosen.modifier])
         elif kind == "interaction":
             if mine:                 # the modifier whose fit leaves the least variance
                 key = min(mine, key=lambda k: _solve(
@@ -668,11 +888,15 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
         entry["kind"] = kind
         report[i] = entry
     # the kept simple mechanisms refitted on every row (one more pass), into the network
-    full = _moments(net, {i: chosen for i, (_, chosen) in kept.items()},
-                    itertools.chain(train(), [valid]), weighted=False) if kept else {}
+    every = lambda: itertools.chain(train(), [valid])      # noqa: E731
+    full = _moments(net, {i: chosen for i, (_, chosen) in kept.items()}, every(),
+                    weighted=False) if kept else {}
     for i, (kind, chosen) in kept.items():
-        index = chosen.linear if kind == "linear" else torch.arange(chosen.size)
-        _write(net, i, chosen, *_solve(full[i], index))
-    for i, entry in _select_atoms(net, mode, train, valid, forced).items():
-        report[i] = {"kind": "network", "atoms": entry}
+        index = _index(kind, chosen)
+        fit = _solve(full[i], index)
+        if net.atoms[i]:
+            fit = _truncated_fit(net, i, chosen, index, every, *fit, weighted=False)
+        _write(net, i, chosen, *fit)
+    for i, entry in _select_atoms(net, mode, values_train, values_valid, forced).items():
+        report.setdefault(i, {"kind": "network"})["atoms"] = entry
     return report

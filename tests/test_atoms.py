@@ -206,6 +206,31 @@ def test_atom_shares_under_standard_noise():
     assert abs(float(e[index < 0].median()) - med) < 0.01
 
 
+@pytest.mark.parametrize("side", ["cap", "floor"])
+def test_a_part_far_in_a_tail_of_its_noise_keeps_its_share(side):
+    """A continuous part piled against a cap (its location many scales above it, as a
+    simple part fitted to values bunched under a list price has) or a floor: each atom's
+    and the part's share are their probabilities, and abduction inverts generation. The
+    part's share below the atom was a difference of two normal CDFs below float64's
+    resolution: the part was never generated (measured: every draw at the cap)."""
+    torch.manual_seed(2)
+    B = 200_000
+    far = -9.0 if side == "cap" else 9.0
+    logp = log_probs(torch.tensor([[3.4]]).expand(B, 1))             # p_c = 0.032
+    e_at = torch.full((B, 1), far)
+    e_lo = torch.full((B,), -40.0) if side == "cap" else e_at[:, 0]
+    e_hi = e_at[:, 0] if side == "cap" else torch.full((B,), 40.0)
+    nu = torch.randn(B, dtype=torch.float64)
+    e, index = atom_part(nu, logp, e_at, e_lo, e_hi)
+    p_c = float(torch.exp(logp[0, 0]))
+    assert abs(float((index < 0).double().mean()) - p_c) < 0.003
+    off = index < 0
+    inside = (e[off] <= far) if side == "cap" else (e[off] >= far)
+    assert bool(inside.all())
+    back = atom_noise(e, index, logp, e_at, e_lo, e_hi, torch.rand(B))
+    assert float((back.double() - nu)[off].abs().max()) < 1e-3
+
+
 def test_declarations():
     rng = np.random.default_rng(5)
     df = capped_scm(1500, rng)

@@ -101,10 +101,16 @@ def _unbounded(e_lo, e_hi):
 
 def _intervals(pc, pa, e_at, e_lo, e_hi, log_z):
     """Each atom's interval of ``U`` as ``(head, tail)`` (batch, K): the probability below
-    it and above it, each summed directly (so both are accurate near 0)."""
-    z = torch.exp(log_z).unsqueeze(-1)
-    g = ((torch.special.ndtr(e_at) - torch.special.ndtr(e_lo).unsqueeze(-1)) / z)
-    g_up = ((torch.special.ndtr(-e_at) - torch.special.ndtr(-e_hi).unsqueeze(-1)) / z)
+    it and above it, each summed directly (so both are accurate near 0). The part's share
+    below and above each atom is a ratio of normal probabilities taken in log space: a
+    part that lies far in a tail of its noise (a pile of values against a cap, its
+    location many scales beyond it) has both ``Phi`` differences below float64's
+    resolution of ``Phi`` itself."""
+    lo, hi, log_z = e_lo.unsqueeze(-1), e_hi.unsqueeze(-1), log_z.unsqueeze(-1)
+    e = torch.minimum(torch.maximum(e_at, lo), hi)
+    zero = torch.zeros_like(e)
+    g = torch.where(e > lo, torch.exp(log_ndtr_diff(lo.expand_as(e), e) - log_z), zero)
+    g_up = torch.where(e < hi, torch.exp(log_ndtr_diff(e, hi.expand_as(e)) - log_z), zero)
     cum = torch.cumsum(pa, -1)
     head = (cum - pa) + pc.unsqueeze(-1) * g.clamp(0.0, 1.0)
     tail = (pa.sum(-1, keepdim=True) - cum) + pc.unsqueeze(-1) * g_up.clamp(0.0, 1.0)

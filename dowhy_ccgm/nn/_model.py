@@ -487,17 +487,8 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         atoms' places (batch, K) on the part's noise scale and the part's bounds (batch,)
         (:mod:`._atoms`). ``differentiable``: the decoder's inverse of the atom values
         carries the implicit-function gradient (training)."""
-        c = self.cont_pos[i]
-        K = int(self.atom[c, 0])
-        floor, cap = bool(self.atom[c, 1] > 0), bool(self.atom[c, 2] > 0)
-        h = self.atom[c, 3]
-        vals = self.atom_values[c, :K]
-        # the atoms, then the part's lower and upper bounds (half a step inside a lattice)
-        grid = torch.cat([vals, (vals[:1] + h), (vals[-1:] - h)])
-        y = torch.zeros(K + 2, self.decoder.a.shape[0], device=vals.device)
-        y[:, c] = grid
-        w = (self.decoder.inverse_differentiable(y) if differentiable
-             else self.decoder.inverse(y))[:, c]
+        K = int(self.atom[self.cont_pos[i], 0])
+        floor, cap, w = self._atom_latents(i, differentiable)
         if self.noise_kind(i) == "latent":
             dev = self.atom.device
             loc = torch.zeros(batch, device=dev)
@@ -508,6 +499,31 @@ class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
         e_lo = e[:, K] if floor else torch.full_like(loc, -NO_BOUND)
         e_hi = e[:, K + 1] if cap else torch.full_like(loc, NO_BOUND)
         return loc, s, log_probs(out_i[:, 2:2 + K]), e[:, :K], e_lo, e_hi
+
+    def _atom_latents(self, i: int, differentiable: bool = False):
+        """``(floor, cap, w)``: whether node ``i``'s continuous part has a floor and a
+        cap, and the latents (decoder inverses, (K + 2,)) of its K atoms and of the part's
+        lower and upper bounds (half a step inside a lattice's atoms)."""
+        c = self.cont_pos[i]
+        K = int(self.atom[c, 0])
+        floor, cap = bool(self.atom[c, 1] > 0), bool(self.atom[c, 2] > 0)
+        h = self.atom[c, 3]
+        vals = self.atom_values[c, :K]
+        grid = torch.cat([vals, (vals[:1] + h), (vals[-1:] - h)])
+        y = torch.zeros(K + 2, self.decoder.a.shape[0], device=vals.device)
+        y[:, c] = grid
+        w = (self.decoder.inverse_differentiable(y) if differentiable
+             else self.decoder.inverse(y))[:, c]
+        return floor, cap, w
+
+    @torch.no_grad()
+    def atom_bounds(self, i: int) -> tuple:
+        """Node ``i``'s continuous part's bounds in latent units, ``(lower, upper)``
+        floats (``-inf``/``inf`` where it has no floor/cap): its values ``dec(z)`` lie
+        strictly between its floor and cap exactly when ``z`` lies between these."""
+        floor, cap, w = self._atom_latents(i)
+        K = w.shape[0] - 2
+        return (float(w[K]) if floor else -math.inf, float(w[K + 1]) if cap else math.inf)
 
     def scale(self, out_i: torch.Tensor) -> torch.Tensor:
         return F.softplus(out_i[:, 1]) + 1e-3
