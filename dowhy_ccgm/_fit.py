@@ -133,6 +133,30 @@ def init_atom_logits(net: CCGMNet, specs) -> None:
                                                dtype=bias.dtype)
 
 
+def init_class_logits(net: CCGMNet, codes: np.ndarray) -> None:
+    """Start each discrete node's logits at its classes' shares in the data (the mask's
+    last bias; a many-level node's head bias), so training learns how the parents move
+    the shares rather than the shares themselves: from an even split, a 2% treatment's
+    early-stopped mechanism kept a treated share 35% too high (0.0265 against 0.0197)
+    where its held-out likelihood stopped improving before its intercept had. Fit only."""
+    with torch.no_grad():
+        bias = net.g.biases[-1]
+        for i in net.disc:
+            col = codes[:, net.disc_pos[i]]
+            col = col[col >= 0]
+            K = net.n_categories[i]
+            if not col.size or K < 2:
+                continue
+            counts = np.bincount(col, minlength=K)[:K].astype(np.float64)
+            logp = np.log(np.maximum(counts, 0.5) / col.size)
+            if net.kinds[i] == "binary":
+                bias[i, 0] = float(logp[1] - logp[0])
+            elif str(i) in net.cat_head_bias:
+                net.cat_head_bias[str(i)].copy_(torch.as_tensor(logp - logp.mean()))
+            else:
+                bias[i, :K] = torch.as_tensor(logp - logp.mean(), dtype=bias.dtype)
+
+
 def _numeric_values(spec, values) -> np.ndarray | None:
     """A column's values as float64 numbers for a formula (continuous columns, and binary
     columns whose two labels are numbers or bools), else None."""
@@ -284,6 +308,7 @@ def fit_model(params: dict, X, groups=None, trained=None) -> FitResult:
         net = build_net(specs, [c in exo for c in order], mask, range(n),
                         NetConfig.from_params(params), dev)
         init_atom_logits(net, specs)
+        init_class_logits(net, schema.codes_array(Xg))
         net.fit_missing = has_missing
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])

@@ -658,7 +658,7 @@ def _part_nll(net, i: int, S: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     share, its truncation's normaliser and its density through the decoder, per row
     (float64, CPU). ``S`` the rows' states, ``u`` their continuous values (all columns)."""
     k = net.cont_pos[i]
-    parts = []
+    parts = [torch.zeros(0, dtype=torch.float64)]       # (no rows: none)
     for rows, out in _network_outputs(net, S, [i]):
         uk = u[rows]
         z = net.decoder.inverse(uk)

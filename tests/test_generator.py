@@ -2,6 +2,9 @@
 
 x1, x2 ~ N(0, 1) exogenous; x3 = sin(2 x1) + 0.5 x2^2 + 0.3 e3; x4 = 0.8 x3 - 0.5 x1 + 0.3 e4.
 """
+import warnings
+
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -261,3 +264,27 @@ def test_exact_score_is_the_true_log_likelihood_of_a_gaussian_scm():
     true = np.mean(norm.logpdf(test.a, 1, 2) + norm.logpdf(test.b, 0.5 * test.a, 0.5))
     # measured: -2.839 vs -2.835; 0.03 nats/row allows for finite-sample fitting error
     assert abs(gen.score(test) - true) < 0.03
+
+
+def test_discrete_nodes_start_at_their_shares():
+    """Every discrete node's logits start at its classes' shares in the data (a 3% group,
+    a 3-level root, a child): before any training step the model already generates them
+    (from an even split it generated 50% of each), so early stopping that ends before an
+    intercept converges leaves it right."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    t = (rng.random(n) < 0.03).astype(int)
+    df = pd.DataFrame({"c": rng.choice(["a", "b", "c"], size=n, p=[0.7, 0.2, 0.1]), "t": t,
+                       "x": rng.normal(size=n) + t})
+    df["y"] = (rng.random(n) < 0.1 + 0.1 * t).astype(int)
+    g = nx.DiGraph([("t", "x"), ("x", "y"), ("c", "y")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gen = CCGMGenerator(g, epochs=0, pretrain_epochs=0, random_state=0,
+                            progress_bar=False).fit(df)
+    s = gen.sample(40_000, random_state=1)
+    assert abs(s["t"].mean() - df["t"].mean()) < 0.01
+    assert abs(s["y"].mean() - df["y"].mean()) < 0.01
+    shares = s["c"].value_counts(normalize=True)
+    for level, share in df["c"].value_counts(normalize=True).items():
+        assert abs(shares[level] - share) < 0.015, level

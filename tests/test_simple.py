@@ -363,3 +363,25 @@ def test_a_simple_part_below_a_cap_is_fitted_with_its_truncation():
         assert y.max() <= 1.5
         assert abs((y == 1.5).mean() - norm.sf(a)) < 0.03, v
         assert abs(y[y < 1.5].mean() - below) < 0.04, v
+
+
+def test_a_part_with_no_held_out_row_off_its_point_mass():
+    """90 days (a quarter), the price at its list value 1000 except on 5 sale days: the
+    held-out rows may hold no day off the point mass. The fit takes the simple part (no
+    rows can check a network) and puts the sale days' prices where the data do."""
+    from dowhy_ccgm.gcm import CCGMMechanism
+    rng = np.random.default_rng(3)
+    sale = np.zeros(90)
+    sale[rng.choice(90, 5, replace=False)] = 1.0
+    price = np.where(sale == 1, np.round(rng.uniform(800, 1000, 90), 2), 1000.0)
+    mech = CCGMMechanism(random_state=1, progress_bar=False)   # (no such held-out day)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mech.fit(sale.reshape(-1, 1), price)
+    entry = mech.history_["mechanisms"][0]
+    assert entry["kind"] == "linear" and entry["candidates"] == {}
+    np.random.seed(0)
+    draws = np.asarray(mech.evaluate(np.ones((20_000, 1)), mech.draw_noise_samples(20_000)),
+                       dtype=float).ravel()
+    assert abs(draws.mean() - price[sale == 1].mean()) < 0.25 * price[sale == 1].std()
+    assert draws.max() <= 1000.0
