@@ -131,4 +131,4 @@ def test_formula_node_in_dowhy_gcm_has_no_noise_influence():
     # a formula node's mechanism is fitted with no training step (nothing to learn)
     for node in ("revenue", "profit"):
         h = scm.causal_mechanism(node).history_
-        assert h["trained"] == ["target"] and h["steps"] == 0 and h["converged"] is True
+        assert h["used"] == ["target"] and h["steps"] == 0 and h["converged"] is True

@@ -341,7 +341,7 @@ def test_a_binary_parent_that_changes_the_slopes_gets_the_interaction_mechanism(
     assert abs(s["y"].mean() - (1.0 + 0.5 * x1.mean() - 0.3 * x2.mean())) < 0.03
 
 
-def test_a_simple_part_below_a_cap_is_fitted_with_its_truncation():
+def test_a_simple_part_below_a_cap_is_fitted_with_its_truncation(tmp_path):
     """y = min(1 + x + e / 2, 1.5): a top-code at 1.5 holds a third of the rows and the
     part below it is a truncated normal whose location is linear in x. The simple part
     (forced here) is fitted by the truncated likelihood: least squares ignoring the
@@ -363,6 +363,14 @@ def test_a_simple_part_below_a_cap_is_fitted_with_its_truncation():
         assert y.max() <= 1.5
         assert abs((y == 1.5).mean() - norm.sf(a)) < 0.03, v
         assert abs(y[y < 1.5].mean() - below) < 0.04, v
+    # the simple part survives a model file, and abduction gives every unit back
+    gen.save(tmp_path / "cap.ccgm")
+    loaded = CCGMGenerator.load(tmp_path / "cap.ccgm")
+    assert loaded.mechanisms_ == {"y": "linear"}
+    pd.testing.assert_frame_equal(loaded.sample(2000, random_state=3),
+                                  gen.sample(2000, random_state=3))
+    back = loaded.counterfactual(df.iloc[:300], {})
+    np.testing.assert_array_equal(back["y"].to_numpy(), df["y"].iloc[:300].to_numpy())
 
 
 def test_a_part_with_no_held_out_row_off_its_point_mass():

@@ -211,7 +211,7 @@ class _CCGMModelBase:
                   "progress_bar": self._progress_bar()}
         check_parameters(params, type(self).__name__)
         try:
-            res = fit_model(params, pd.DataFrame(columns), trained=[_TARGET])
+            res = fit_model(params, pd.DataFrame(columns), used=[_TARGET])
         except ValueError as exc:    # errors name the node and its parents, not the frame's
             msg = str(exc).replace(repr(_TARGET), repr(node) if node is not None else
                                    "the target")
@@ -282,10 +282,12 @@ class CCGMMechanism(_CCGMModelBase, InvertibleFunctionalCausalModel):
     kind_ : str
         The fitted node's kind.
     fitted_ : FittedCCGM
-        The trained star-graph model ``parents -> node``. Absent for mechanisms exported
-        by ``to_gcm``.
+        The trained star-graph model ``parents -> node`` (an exact formula node's is not
+        trained: its parents' decoders stay where they started). Absent for mechanisms
+        exported by ``to_gcm``.
     history_ : dict
-        Its training history (losses per check, passes, whether it converged).
+        Its training history (losses per check, passes, whether it converged; ``used``
+        names the node read, ``"target"``; an exact formula node trains no step).
 
     Notes
     -----
