@@ -136,9 +136,10 @@ def init_atom_logits(net: CCGMNet, specs) -> None:
 def init_class_logits(net: CCGMNet, codes: np.ndarray) -> None:
     """Start each discrete node's logits at its classes' shares in the data (the mask's
     last bias; a many-level node's head bias), so training learns how the parents move
-    the shares rather than the shares themselves: from an even split, a 2% treatment's
-    early-stopped mechanism kept a treated share 35% too high (0.0265 against 0.0197)
-    where its held-out likelihood stopped improving before its intercept had. Fit only."""
+    the shares rather than the shares themselves. From an even split, early stopping
+    can end before a rare class's intercept has converged: fitted on its own term, a 2%
+    treatment kept a treated share 35% too high (0.0265 against the data's 0.0197).
+    Fit only: a loaded model has its trained weights."""
     with torch.no_grad():
         bias = net.g.biases[-1]
         for i in net.disc:
