@@ -312,7 +312,8 @@ def fit_model(params: dict, X, groups=None, used=None) -> FitResult:
         net = build_net(specs, [c in exo for c in order], mask, range(n),
                         NetConfig.from_params(params), dev)
         init_atom_logits(net, specs)
-        init_class_logits(net, schema.codes_array(Xg))
+        codes_np = schema.codes_array(Xg)          # (one pass: the logits' start, the fit)
+        init_class_logits(net, codes_np)
         net.fit_missing = has_missing
         gen = torch_generator(seed)
         progress = show_progress(params["progress_bar"])
@@ -320,10 +321,8 @@ def fit_model(params: dict, X, groups=None, used=None) -> FitResult:
             # the state rows straight from the frame: the one copy of the data
             S = torch.zeros(len(Xg), net.width)
             schema.standardize_into(Xg, S.numpy(), [net.offsets[i] for i in net.cont])
-            codes = torch.as_tensor(schema.codes_array(Xg))
+            codes = torch.as_tensor(codes_np)
             net.encode_states(None, codes, out=S)
-            weights = None if params["learn_structure"] else balance_weights(
-                net, codes, params)
             idle = used is not None and _all_formulas(used, order, specs)
             history = train_exact(
                 net, S, codes, epochs=0 if idle else epochs,
@@ -331,7 +330,8 @@ def fit_model(params: dict, X, groups=None, used=None) -> FitResult:
                 batch_size=int(sch["batch_size"]), lr=float(sch["learning_rate"]),
                 patience=int(sch["patience"]), validation_fraction=vf, generator=gen,
                 progress=progress, latent_weight=latent_weight, groups=groups,
-                node_weights=weights, **_mechanism_request(params, net, order))
+                node_weights=None if params["learn_structure"] else balance_weights(
+                    net, codes, params), **_mechanism_request(params, net, order))
             if used is not None:
                 history["used"] = [str(c) for c in used]
                 if idle:               # (nothing to train is a converged fit)

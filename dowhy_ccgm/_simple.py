@@ -115,6 +115,7 @@ _CHUNK = 16_384
 _ACTIVATIONS = 1 << 19
 #: Newton steps of the truncated fit of an atom node's continuous part at most
 _TRUNCATED_STEPS = 30
+#: False: a simple part keeps its least-squares fit (the truncation ignored; for comparison)
 TRUNCATED_FIT = True
 #: the atom probabilities' logistic regression: the ridge on its slopes (a N(0, 100)
 #: prior on a slope per sd of a parent: a cell whose rows never sit at an atom keeps a
