@@ -30,6 +30,7 @@ from ._utils import torch_threads
 from ._validation import check_frame, check_node
 from .nn import CCGMNet
 from .nn._noise import Noise
+from .nn._pickling import NumpyPickleMixin
 
 __all__ = ["FittedCCGM", "FittedState", "ModelStateError", "RemovedEdge", "CHUNK_ROWS",
            "MAX_STANDARDIZED", "MAX_SAMPLES"]
@@ -44,7 +45,7 @@ MAX_SAMPLES = 1_000_000_000
 
 
 @dataclass(frozen=True)
-class RemovedEdge:
+class RemovedEdge(NumpyPickleMixin):
     """``parent -> child`` cut: the child sees ``state`` in place of the parent.
 
     ``mode`` is ``"const"`` (``state`` (w,)) or ``"pool"`` (``state`` (P, w), one row drawn

@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .nn._pickling import NumpyPickleMixin
+
 __all__ = ["DEFAULT_HOW", "POOL_SIZE", "HOW_MODES", "Insertion", "numpy_rows", "parse_how",
            "check_mean_allowed"]
 
@@ -45,7 +47,7 @@ HOW_MODES = ("marginal", "mean")
 
 
 @dataclass(frozen=True)
-class Insertion:
+class Insertion(NumpyPickleMixin):
     """What a child reads in place of a removed parent: the rule above, in one place for
     the net (state tensors), the ``dowhy.gcm`` node views (state tensors) and DoWhy's
     edge-removed mechanisms (values).

@@ -21,6 +21,7 @@ import torch
 
 from .nn import CCGMNet
 from .nn._noise import NOISE_KEYS
+from .nn._pickling import NumpyPickleMixin
 
 __all__ = ["RootSampling", "IndependentRoots", "EmpiricalRoots", "CopulaRoots", "RootDraw",
            "RootStateError", "ROOT_SAMPLING", "ROOT_POOL_ROWS", "COPULA_EXPORT_ROWS",
@@ -288,8 +289,9 @@ class RootDraw:
         return noise
 
 
-class RootSampling:
-    """How a fitted model draws its roots (see the module docstring)."""
+class RootSampling(NumpyPickleMixin):
+    """How a fitted model draws its roots (see the module docstring); pickled with its
+    tensors as numpy arrays (DoWhy's parallel workers load it once per task)."""
     kind = ""
     #: whether the roots' noise is stored (their dependence kept)
     pools = False

@@ -47,6 +47,7 @@ from ._atoms import MAX_ATOMS, NO_BOUND, log_probs
 from ._generation import GenerationMixin, inverse_cdf_codes
 from ._layers import GatedNodeMLP, MonotoneMap
 from ._objectives import ObjectivesMixin
+from ._pickling import NumpyPickleMixin
 
 __all__ = ["CCGMNet", "VARIANTS", "OBJECTIVES", "KINDS", "inverse_cdf_codes"]
 
@@ -67,7 +68,8 @@ def as_slice(values, index: torch.Tensor):
     return index
 
 
-class CCGMNet(ObjectivesMixin, GenerationMixin, AbductionMixin, nn.Module):
+class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin,
+              nn.Module):
     """CCGM over ``n`` nodes.
 
     Parameters
