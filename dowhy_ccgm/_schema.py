@@ -31,6 +31,10 @@ ATOM_GAP = 10
 #: an end (minimum or maximum) of a lattice column (integers, fixed decimals) is a point
 #: mass when it is this many times as frequent as its neighbour on the lattice
 LATTICE_END_GAP = 2
+#: a value inside a lattice column's range is a point mass (a heap: hours worked at 40,
+#: cigarettes a day at 20) when it is this many times as frequent as each of its two
+#: neighbours on the lattice (and holds ATOM_SHARE_DETECT of the rows, ATOM_MIN_ROWS rows)
+HEAP_GAP = 10
 #: a column whose sd exceeds this many times its interquartile scale (a few far outliers)
 #: is standardized by its median and interquartile range instead (:func:`_robust_scale`)
 OUTLIER_SD_RATIO = 100.0
@@ -201,7 +205,9 @@ def detect_atoms(x: np.ndarray, step: float) -> list:
     ``ATOM_MIN_ROWS`` rows, ``ATOM_GAP`` times as frequent as every other value; at most
     ``MAX_ATOMS``); on a lattice column the same values, and its minimum or maximum when
     it is ``LATTICE_END_GAP`` times as frequent as its neighbour on the lattice (the zeros
-    of a count, a top-code)."""
+    of a count, a top-code), and any value inside the range that is ``HEAP_GAP`` times as
+    frequent as each of its neighbours (a heap: the 40 of hours worked per week, the 20 of
+    cigarettes per day). Beyond ``MAX_ATOMS``, the most frequent are kept."""
     n = x.size
     values, counts = np.unique(x, return_counts=True)
     if len(values) < 3:
@@ -220,10 +226,19 @@ def detect_atoms(x: np.ndarray, step: float) -> list:
     # every other as in a float column (a top-code inside the range: a survey's cap that
     # other sources' rows exceed)
     out = set(standout)
-    for end, neighbour in ((0, values[0] + step), (-1, values[-1] - step)):
-        near = np.isclose(values, neighbour, rtol=0.0, atol=step * 1e-6)
-        if counts[end] >= least and counts[end] >= LATTICE_END_GAP * int(counts[near].sum()):
+
+    def neighbour_count(k: int, offset: float) -> int:
+        near = np.isclose(values, values[k] + offset, rtol=0.0, atol=step * 1e-6)
+        return int(counts[near].sum())
+
+    for end, offset in ((0, step), (len(values) - 1, -step)):
+        if counts[end] >= least and \
+                counts[end] >= LATTICE_END_GAP * neighbour_count(end, offset):
             out.add(float(values[end]))
+    for k in np.flatnonzero(counts >= least):
+        if 0 < k < len(values) - 1 and counts[k] >= HEAP_GAP * max(
+                neighbour_count(k, -step), neighbour_count(k, step), 1):
+            out.add(float(values[k]))
     if len(out) > MAX_ATOMS:             # the most frequent
         freq = dict(zip(values.tolist(), counts.tolist()))
         out = set(sorted(out, key=lambda v: -freq[v])[:MAX_ATOMS])

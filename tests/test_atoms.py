@@ -362,3 +362,38 @@ def test_a_large_point_mass_share_is_learned_from_its_start():
     gcm.fit(scm, df)
     g = scm.causal_mechanism("price").draw_samples(np.full((20000, 1), False)).ravel()
     assert abs(np.mean(g < 1000) - np.mean(price[~e] < 1000)) < 0.03
+
+
+def hours_scm(n, rng, x=None):
+    """x -> hours -> y, hours worked per week as surveys report them: 45% of the answers
+    heaped at 40 and 10% at 50 whatever x is, the rest a rounded continuous answer around
+    38 + 4 x; y reads hours."""
+    x = rng.normal(size=n) if x is None else np.full(n, float(x))
+    u = rng.random(n)
+    smooth = np.clip(np.rint(38 + 4 * x + 6 * rng.normal(size=n)), 1, 99)
+    hours = np.where(u < 0.45, 40.0, np.where(u < 0.55, 50.0, smooth))
+    return pd.DataFrame({"x": x, "hours": hours, "y": 0.05 * hours + 0.3 * rng.normal(size=n)})
+
+
+def test_heaps_inside_a_lattice_column_are_point_masses():
+    """Heaped answers (hours at 40 and 50, cigarettes a day at 20) are point masses: the
+    share at 40 comes back (it did not: 22% generated against 47% in UCI Adult's hours),
+    and an integer column without heaps (a Poisson count) gets no interior point mass."""
+    rng = np.random.default_rng(0)
+    df = hours_scm(6000, rng)
+    spec = infer_column_spec("hours", df["hours"])
+    assert spec.atoms == [40.0, 50.0] and spec.step == 1.0
+    counts = pd.Series(rng.poisson(12.0, 6000).astype(float))
+    assert infer_column_spec("count", counts).atoms == []
+    gen = CCGMGenerator(nx.DiGraph([("x", "hours"), ("hours", "y")]), random_state=0,
+                        progress_bar=False).fit(df)
+    truth = hours_scm(400_000, np.random.default_rng(9))["hours"]
+    s = gen.sample(20000, random_state=1)["hours"]
+    for value in (40.0, 50.0):
+        assert abs(np.mean(s == value) - np.mean(truth == value)) < 0.03, value
+    # and by parent value: the heaps' shares and the rest's mean under do(x = 1.5)
+    truth = hours_scm(400_000, np.random.default_rng(9), x=1.5)["hours"]
+    hi = gen.intervene({"x": 1.5}, n_samples=20000, random_state=2)["hours"]
+    assert abs(np.mean(hi == 40.0) - np.mean(truth == 40.0)) < 0.04
+    rest = lambda h: h[(h != 40.0) & (h != 50.0)].mean()  # noqa: E731
+    assert abs(rest(hi) - rest(truth)) < 1.0
