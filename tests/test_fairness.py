@@ -179,6 +179,49 @@ def test_fair_sample_decouples_the_protected_attribute_from_other_roots():
     assert free.A.mean() == pytest.approx(df.A.mean(), abs=0.015)
 
 
+def test_fair_features_can_transport_the_roots_associated_with_the_attribute():
+    """The unit-level counterpart: R (a root associated with A, not caused by it) and a
+    categorical root C whose mix differs by A. Counterfactually fair features keep the
+    gap R carries (0.8 R's gap of 1); with ``associations="transport"`` each unit of the
+    other group has R and C at its rank among the reference group's, so the features'
+    distributions agree between the groups, and the reference group's units keep their
+    features."""
+    from scipy.stats import ks_2samp
+
+    from dowhy_ccgm.fairness import AssociationTransport
+    rng = np.random.default_rng(4)
+    n = 4000
+    a = rng.integers(0, 2, n)
+    r = a + rng.normal(size=n)
+    c = np.where(rng.random(n) < 0.2 + 0.5 * a, "p", "q")
+    y = 0.8 * r + 0.5 * a + (c == "p") + rng.normal(size=n)
+    df = pd.DataFrame({"A": a, "R": r, "C": c, "Y": y})
+    gen = CCGMGenerator(nx.DiGraph([("A", "Y"), ("R", "Y"), ("C", "Y")]), random_state=0,
+                        progress_bar=False).fit(df)
+    keep = FairFeatures(gen, "A", reference={"A": 0}, random_state=0).fit(df).transform(df)
+    moved = FairFeatures(gen, "A", reference={"A": 0}, associations="transport",
+                         random_state=0).fit(df).transform(df)
+    one = (df.A == 1).to_numpy()
+    gap = lambda f: f.Y[one].mean() - f.Y[~one].mean()  # noqa: E731
+    assert gap(keep) == pytest.approx(0.8 * 1.0 + 0.5, abs=0.15)    # R's and C's share
+    assert abs(gap(moved)) < 0.08
+    assert ks_2samp(moved.Y[one], moved.Y[~one]).statistic < 0.05
+    np.testing.assert_allclose(moved.Y[~one], keep.Y[~one], rtol=1e-5, atol=1e-5)
+    # the transport itself: group 1's R at group 0's quantiles, C at group 0's mix
+    t = AssociationTransport(gen, ["A"], {"A": 0}).fit(df)
+    assert t.roots == ["R", "C"]
+    out = t.transform(df, random_state=1)
+    assert ks_2samp(out["R"][one], df.R[~one]).statistic < 0.04
+    assert np.mean(out["C"][one] == "p") == pytest.approx(np.mean(c[~one] == "p"), abs=0.02)
+    assert (out["R"][~one] == df.R[~one]).all()
+    with pytest.raises(ValueError, match="associations must be one of"):
+        FairFeatures(gen, "A", associations="drop").fit(df)
+    with pytest.raises(ValueError, match="'R' has missing cells"):
+        t.transform(df.assign(R=np.where(one, np.nan, df.R)))
+    with pytest.raises(ValueError, match="reference group"):
+        AssociationTransport(gen, ["A"], {"A": 7}).fit(df)
+
+
 def test_continuous_treatment_and_refit_bootstrap_statistics():
     """A continuous treatment's natural effects against the closed form, and the fairness
     statistics inside the refit bootstrap (a fixed predictor, the model refitted)."""

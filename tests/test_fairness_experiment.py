@@ -23,7 +23,7 @@ from dowhy_ccgm._paths import reference_edges
 from dowhy_ccgm.datasets import adult_graph, load_adult
 from dowhy_ccgm.experiments import fairness as F
 
-WITHOUT_GCM = [F.REAL, F.UNAWARE, F.CCGM, F.FAIR, F.PATH, F.FAIR_WORLD]
+WITHOUT_GCM = [F.REAL, F.UNAWARE, F.CCGM, F.FAIR, F.PATH, F.FAIR_WORLD, F.FAIR_WORLD_T]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,7 @@ def test_fair_rows_remove_the_bias(quick_run):
     assert by.loc[F.REAL, "data_dp"] > 0.15
     assert by.loc[F.FAIR, "data_dp"] < by.loc[F.REAL, "data_dp"] - 0.08
     assert by.loc[F.FAIR_WORLD, "dp"] < by.loc[F.REAL, "dp"] - 0.03
+    assert by.loc[F.FAIR_WORLD_T, "dp"] < by.loc[F.REAL, "dp"] - 0.03
     # ... and it moves far less under each unit's own counterfactual of sex
     assert by.loc[F.FAIR_WORLD, "cf_unfairness"] < by.loc[F.REAL, "cf_unfairness"] - 0.04
     # fair data: the classifier barely reads sex (it is independent of the rest there)

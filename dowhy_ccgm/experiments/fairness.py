@@ -31,6 +31,12 @@ Rows (``method``):
     (its own counterfactual with sex's influence removed on every path,
     ``gen.path_specific({"sex": "Male"}, [], X=row)``): the prediction of a
     counterfactually fair pipeline (the data-side analogue of Kusner et al.'s Level 3).
+``CCGM fair + fair-world test inputs, roots transported``
+    as the previous row, and each test row's other roots (``age``, ``race``, ``country``:
+    associated with ``sex`` in the data, not caused by it in the graph) are first moved to
+    the same rank among the men of the train rows
+    (:class:`~dowhy_ccgm.fairness.AssociationTransport`): demographic parity's part that
+    no path removal reaches.
 ``DoWhy GCM (auto)``
     a peer generator: ``gcm.auto.assign_causal_mechanisms`` + ``gcm.fit`` on the train
     rows (income as a boolean so that it stays binary; a stratified subsample of at most
@@ -95,9 +101,10 @@ DECAF_PUBLISHED = None
 REAL, UNAWARE = "real data", "real data, sex not an input"
 CCGM, FAIR, PATH = "CCGM", "CCGM fair: no path from sex", "CCGM path-specific: sex via education"
 FAIR_WORLD, GCM = "CCGM fair + fair-world test inputs", "DoWhy GCM (auto)"
+FAIR_WORLD_T = "CCGM fair + fair-world test inputs, roots transported"
 #: the rows in table order, with their source
 ROWS = [(REAL, "real data"), (UNAWARE, "real data"), (CCGM, "CCGM"), (FAIR, "CCGM"),
-        (PATH, "CCGM"), (FAIR_WORLD, "CCGM"), (GCM, "DoWhy GCM")]
+        (PATH, "CCGM"), (FAIR_WORLD, "CCGM"), (FAIR_WORLD_T, "CCGM"), (GCM, "DoWhy GCM")]
 METRICS = ["precision", "recall", "auroc", "auroc_cost", "dp", "ftu", "cf_unfairness",
            "data_dp"]
 
@@ -176,19 +183,23 @@ class FairWorldPredictor:
     [], X=frame)``). A discrete node's noise is a posterior draw, so the probabilities are
     averaged over ``n_draws`` abductions (fixed seeds: a function of the unit). The label
     is not an input: it enters the abduction as a missing cell (a leaf, so no other node's
-    noise depends on it). Scores like a binary classifier."""
+    noise depends on it). ``transport`` (an
+    :class:`~dowhy_ccgm.fairness.AssociationTransport`): the other roots are moved to the
+    reference group first. Scores like a binary classifier."""
 
     def __init__(self, classifier, gen, reference: dict, random_state: int = 0,
-                 n_draws: int = 8):
-        self.classifier, self.gen = classifier, gen
+                 n_draws: int = 8, transport=None):
+        self.classifier, self.gen, self.transport = classifier, gen, transport
         self.reference, self.random_state = dict(reference), int(random_state)
         self.n_draws = int(n_draws)
         self.classes_ = classifier.classes_
         self.feature_names_in_ = np.asarray(classifier.feature_names_in_, dtype=object)
 
     def fair_world(self, frame: pd.DataFrame, draw: int = 0) -> pd.DataFrame:
+        moved = None if self.transport is None else self.transport.transform(
+            frame, random_state=self.random_state + draw)
         frame = frame.assign(**{LABEL: np.nan})
-        return self.gen.path_specific(self.reference, [], X=frame,
+        return self.gen.path_specific(self.reference, [], X=frame, interventions=moved,
                                       random_state=self.random_state + draw)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -301,7 +312,7 @@ def run_seed(data: pd.DataFrame, seed: int, *, epochs: int, test_size: float,
     Returns ``(records, info)``: one dict per row (its metrics) and the seed's facts
     (sizes, timings, epochs trained, the fitted generator under ``"gen"``)."""
     from ..datasets import adult_graph
-    from ..fairness import fair_sample
+    from ..fairness import AssociationTransport, fair_sample
     graph = adult_graph()
     s = named_seeds(seed, ["split", "fit", "sample", "fair", "path", "gcm", "clf", "audit",
                            "fair_world"])
@@ -343,10 +354,13 @@ def run_seed(data: pd.DataFrame, seed: int, *, epochs: int, test_size: float,
     all_features = [c for c in data.columns if c != LABEL]
     records, fitted = [], {}
     for name, source in ROWS:
-        if name == FAIR_WORLD:
+        if name in (FAIR_WORLD, FAIR_WORLD_T):
             if FAIR not in fitted:
                 continue
-            predictor = FairWorldPredictor(fitted[FAIR], gen, reference, s["fair_world"])
+            transport = None if name == FAIR_WORLD else \
+                AssociationTransport(gen, [PROTECTED], reference).fit(train)
+            predictor = FairWorldPredictor(fitted[FAIR], gen, reference, s["fair_world"],
+                                           transport=transport)
             frame = sets[FAIR]
         elif name in sets:
             frame = sets[name]
