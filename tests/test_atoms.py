@@ -231,6 +231,32 @@ def test_a_part_far_in_a_tail_of_its_noise_keeps_its_share(side):
     assert float((back.double() - nu)[off].abs().max()) < 1e-3
 
 
+@pytest.mark.parametrize("shift", [9.0, -9.0])
+def test_interior_segments_of_a_part_far_in_a_tail(shift):
+    """A floor, two interior atoms and a cap, the continuous part many scales from 0 on
+    its noise (an undertrained fit of capital gains with heaps at 7,688 and 15,024): values
+    between two atoms come back (abduction gave NaN there, the normal CDFs of the part's
+    bounds being equal in float64), and generation puts each atom at its share."""
+    torch.manual_seed(3)
+    B = 100_000
+    logp = log_probs(torch.tensor([[0.5, -0.5, -1.0, -0.5]]).expand(B, 4))
+    e_at = (torch.tensor([[0.0, 0.4, 0.9, 1.3]]) + shift).expand(B, 4)
+    e_lo, e_hi = e_at[:, 0], e_at[:, -1]
+    nu = torch.randn(B, dtype=torch.float64)
+    e, index = atom_part(nu, logp, e_at, e_lo, e_hi)
+    p = torch.exp(logp[0]).double()
+    for k in range(4):
+        assert abs(float((index == k).double().mean() - p[k + 1])) < 0.005
+    off = index < 0
+    assert abs(float(off.double().mean() - p[0])) < 0.005
+    assert bool(torch.isfinite(e[off]).all())
+    mid = off & (e > e_at[:, 1].double()) & (e < e_at[:, 2].double())
+    assert int(mid.sum()) > 200                      # the segment between the heaps
+    back = atom_noise(e, index, logp, e_at, e_lo, e_hi, torch.rand(B))
+    assert bool(torch.isfinite(back).all())
+    assert float((back.double() - nu)[off].abs().max()) < 1e-3
+
+
 def test_declarations():
     rng = np.random.default_rng(5)
     df = capped_scm(1500, rng)
