@@ -541,7 +541,10 @@ default="auto"
         paths : list of lists of nodes
             Paths that start at a reference node and carry its own value.
         interventions : dict, optional
-            ``do()`` in the path-specific world (e.g. the reference node's treated value).
+            ``do()`` on the units: on a reference node, its value in the path-specific
+            world (e.g. the treated value; the reference world keeps the reference
+            value); on any other node, in both worlds (a child reading the reference
+            world sees it too).
         X : DataFrame, optional
             Unit level (the units' noise abducted from ``X``), or
         n_samples : int, optional
@@ -572,17 +575,21 @@ default="auto"
         if isinstance(paths, (str, bytes)) or (paths and not isinstance(paths[0], (list, tuple))):
             raise TypeError(f"paths must be a list of paths (lists of nodes), got {paths!r}")
         edges = reference_edges(self.model_.graph(), reference, paths)
+        # the reference world: the other interventions too (a do() on a node that is not
+        # a reference node holds for the unit, whichever world a child reads it from)
+        world = {**{k: v for k, v in (interventions or {}).items() if k not in reference},
+                 **reference}
         if (n_samples is None) == (X is None):
             raise ValueError("give exactly one of n_samples (population level) or X (unit "
                              "level)")
         if X is not None:
             return self.model_.counterfactual(X, interventions or None, self._gen(random_state),
                                               extra_columns=self.extra_columns,
-                                              reference=reference, reference_edges=edges)
+                                              reference=world, reference_edges=edges)
         n = _check_n_samples(n_samples)
         _check_memory(self.model_, n, "path_specific")
         return self.model_.sample(n, self._gen(random_state), interventions or None,
-                                  reference=reference, reference_edges=edges)
+                                  reference=world, reference_edges=edges)
 
     def remove_edge(self, parent, child, how=DEFAULT_HOW, random_state=None
                     ) -> "CCGMGenerator":
