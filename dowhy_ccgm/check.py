@@ -11,12 +11,12 @@ a flag where the model misfits beyond the data's own sampling noise:
   observed;
 * **mechanisms within groups**: every node with parents, predicted from each observed
   unit's own parents (the node's mechanism alone, fresh noise), against the observed
-  values, within the levels of each binary or categorical parent (and of a numeric parent
-  with at most ``MAX_LEVELS`` values: a treated group, a protected group, a rare
-  condition), within the groups the user names (``groups``), and within every crossing of
-  two of those (a rare condition that reverses a treatment's effect cancels in each one's
-  own means); a mechanism that is right on average can be wrong exactly where a small
-  group lives;
+  values (a categorical node: the share of each of its levels), within the levels of
+  each binary or categorical parent (and of a numeric parent with at most ``MAX_LEVELS``
+  values: a treated group, a protected group, a rare condition), within the groups the
+  user names (``groups``), and within every crossing of two of those (a rare condition
+  that reverses a treatment's effect cancels in each one's own means); a mechanism that
+  is right on average can be wrong exactly where a small group lives;
 * **noise share** of every continuous node with parents: the part of its variance that
   its own noise makes, ``E[Var(x | parents)] / Var(x)`` (near 0: a formula node).
 
@@ -253,9 +253,10 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
     Returns
     -------
     ModelCheck
-        ``columns``, ``dependence``, ``groups`` (per node, grouping and group: ``n``, the
-        observed and predicted means, their standard error, ``z`` and ``flag``),
-        ``noise_share`` and ``flags`` (every misfit, in words; empty when none).
+        ``columns``, ``dependence``, ``groups`` (per node, grouping, group and, for a
+        categorical node, ``level``: ``n``, the observed and predicted means or shares,
+        their standard error, ``z`` and ``flag``), ``noise_share`` and ``flags`` (every
+        misfit, in words; empty when none).
     """
     return _run(_GeneratorView(gen), X, groups, n_samples, random_state)
 
@@ -290,7 +291,7 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
     for node in view.nodes:
         parents = sorted(graph.predecessors(node), key=str)
         spec = schema.by_name[node]
-        if not parents or spec.kind == "categorical":
+        if not parents:
             continue
         complete = X[parents + [node]].notna().all(axis=1).to_numpy()
         Xc = X[complete]
@@ -304,6 +305,15 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
         sd = float(np.std(obs)) or 1.0
         if spec.kind == "continuous":
             share[node] = float(0.5 * np.mean((p1 - p2) ** 2) / sd ** 2)
+        # what is compared within a group: the mean, or a categorical node's share of each
+        # level (a mechanism whose level mix is wrong in a group, though its codes' mean
+        # is right, carries the group into the unit's abducted noise)
+        if spec.kind == "categorical":
+            targets = [(lvl, (obs == k).astype(float),
+                        0.5 * ((p1 == k).astype(float) + (p2 == k).astype(float)),
+                        PRACTICAL["share"]) for k, lvl in enumerate(spec.categories)]
+        else:
+            targets = [(None, obs, pred, PRACTICAL["mean"] * sd)]
         # the levels of discrete parents (and of numeric parents with a few values: a
         # treatment coded 0/1/2)
         levels = {f"{p} (parent)": Xc[p].to_numpy() for p in parents
@@ -332,17 +342,22 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
                 idx = np.asarray(idx)
                 if len(idx) < MIN_GROUP:
                     continue
-                o, q = obs[idx], pred[idx]
-                se = float(np.sqrt(np.var(o - q) / len(idx)))
-                diff = float(np.mean(o) - np.mean(q))
-                z = diff / se if se > 0 else 0.0
-                bad = abs(z) > Z_FLAG and abs(diff) > PRACTICAL["mean"] * sd
-                rows.append({"node": node, "grouping": grouping, "group": g, "n": len(idx),
-                             "observed": float(np.mean(o)), "predicted": float(np.mean(q)),
-                             "se": se, "z": z, "flag": bad})
-                if bad:
-                    flags.append(f"node {node!r} within {grouping} = {g!r} (n = {len(idx)}): "
-                                 f"observed mean {np.mean(o):.3f}, its mechanism predicts "
-                                 f"{np.mean(q):.3f} ({z:+.1f} standard errors)")
+                for level, t_obs, t_pred, practical in targets:
+                    o, q = t_obs[idx], t_pred[idx]
+                    se = float(np.sqrt(np.var(o - q) / len(idx)))
+                    diff = float(np.mean(o) - np.mean(q))
+                    z = diff / se if se > 0 else 0.0
+                    bad = abs(z) > Z_FLAG and abs(diff) > practical
+                    rows.append({"node": node, "grouping": grouping, "group": g,
+                                 "level": level, "n": len(idx),
+                                 "observed": float(np.mean(o)),
+                                 "predicted": float(np.mean(q)), "se": se, "z": z,
+                                 "flag": bad})
+                    if bad:
+                        what = "mean" if level is None else f"share of {level!r}"
+                        flags.append(f"node {node!r} within {grouping} = {g!r} (n = "
+                                     f"{len(idx)}): observed {what} {np.mean(o):.3f}, its "
+                                     f"mechanism predicts {np.mean(q):.3f} ({z:+.1f} "
+                                     "standard errors)")
     return ModelCheck(columns, dependence, pd.DataFrame(rows),
                       pd.Series(share, name="noise share", dtype=float), flags)

@@ -121,3 +121,30 @@ def test_a_rare_condition_that_reverses_an_effect_is_flagged():
         gcm.ml.SklearnRegressionModel(HistGradientBoostingRegressor(random_state=0))))
     gcm.fit(right, df)
     assert gcm_model_check(right, df, groups=["Condition"]).ok
+
+
+def test_a_categorical_level_mix_wrong_in_a_group_is_flagged():
+    """A categorical node's levels within a group: held-out rows where units with the
+    rare condition c (5%) split between levels 'a' and 'c' instead of mostly 'b' (the
+    mean of the codes is unchanged) are flagged by the share of 'b'; rows of the fitted
+    SCM are not."""
+    def rows(n, seed, swap=False):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=n)
+        c = (rng.random(n) < 0.05).astype(np.int64)
+        u = rng.random(n)
+        pb = 1 / (1 + np.exp(-(1.0 + x)))                 # P(b | x), the rest a or c
+        k = np.where(u < pb, "b", np.where(u < (1 + pb) / 2, "a", "c"))
+        if swap:
+            k = np.where(c == 1, np.where(rng.random(n) < 0.5, "a", "c"), k)
+        return pd.DataFrame({"x": x, "c": c, "k": k})
+
+    g = nx.DiGraph([("x", "k"), ("c", "k")])
+    fitted = CCGMGenerator(g, random_state=0, progress_bar=False).fit(rows(6000, 0))
+    good = fitted.check(rows(6000, 1))
+    assert not good.groups[good.groups.node == "k"].empty and good.ok, good.flags
+    bad = fitted.check(rows(6000, 2, swap=True))
+    hit = bad.groups[bad.groups["flag"]]
+    assert ("k", "c (parent)", 1, "b") in set(zip(hit.node, hit.grouping, hit.group, hit.level))
+    assert any("node 'k' within c (parent) = 1" in f and "share of 'b'" in f
+               for f in bad.flags)
