@@ -115,5 +115,5 @@ def test_cli_quick_run(tmp_path, capsys):
     assert [r["method"] for r in res["table"]] == WITHOUT_GCM
     assert res["decaf_published"] is None
     assert (tmp_path / "out" / "fairness.png").stat().st_size > 10_000
-    assert (tmp_path / "out" / "table.md").read_text().count("| CCGM") == 4
+    assert (tmp_path / "out" / "table.md").read_text().count("| CCGM") == 5
     assert isinstance(pd.DataFrame(res["per_seed"]), pd.DataFrame)

@@ -196,7 +196,7 @@ class _CCGMModelBase:
             name = _parent_name(k)
             s = typed_column(col, name)
             columns[name] = s.reset_index(drop=True)
-            kinds[name] = infer_column_spec(name, s).kind
+            kinds[name] = infer_column_spec(name, s).declared_kind
         s = typed_column(target, _TARGET)
         columns[_TARGET] = s.reset_index(drop=True)
         # (a detected point mass at 0 makes the target zero-inflated)
