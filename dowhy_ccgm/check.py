@@ -11,12 +11,13 @@ a flag where the model misfits beyond the data's own sampling noise:
   observed;
 * **mechanisms within groups**: every node with parents, predicted from each observed
   unit's own parents (the node's mechanism alone, fresh noise), against the observed
-  values (a categorical node: the share of each of its levels), within the levels of
-  each binary or categorical parent (and of a numeric parent with at most ``MAX_LEVELS``
-  values: a treated group, a protected group, a rare condition), within the groups the
-  user names (``groups``), and within every crossing of two of those (a rare condition
-  that reverses a treatment's effect cancels in each one's own means); a mechanism that
-  is right on average can be wrong exactly where a small group lives;
+  values (their means; a categorical node's share of each level, a continuous node's
+  share at each point mass), within the levels of each binary or categorical parent (and
+  of a numeric parent with at most ``MAX_LEVELS`` values: a treated group, a protected
+  group, a rare condition), within the groups the user names (``groups``), and within
+  every crossing of two of those (a rare condition that reverses a treatment's effect
+  cancels in each one's own means); a mechanism that is right on average can be wrong
+  exactly where a small group lives;
 * **noise share** of every continuous node with parents: the part of its variance that
   its own noise makes, ``E[Var(x | parents)] / Var(x)`` (near 0: a formula node).
 
@@ -253,8 +254,9 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
     Returns
     -------
     ModelCheck
-        ``columns``, ``dependence``, ``groups`` (per node, grouping, group and, for a
-        categorical node, ``level``: ``n``, the observed and predicted means or shares,
+        ``columns``, ``dependence``, ``groups`` (per node, grouping, group and ``level``
+        (a categorical node's level, ``"at <value>"`` for a point mass, None for the
+        mean): ``n``, the observed and predicted means or shares,
         their standard error, ``z`` and ``flag``), ``noise_share`` and ``flags`` (every
         misfit, in words; empty when none).
     """
@@ -314,6 +316,11 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
                         PRACTICAL["share"]) for k, lvl in enumerate(spec.categories)]
         else:
             targets = [(None, obs, pred, PRACTICAL["mean"] * sd)]
+            # a continuous node's point masses: the share at each (a zero whose share the
+            # mechanism gets wrong in a group, the mean compensated by the rest)
+            targets += [(f"at {a:g}", (obs == a).astype(float),
+                         0.5 * ((p1 == a).astype(float) + (p2 == a).astype(float)),
+                         PRACTICAL["share"]) for a in (spec.atoms or [])]
         # the levels of discrete parents (and of numeric parents with a few values: a
         # treatment coded 0/1/2)
         levels = {f"{p} (parent)": Xc[p].to_numpy() for p in parents
@@ -354,7 +361,8 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
                                  "predicted": float(np.mean(q)), "se": se, "z": z,
                                  "flag": bad})
                     if bad:
-                        what = "mean" if level is None else f"share of {level!r}"
+                        what = ("mean" if level is None else f"share {level}"
+                                if spec.kind == "continuous" else f"share of {level!r}")
                         flags.append(f"node {node!r} within {grouping} = {g!r} (n = "
                                      f"{len(idx)}): observed {what} {np.mean(o):.3f}, its "
                                      f"mechanism predicts {np.mean(q):.3f} ({z:+.1f} "

@@ -148,3 +148,28 @@ def test_a_categorical_level_mix_wrong_in_a_group_is_flagged():
     assert ("k", "c (parent)", 1, "b") in set(zip(hit.node, hit.grouping, hit.group, hit.level))
     assert any("node 'k' within c (parent) = 1" in f and "share of 'b'" in f
                for f in bad.flags)
+
+
+def test_a_point_mass_share_wrong_in_a_group_is_flagged():
+    """A zero-inflated node: held-out rows where units with the rare condition c (5%) sit
+    at zero twice as often, their positive values doubled so that the mean barely moves,
+    are flagged by the share at 0; rows of the fitted SCM are not."""
+    def rows(n, seed, shift=False):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=n)
+        c = (rng.random(n) < 0.05).astype(np.int64)
+        zero = rng.random(n) < np.where(shift & (c == 1), 0.6, 0.3)
+        pos = np.exp(0.5 * x + 0.3 * rng.normal(size=n)) * np.where(shift & (c == 1), 1.75,
+                                                                      1.0)
+        return pd.DataFrame({"x": x, "c": c, "y": np.where(zero, 0.0, pos)})
+
+    g = nx.DiGraph([("x", "y"), ("c", "y")])
+    fitted = CCGMGenerator(g, random_state=0, progress_bar=False).fit(rows(6000, 0))
+    good = fitted.check(rows(20_000, 1))
+    assert "at 0" in set(good.groups.level.dropna()) and good.ok, good.flags
+    bad = fitted.check(rows(6000, 2, shift=True))
+    hit = bad.groups[bad.groups["flag"]]
+    assert ("y", "c (parent)", 1, "at 0") in set(zip(hit.node, hit.grouping, hit.group,
+                                                     hit.level))
+    assert any("node 'y' within c (parent) = 1" in f and "share at 0" in f
+               for f in bad.flags)
