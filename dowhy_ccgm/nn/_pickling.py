@@ -60,35 +60,22 @@ class _Packed:
         return t.requires_grad_(self.requires_grad) if t.is_floating_point() else t
 
 
-class _PackedModule:
-    """A submodule as its class and packed ``__dict__``."""
-    __slots__ = ("cls", "state")
+class _PackedObject:
+    """A submodule (``cls`` and its packed ``__dict__``) or a dict, list or tuple that
+    holds packed tensors or modules (``cls`` and its packed items)."""
+    __slots__ = ("cls", "content")
 
-    def __init__(self, cls, state):
-        self.cls, self.state = cls, state
-
-    def __getstate__(self):
-        return (self.cls, self.state)
-
-    def __setstate__(self, state):
-        self.cls, self.state = state
-
-
-class _PackedContainer:
-    """A dict, list or tuple that holds packed tensors or modules."""
-    __slots__ = ("cls", "items")
-
-    def __init__(self, cls, items):
-        self.cls, self.items = cls, items
+    def __init__(self, cls, content):
+        self.cls, self.content = cls, content
 
     def __getstate__(self):
-        return (self.cls, self.items)
+        return (self.cls, self.content)
 
     def __setstate__(self, state):
-        self.cls, self.items = state
+        self.cls, self.content = state
 
 
-_MARKERS = (_Packed, _PackedModule, _PackedContainer)
+_MARKERS = (_Packed, _PackedObject)
 
 
 def _pack(value, memo: dict):
@@ -103,9 +90,9 @@ def _pack(value, memo: dict):
         except (TypeError, RuntimeError):   # (numpy cannot hold it: it travels as itself)
             out = value
     elif isinstance(value, nn.Module):
-        out = _PackedModule(type(value), None)
+        out = _PackedObject(type(value), None)
         memo[key] = (out, value)           # (cycles: a module reached again is this one)
-        out.state = _pack_dict(value.__dict__, memo)
+        out.content = _pack_dict(value.__dict__, memo)
         return out
     elif type(value) in _CONTAINERS:
         items = value.items() if isinstance(value, dict) else enumerate(value)
@@ -113,9 +100,9 @@ def _pack(value, memo: dict):
         if all(p is v for _, v, p in packed):
             out = value
         elif isinstance(value, dict):
-            out = _PackedContainer(type(value), [(k, p) for k, _, p in packed])
+            out = _PackedObject(type(value), [(k, p) for k, _, p in packed])
         else:
-            out = _PackedContainer(type(value), [p for _, _, p in packed])
+            out = _PackedObject(type(value), [p for _, _, p in packed])
     else:
         return value
     memo[key] = (out, value)               # (the original is kept alive: ids stay unique)
@@ -134,15 +121,15 @@ def _unpack(value, memo: dict):
         return memo[key]
     if isinstance(value, _Packed):
         out = value.unpack()
-    elif isinstance(value, _PackedModule):
+    elif issubclass(value.cls, nn.Module):
         out = value.cls.__new__(value.cls)
         memo[key] = out
-        out.__setstate__(_unpack_dict(value.state, memo))
+        out.__setstate__(_unpack_dict(value.content, memo))
         return out
     elif value.cls in (dict, OrderedDict):
-        out = value.cls((k, _unpack(v, memo)) for k, v in value.items)
+        out = value.cls((k, _unpack(v, memo)) for k, v in value.content)
     else:
-        out = value.cls(_unpack(v, memo) for v in value.items)
+        out = value.cls(_unpack(v, memo) for v in value.content)
     memo[key] = out
     return out
 
