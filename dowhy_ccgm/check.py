@@ -18,6 +18,13 @@ a flag where the model misfits beyond the data's own sampling noise:
   every crossing of two of those (a rare condition that reverses a treatment's effect
   cancels in each one's own means); a mechanism that is right on average can be wrong
   exactly where a small group lives;
+* **calibration** of every continuous node with parents, overall and within the same
+  groups: the rank of each unit's observed value among ``CALIBRATION_DRAWS`` draws of the
+  node's mechanism at its own parents is uniform when the mechanism is right (a forecast
+  rank histogram); a mechanism whose mean is right in a group but whose spread or shape
+  is not (a rare treated group's earnings with the controls' long upper tail) is flagged
+  by the ranks' KS distance from uniform, and told apart as too wide, too narrow, high
+  or low;
 * **noise share** of every continuous node with parents: the part of its variance that
   its own noise makes, ``E[Var(x | parents)] / Var(x)`` (near 0: a formula node).
 
@@ -43,6 +50,14 @@ MIN_GROUP = 20
 Z_FLAG = 4.0
 #: ... and this share of the column's sd (means) or this much (shares, correlations)
 PRACTICAL = {"mean": 0.1, "share": 0.02, "corr": 0.1, "ks": 0.05}
+#: draws of a continuous node's mechanism per observed unit for its calibration (the rank
+#: of the observed value among them: uniform when the mechanism is right)
+CALIBRATION_DRAWS = 19
+#: a calibration's KS distance is flagged beyond this many ``1 / sqrt(n)`` (a tail
+#: probability of about 1e-4 per group: hundreds of groups are checked) ...
+KS_FLAG = 2.2
+#: ... and beyond this distance
+CALIBRATION_PRACTICAL = 0.1
 
 
 @dataclass
@@ -53,6 +68,7 @@ class ModelCheck:
     groups: pd.DataFrame
     noise_share: pd.Series
     flags: list = field(default_factory=list)
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def ok(self) -> bool:
@@ -60,8 +76,8 @@ class ModelCheck:
 
     def __repr__(self) -> str:
         head = (f"ModelCheck: {len(self.flags)} misfit(s) flagged over {len(self.columns)} "
-                f"column checks, {len(self.dependence)} pairs and {len(self.groups)} "
-                "group means")
+                f"column checks, {len(self.dependence)} pairs, {len(self.groups)} "
+                f"group means and {len(self.calibration)} calibrations")
         return "\n".join([head] + [f"  - {f}" for f in self.flags])
 
 
@@ -257,8 +273,10 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
         ``columns``, ``dependence``, ``groups`` (per node, grouping, group and ``level``
         (a categorical node's level, ``"at <value>"`` for a point mass, None for the
         mean): ``n``, the observed and predicted means or shares,
-        their standard error, ``z`` and ``flag``), ``noise_share`` and ``flags`` (every
-        misfit, in words; empty when none).
+        their standard error, ``z`` and ``flag``), ``noise_share``, ``flags`` (every
+        misfit, in words; empty when none) and ``calibration`` (per continuous node,
+        grouping and group: ``n``, the ranks' ``ks`` distance from uniform, their
+        ``middle_half`` share and ``mean_rank``, ``flag``).
     """
     return _run(_GeneratorView(gen), X, groups, n_samples, random_state)
 
@@ -289,7 +307,8 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
     flags = []
     columns = pd.DataFrame(_column_rows(schema, X, S, flags))
     dependence = pd.DataFrame(_dependence_rows(schema, X, S, flags))
-    rows, share = [], {}
+    rows, share, cal_rows = [], {}, []
+    cal_rng = np.random.default_rng([random_state, 1])      # (the other draws stay as they were)
     for node in view.nodes:
         parents = sorted(graph.predecessors(node), key=str)
         spec = schema.by_name[node]
@@ -343,6 +362,10 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
                                          + pd.Series(both[b]).astype(str)).to_numpy()
         levels.update(named)
         levels.update(crossed)
+        if spec.kind == "continuous":
+            pit = _calibration(view, node, parents, Xc, obs, spec, cal_rng)
+            _calibration_rows(node, pit, {"all rows": np.zeros(len(Xc)), **levels},
+                              cal_rows, flags)
         for grouping, labels in levels.items():
             lab = pd.Series(labels)
             for g, idx in lab.groupby(lab, dropna=True).groups.items():
@@ -368,4 +391,56 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
                                      f"mechanism predicts {np.mean(q):.3f} ({z:+.1f} "
                                      "standard errors)")
     return ModelCheck(columns, dependence, pd.DataFrame(rows),
-                      pd.Series(share, name="noise share", dtype=float), flags)
+                      pd.Series(share, name="noise share", dtype=float), flags,
+                      calibration=pd.DataFrame(cal_rows))
+
+
+def _calibration(view, node, parents, Xc, obs, spec, rng) -> np.ndarray:
+    """Each unit's randomised rank of its observed value among ``CALIBRATION_DRAWS``
+    draws of the node's mechanism at its own parents, scaled to [0, 1): uniform when the
+    mechanism is right (ties, e.g. at a point mass, are broken at random), whatever the
+    node's distribution."""
+    R = CALIBRATION_DRAWS
+    rep = pd.concat([Xc] * R, ignore_index=True)
+    draws = _numeric(spec, view.predict(node, parents, rep,
+                                        int(rng.integers(0, 2**31 - 1))))
+    draws = draws.reshape(R, len(Xc)).T
+    below = (draws < obs[:, None]).sum(1)
+    ties = (draws == obs[:, None]).sum(1)
+    return (below + rng.random(len(Xc)) * (ties + 1)) / (R + 1)
+
+
+def _calibration_rows(node, pit, levels: dict, rows: list, flags: list) -> None:
+    """The calibration of ``node`` overall and within every group: the KS distance of the
+    ranks from uniform, the share of ranks in the middle half (0.5 when right; above: the
+    mechanism spreads wider than the data, below: narrower) and the mean rank (0.5 when
+    right; below: the mechanism's values run high)."""
+    for grouping, labels in levels.items():
+        lab = pd.Series(labels)
+        for g, idx in lab.groupby(lab, dropna=True).groups.items():
+            idx = np.asarray(idx)
+            n = len(idx)
+            if n < MIN_GROUP:
+                continue
+            u = np.sort(pit[idx])
+            grid = np.arange(1, n + 1) / n
+            ks = float(max(np.max(grid - u), np.max(u - (grid - 1.0 / n))))
+            middle = float(np.mean((u > 0.25) & (u < 0.75)))
+            mean = float(np.mean(u))
+            bad = ks > max(KS_FLAG / np.sqrt(n), CALIBRATION_PRACTICAL)
+            rows.append({"node": node, "grouping": grouping,
+                         "group": None if grouping == "all rows" else g, "n": n,
+                         "ks": ks, "middle_half": middle, "mean_rank": mean, "flag": bad})
+            if bad:
+                where = "over all rows" if grouping == "all rows" else \
+                    f"within {grouping} = {g!r}"
+                if abs(middle - 0.5) >= abs(mean - 0.5):
+                    how = "spreads wider than the data" if middle > 0.5 else \
+                        "is narrower than the data"
+                else:
+                    how = "runs high" if mean < 0.5 else "runs low"
+                flags.append(f"node {node!r} {where} (n = {n}): the observed values are "
+                             f"not distributed as its mechanism's draws (calibration KS "
+                             f"{ks:.3f}; the mechanism {how}: {middle:.0%} of the observed "
+                             f"values in the middle half of its draws, mean rank "
+                             f"{mean:.2f})")

@@ -173,3 +173,31 @@ def test_a_point_mass_share_wrong_in_a_group_is_flagged():
                                                      hit.level))
     assert any("node 'y' within c (parent) = 1" in f and "share at 0" in f
                for f in bad.flags)
+
+
+def test_a_spread_wrong_in_a_group_is_flagged_by_calibration():
+    """The calibration (ranks of the observed values among the mechanism's draws): held-
+    out rows where y's noise in the rare condition's units (4%) is a third of the fitted
+    one, their mean unchanged, pass the mean check but are flagged as a mechanism that
+    spreads wider than the data there; the fitted SCM's own rows are calibrated."""
+    def rows(n, seed, narrow=False):
+        d = scm(n, seed)
+        rng = np.random.default_rng(seed + 100)
+        if narrow:
+            c = d.c.to_numpy() == 1
+            mean = 0.5 * d.x + d.t
+            d.loc[c, "y"] = (mean + 0.1 * rng.normal(size=n))[c]
+        return d
+
+    fitted = CCGMGenerator(GRAPH, random_state=0, progress_bar=False).fit(rows(6000, 0))
+    good = fitted.check(rows(6000, 1))
+    cal = good.calibration
+    assert set(cal.node) == {"y"} and not cal.flag.any(), good.flags    # (t is binary)
+    assert float(cal.loc[cal.grouping == "all rows", "ks"].iloc[0]) < 0.05
+    bad = fitted.check(rows(6000, 1, narrow=True))
+    hit = bad.calibration[bad.calibration.flag]
+    assert ("y", "c (parent)", 1) in set(zip(hit.node, hit.grouping, hit.group))
+    assert not bad.groups.loc[(bad.groups.grouping == "c (parent)")
+                              & (bad.groups.group == 1), "flag"].any()
+    assert any("node 'y' within c (parent) = 1" in f and "spreads wider than the data" in f
+               for f in bad.flags)
