@@ -1,7 +1,7 @@
 """A model check to read before trusting an answer: generated against observed data.
 
 :func:`model_check` (and :meth:`CCGMGenerator.check`) compares a fitted generator with
-observed rows ``X`` (the training data, or better held-out rows) in three ways, each with
+observed rows ``X`` (the training data, or better held-out rows) in these ways, each with
 a flag where the model misfits beyond the data's own sampling noise:
 
 * **columns**: every column's distribution, generated against observed: the
@@ -25,6 +25,12 @@ a flag where the model misfits beyond the data's own sampling noise:
   is not (a rare treated group's earnings with the controls' long upper tail) is flagged
   by the ranks' KS distance from uniform, and told apart as too wide, too narrow, high
   or low;
+* **likelihood** of every node (a ``CCGMGenerator`` with the exact objective; not a
+  continuous node with point masses, whose probabilities and densities do not compare, nor
+  a formula node): each row's ``-log p(x | parents)`` under the model against a linear
+  baseline cross-fitted on the same rows (least squares with a normal residual, or a
+  multinomial logistic regression), paired by row; a model significantly worse than the
+  baseline is flagged. The node terms add up to ``score``;
 * **noise share** of every continuous node with parents: the part of its variance that
   its own noise makes, ``E[Var(x | parents)] / Var(x)`` (near 0: a formula node).
 
@@ -49,7 +55,7 @@ MIN_GROUP = 20
 #: a difference is flagged when it exceeds this many standard errors ...
 Z_FLAG = 4.0
 #: ... and this share of the column's sd (means) or this much (shares, correlations)
-PRACTICAL = {"mean": 0.1, "share": 0.02, "corr": 0.1, "ks": 0.05}
+PRACTICAL = {"mean": 0.1, "share": 0.02, "corr": 0.1, "ks": 0.05, "nll": 0.02}
 #: draws of a continuous node's mechanism per observed unit for its calibration (the rank
 #: of the observed value among them: uniform when the mechanism is right)
 CALIBRATION_DRAWS = 19
@@ -69,6 +75,7 @@ class ModelCheck:
     noise_share: pd.Series
     flags: list = field(default_factory=list)
     calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    likelihood: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def ok(self) -> bool:
@@ -208,6 +215,28 @@ class _GeneratorView:
         values = {p: X[p].to_numpy() for p in parents}
         return self.gen.intervene(values, n_samples=len(X), random_state=seed)[node]
 
+    def node_nll(self, X) -> dict | None:
+        """``{node: each row's -log p(x_node | parents)}`` under the model (a continuous
+        node's on its standardized scale; NaN where a cell it reads is missing), or None
+        when the model has no exact likelihood."""
+        import torch
+
+        from ._utils import torch_threads
+        m = self.gen.model_
+        net = m.net
+        if net.objective != "exact":
+            return None
+        u, codes, Xg = m.observed(X, self.gen.extra_columns, missing="allow")
+        out = {}
+        with torch.no_grad(), torch_threads(self.gen.n_threads):
+            S = net.encode_states(u, codes)
+            for i, node in enumerate(m.nodes):
+                w = torch.zeros(len(Xg), len(m.nodes))
+                w[:, i] = 1.0
+                res = net.exact_terms(S, u, codes, node_weights=w)
+                out[node] = res["rows"].double().numpy()
+        return out
+
 
 class _GcmView:
     """What the check needs of a fitted ``dowhy.gcm`` causal model (any mechanisms)."""
@@ -234,6 +263,10 @@ class _GcmView:
         from dowhy.gcm.util.general import set_random_seed
         set_random_seed(seed)
         return gcm.draw_samples(self.scm, n)
+
+    def node_nll(self, X) -> None:
+        """(DoWhy's mechanisms have no common likelihood: not compared)"""
+        return None
 
     def predict(self, node, parents, X, seed: int) -> pd.Series:
         from dowhy.gcm.util.general import set_random_seed
@@ -276,7 +309,9 @@ def model_check(gen, X: pd.DataFrame, groups=None, *, n_samples: int | None = No
         their standard error, ``z`` and ``flag``), ``noise_share``, ``flags`` (every
         misfit, in words; empty when none) and ``calibration`` (per continuous node,
         grouping and group: ``n``, the ranks' ``ks`` distance from uniform, their
-        ``middle_half`` share and ``mean_rank``, ``flag``).
+        ``middle_half`` share and ``mean_rank``, ``flag``) and ``likelihood`` (per node:
+        ``n``, ``model_nll`` and ``baseline_nll`` in nats per row on the node's
+        standardized scale, the model's ``gain``, its ``se``, ``z`` and ``flag``).
     """
     return _run(_GeneratorView(gen), X, groups, n_samples, random_state)
 
@@ -390,9 +425,92 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
                                      f"{len(idx)}): observed {what} {np.mean(o):.3f}, its "
                                      f"mechanism predicts {np.mean(q):.3f} ({z:+.1f} "
                                      "standard errors)")
+    likelihood = _likelihood_rows(view, X, schema, graph, random_state, flags)
     return ModelCheck(columns, dependence, pd.DataFrame(rows),
                       pd.Series(share, name="noise share", dtype=float), flags,
-                      calibration=pd.DataFrame(cal_rows))
+                      calibration=pd.DataFrame(cal_rows), likelihood=likelihood)
+
+
+def _features(X: pd.DataFrame, parents, schema) -> np.ndarray:
+    """The parents as regressors: numbers as they are, discrete parents one-hot, and an
+    intercept."""
+    cols = [np.ones(len(X))]
+    for p in parents:
+        spec = schema.by_name[p]
+        if spec.kind == "continuous":
+            v = X[p].to_numpy(dtype=np.float64)
+            cols.append((v - spec.mean) / (spec.sd or 1.0))
+        else:
+            codes = _numeric(spec, X[p])
+            cols += [(codes == k).astype(np.float64) for k in range(1, len(spec.categories))]
+    return np.column_stack(cols)
+
+
+def _baseline_nll(F: np.ndarray, y: np.ndarray, spec, fold: np.ndarray) -> np.ndarray:
+    """Each row's ``-log p`` under a linear baseline fitted on the other fold: least
+    squares with a normal residual (a continuous node, standardized) or a multinomial
+    logistic regression (a discrete node)."""
+    out = np.empty(len(y))
+    for k in (0, 1):
+        tr, te = fold != k, fold == k
+        if spec.kind == "continuous":
+            beta = np.linalg.lstsq(F[tr], y[tr], rcond=None)[0]
+            var = max(float(np.mean((y[tr] - F[tr] @ beta) ** 2)), 1e-12)
+            r = y[te] - F[te] @ beta
+            out[te] = 0.5 * r * r / var + 0.5 * np.log(2 * np.pi * var)
+        else:
+            from sklearn.linear_model import LogisticRegression
+            labels, counts = np.unique(y[tr], return_counts=True)
+            if len(labels) < 2 or F.shape[1] == 1:       # (no parent: the class shares)
+                share = dict(zip(labels.tolist(), (counts / counts.sum()).tolist()))
+                p = np.array([share.get(c, 0.0) for c in y[te].tolist()])
+            else:
+                clf = LogisticRegression(max_iter=500).fit(F[tr][:, 1:], y[tr])
+                proba = clf.predict_proba(F[te][:, 1:])
+                col = {c: j for j, c in enumerate(clf.classes_)}
+                p = np.array([proba[r, col[c]] if c in col else 0.0
+                              for r, c in enumerate(y[te])])
+            out[te] = -np.log(np.clip(p, 1e-6, 1.0))
+    return out
+
+
+def _likelihood_rows(view, X, schema, graph, random_state, flags) -> pd.DataFrame:
+    """Each node's mean ``-log p(x | parents)`` on the rows under the model and under a
+    linear baseline cross-fitted on the same rows (two folds), paired by row; a model
+    significantly worse than the baseline is flagged. Continuous nodes with point masses
+    (a probability against a density) and formula nodes are left out; so is every node
+    of a ``dowhy.gcm`` model."""
+    nll = view.node_nll(X)
+    if nll is None:
+        return pd.DataFrame()
+    fold = np.random.default_rng([random_state, 2]).integers(0, 2, len(X))
+    rows = []
+    for node in view.nodes:
+        spec = schema.by_name[node]
+        if spec.kind == "continuous" and (spec.atoms or spec.formula is not None):
+            continue
+        parents = sorted(graph.predecessors(node), key=str)
+        ok = X[parents + [node]].notna().all(axis=1).to_numpy() & np.isfinite(nll[node])
+        if ok.sum() < 2 * MIN_GROUP:
+            continue
+        Xo = X[ok]
+        y = _numeric(spec, Xo[node])
+        if spec.kind == "continuous":
+            y = (y - spec.mean) / (spec.sd or 1.0)
+        base = _baseline_nll(_features(Xo, parents, schema), y, spec, fold[ok])
+        d = base - nll[node][ok]                          # > 0: the model is better
+        se = float(np.std(d) / np.sqrt(len(d))) or 1e-12
+        diff = float(np.mean(d))
+        z = diff / se
+        bad = z < -Z_FLAG and diff < -PRACTICAL["nll"]
+        rows.append({"node": node, "n": int(ok.sum()),
+                     "model_nll": float(np.mean(nll[node][ok])),
+                     "baseline_nll": float(np.mean(base)), "gain": diff, "se": se, "z": z,
+                     "flag": bad})
+        if bad:
+            flags.append(f"node {node!r}: held-out log-likelihood {-diff:.3f} nats per row "
+                         f"below a linear baseline's ({z:+.1f} standard errors)")
+    return pd.DataFrame(rows)
 
 
 def _calibration(view, node, parents, Xc, obs, spec, rng) -> np.ndarray:
