@@ -246,9 +246,8 @@ class AssociationTransport:
     it does not cause: in UCI Adult, women are younger than men, and ``sex`` does not
     cause ``age`` in the graph. Counterfactually fair inputs keep that association (it is
     not an effect of ``sex``), so a downstream predictor still differs between the groups
-    (measured on Adult: fair-world test inputs, demographic-parity difference 0.053;
-    inputs of the same model with every descendant of ``sex`` drawn afresh given the
-    unit's roots: 0.052). Demographic parity asks for more: this transport maps each
+    (``ccgm fairness``: the "fair-world test inputs" rows with and without it, in
+    ``docs/fairness.md``). Demographic parity asks for more: this transport maps each
     root's value to the same rank in the reference group's distribution, learned from
     a frame (``fit``): ``u = F_g(x-) + V (F_g(x) - F_g(x-))`` with ``V`` uniform (ties and a
     discrete root's levels, in their code order), then the reference group's quantile
