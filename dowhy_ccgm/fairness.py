@@ -289,6 +289,9 @@ class AssociationTransport:
         return codes_of_labels(spec, np.asarray(values)).astype(np.float64)
 
     def fit(self, X: pd.DataFrame) -> "AssociationTransport":
+        """Learn each group's distribution of every root from the rows of ``X`` (groups of
+        fewer than ``TRANSPORT_MIN_ROWS`` rows are left out; the reference group must not
+        be)."""
         keys = self._keys(X, "AssociationTransport.fit")
         self.ref_key_ = tuple(self.reference[a] for a in self.protected)
         self.sorted_ = {}
