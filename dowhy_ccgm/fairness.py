@@ -263,8 +263,16 @@ class AssociationTransport:
     """
 
     def __init__(self, gen, protected, reference: dict):
+        _check_gen(gen, "AssociationTransport")
         self.gen = gen
-        self.protected = list(protected)
+        self.protected = _as_list(protected, "AssociationTransport: protected", gen)
+        if not isinstance(reference, dict):
+            raise TypeError(f"AssociationTransport: reference must be a dict {{attribute: "
+                            f"value}}, got {type(reference).__name__}")
+        missing = [a for a in self.protected if a not in reference]
+        if missing:
+            raise ValueError(f"AssociationTransport: reference has no value for the "
+                             f"protected attribute(s) {missing}")
         self.reference = dict(reference)
         desc = set().union(*(nx.descendants(gen.graph_, a) for a in self.protected))
         self.roots = [v for v in gen.nodes_ if gen.graph_.in_degree(v) == 0

@@ -220,6 +220,12 @@ def test_fair_features_can_transport_the_roots_associated_with_the_attribute():
         t.transform(df.assign(R=np.where(one, np.nan, df.R)))
     with pytest.raises(ValueError, match="reference group"):
         AssociationTransport(gen, ["A"], {"A": 7}).fit(df)
+    with pytest.raises(KeyError, match="unknown node 'B'"):
+        AssociationTransport(gen, ["B"], {"B": 0})
+    with pytest.raises(ValueError, match=r"no value for the protected attribute\(s\) \['A'\]"):
+        AssociationTransport(gen, "A", {})
+    with pytest.raises(ValueError, match="has no column"):
+        t.transform(df.drop(columns="R"))
 
 
 def test_path_specific_interventions_on_other_nodes_hold_in_both_worlds():
