@@ -810,6 +810,10 @@ def notebooks_markdown(r) -> list:
         out.append(row("Q1 change, L1 error over all nodes [$]",
                        cells("online_shop", "q1_change", "l1_error"), "0"))
         out.append(row("fit [s]", cells("online_shop", "fit_s")))
+        for part, label in (("icc", "`intrinsic_causal_influence`"),
+                            ("anomaly", "`attribute_anomalies`"),
+                            ("q1_change", "`distribution_change`")):
+            out.append(row(f"{label} call [s]", cells("online_shop", part, "wall_s")))
         out += [""] + failed("online_shop") + [""] * bool(failed("online_shop"))
     if "supply_chain" in sm:
         t = truth["supply_chain"]
