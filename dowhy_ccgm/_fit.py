@@ -448,7 +448,7 @@ def _mechanism_request(params: dict, net: CCGMNet, order) -> dict:
             raise ValueError(f"mechanisms[{name!r}] must be one of {list(KINDS)}, got "
                              f"{kind!r}")
         i = list(order).index(name)
-        why = ineligible_reason(net, i)
+        why = ineligible_reason(net, i, kind)
         if kind != "network" and why is not None:
             raise ValueError(f"mechanisms[{name!r}] = {kind!r}, but that node's mechanism "
                              f"cannot be {kind}: {why}")

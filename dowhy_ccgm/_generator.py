@@ -179,7 +179,11 @@ default="auto"
         probabilities are a multinomial logistic regression on the parents under the
         simple kinds, the network's under ``"network"`` (or the node named
         ``"network"`` in the dict), and by the held-out comparison under ``"auto"``
-        (``atom_mechanisms_``).
+        (``atom_mechanisms_``). A binary or categorical endogenous node keeps the network
+        unless the dict names it ``"linear"``: then its classes are a (multinomial)
+        logistic regression on its parents (the remedy where ``check``'s likelihood
+        finds the network worse than that baseline; not beside a many-level categorical
+        node, read through lookup tables).
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool or "paper", default=False

@@ -142,12 +142,33 @@ def eligible_nodes(net) -> list:
     return _own_noise_nodes(net)
 
 
-def ineligible_reason(net, i: int) -> str | None:
-    """Why node ``i`` cannot take a simple mechanism (None: it can)."""
+def discrete_nodes(net) -> list:
+    """The binary and categorical nodes with a mechanism that may be a (multinomial)
+    logistic regression on their parents when a user asks for it
+    (``mechanisms={node: "linear"}``): endogenous, not a many-level categorical node, no
+    many-level categorical parent, the exact likelihood of ``variant="ccgm_noise"``."""
+    if net.variant != "ccgm_noise" or net.objective != "exact":
+        return []
+    mask = net.mask.detach().cpu().numpy() != 0
+    return [i for i in net.disc if not net.exogenous[i] and i not in net.wide
+            and not any(mask[j, i] for j in net.wide)]
+
+
+def ineligible_reason(net, i: int, kind: str = "linear") -> str | None:
+    """Why node ``i`` cannot take the simple mechanism ``kind`` (None: it can)."""
     if i in eligible_nodes(net):
         return None
     if net.kinds[i] != "continuous":
-        return "it is not continuous"
+        if kind == "linear" and i in discrete_nodes(net):
+            return None
+        if kind != "linear":
+            return ("it is discrete: its simple mechanism is 'linear' (a logistic "
+                    "regression on its parents)")
+        if net.exogenous[i]:
+            return "it is a root (exogenous: its value is its own latent)"
+        if net.variant != "ccgm_noise" or net.objective != "exact":
+            return "variant='ccgm_noise' and objective='exact' are needed"
+        return "it or a parent is a many-level categorical node (read through lookup tables)"
     if net.exogenous[i]:
         return "it is a root (exogenous: its value is its own latent)"
     if net.variant != "ccgm_noise" or net.objective != "exact":
@@ -497,6 +518,20 @@ def _atom_rows(net, i, chunk, design):
     return X, cls, w.double().cpu(), keep
 
 
+def _class_rows(net, i, chunk, design):
+    """A discrete node's rows of a chunk with its value observed, as :func:`_atom_rows`
+    gives them: the linear design, the class (its code, 0 the reference), the weights and
+    the kept rows."""
+    S, _, w, seen = chunk
+    block = S[:, net.block(i)]
+    cls = (block[:, 0] > 0).long() if net.kinds[i] == "binary" else block.argmax(1)
+    wt = torch.ones(S.shape[0]) if w is None else w[:, i].float()
+    keep = None if seen is None else seen[:, i]
+    if keep is not None:
+        S, cls, wt = S[keep], cls[keep], wt[keep]
+    return design.linear_design(S), cls.cpu(), wt.double().cpu(), keep
+
+
 def _log_probs_of_logits(eta: torch.Tensor) -> torch.Tensor:
     """``(rows, K + 1)`` log-probabilities of the classes from the atoms' logits ``eta``
     (rows, K): ``log softmax([0, eta])``, the continuous part the reference class."""
@@ -508,10 +543,12 @@ def _class_log_probs(X: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     return _log_probs_of_logits(X @ beta)
 
 
-def _logistic(net, i, chunks, design, K: int, weighted: bool = True) -> torch.Tensor:
+def _logistic(net, i, chunks, design, K: int, weighted: bool = True,
+              rows=_atom_rows) -> torch.Tensor:
     """The multinomial logistic regression of node ``i``'s class (continuous part or atom
-    ``k``) on its linear design, by Newton's method over the chunks (``chunks()`` gives a
-    fresh pass), the slopes ridged by :data:`ATOM_RIDGE`. Returns ``beta`` (p, K)."""
+    ``k``; with ``rows=_class_rows`` a discrete node's level) on its linear design, by
+    Newton's method over the chunks (``chunks()`` gives a fresh pass), the slopes ridged by
+    :data:`ATOM_RIDGE`. Returns ``beta`` (p, K), class 0 the reference."""
     p = design.linear.numel()
     beta = torch.zeros(p, K, dtype=torch.float64)
     ridge = torch.full((p,), ATOM_RIDGE, dtype=torch.float64)
@@ -523,7 +560,7 @@ def _logistic(net, i, chunks, design, K: int, weighted: bool = True) -> torch.Te
         hess = torch.zeros(K, p, K, p, dtype=torch.float64)
         obj = 0.0
         for chunk in chunks():
-            X, cls, w, _ = _atom_rows(net, i, chunk, design)
+            X, cls, w, _ = rows(net, i, chunk, design)
             if not weighted:
                 w = torch.ones_like(w)
             logp = _class_log_probs(X, beta)
@@ -589,6 +626,36 @@ def _write_atoms(net, i: int, design: _Design, beta: torch.Tensor) -> None:
     bias[2:2 + K] = beta[-1].float()
     g.set_linear(i, weight, bias, mlp_columns=[c for c in mlp if not 2 <= c < 2 + K],
                  **extra)
+
+
+def _write_classes(net, i: int, design: _Design, beta: torch.Tensor) -> None:
+    """A discrete node's logits from the logistic regression ``beta`` (p, K - 1), level 0
+    the reference (a binary node's one logit column; a categorical node's column 0 stays
+    0)."""
+    p = design.cols.numel()
+    weight = torch.zeros(net.width * (1 + net.g.BASIS), net.n_out)
+    bias = torch.zeros(net.n_out)
+    first = 0 if net.kinds[i] == "binary" else 1
+    cols = slice(first, first + beta.shape[1])
+    weight[design.rows[:p], cols] = beta[:-1].float()
+    bias[cols] = beta[-1].float()
+    net.g.set_linear(i, weight, bias)
+
+
+def _select_classes(net, train, valid, forced) -> dict:
+    """The discrete nodes a user asked to be a logistic regression
+    (``mechanisms={node: "linear"}``): fitted on every row, unweighted, and written in."""
+    report = {}
+    every = lambda: itertools.chain(train(), [valid])      # noqa: E731
+    for i in discrete_nodes(net):
+        if forced.get(i) != "linear":
+            continue
+        design = _Design(net, _parent_columns(net, i))
+        K = 1 if net.kinds[i] == "binary" else net.n_categories[i] - 1
+        _write_classes(net, i, design, _logistic(net, i, every, design, K, weighted=False,
+                                                 rows=_class_rows))
+        report[i] = {"kind": "linear"}
+    return report
 
 
 def _select_atoms(net, mode, train, valid, forced) -> dict:
@@ -792,10 +859,11 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
     binary parent's node index) where the interaction mechanism is kept."""
     clear_simple(net)
     forced = dict(forced or {})
+    classes = _select_classes(net, train, valid, forced)
     nodes = [i for i in eligible_nodes(net)
              if (mode != "network" or i in forced) and forced.get(i) != "network"]
     if not nodes and (mode == "network" or not atom_nodes(net)):
-        return {}
+        return classes
     _set_knots(net, train)
     # nodes with point masses: their continuous part's rows, in latent units (the atom
     # probabilities read the values themselves)
@@ -900,4 +968,5 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
         _write(net, i, chosen, *fit)
     for i, entry in _select_atoms(net, mode, values_train, values_valid, forced).items():
         report.setdefault(i, {"kind": "network"})["atoms"] = entry
+    report.update(classes)
     return report

@@ -215,6 +215,13 @@ class _GeneratorView:
         values = {p: X[p].to_numpy() for p in parents}
         return self.gen.intervene(values, n_samples=len(X), random_state=seed)[node]
 
+    def logistic_nodes(self) -> set:
+        """The discrete nodes ``mechanisms={node: "linear"}`` can make a logistic
+        regression."""
+        from ._simple import discrete_nodes
+        m = self.gen.model_
+        return {m.nodes[i] for i in discrete_nodes(m.net)}
+
     def node_nll(self, X) -> dict | None:
         """``{node: each row's -log p(x_node | parents)}`` under the model (a continuous
         node's on its standardized scale; NaN where a cell it reads is missing), or None
@@ -267,6 +274,9 @@ class _GcmView:
     def node_nll(self, X) -> None:
         """(DoWhy's mechanisms have no common likelihood: not compared)"""
         return None
+
+    def logistic_nodes(self) -> set:
+        return set()
 
     def predict(self, node, parents, X, seed: int) -> pd.Series:
         from dowhy.gcm.util.general import set_random_seed
@@ -508,8 +518,10 @@ def _likelihood_rows(view, X, schema, graph, random_state, flags) -> pd.DataFram
                      "baseline_nll": float(np.mean(base)), "gain": diff, "se": se, "z": z,
                      "flag": bad})
         if bad:
+            hint = (f"; mechanisms={{{node!r}: 'linear'}} makes it that logistic "
+                    "regression" if node in view.logistic_nodes() else "")
             flags.append(f"node {node!r}: held-out log-likelihood {-diff:.3f} nats per row "
-                         f"below a linear baseline's ({z:+.1f} standard errors)")
+                         f"below a linear baseline's ({z:+.1f} standard errors){hint}")
     return pd.DataFrame(rows)
 
 

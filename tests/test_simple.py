@@ -393,3 +393,53 @@ def test_a_part_with_no_held_out_row_off_its_point_mass():
                        dtype=float).ravel()
     assert abs(draws.mean() - price[sale == 1].mean()) < 0.25 * price[sale == 1].std()
     assert draws.max() <= 1000.0
+
+
+def test_a_discrete_node_takes_a_logistic_regression_when_asked(tmp_path):
+    """``mechanisms={node: "linear"}`` on a binary or categorical node: its mechanism is the
+    (multinomial) logistic regression on its parents (the remedy when the model check finds
+    the network's classes worse than that baseline): its class probabilities are those of
+    a logistic regression fitted to the same rows, its units come back from
+    ``counterfactual(X, {})`` and after save/load, and the default ("auto") keeps the
+    network. Other simple kinds, a root and a many-level categorical parent are refused,
+    naming the node."""
+    from sklearn.linear_model import LogisticRegression
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.normal(size=n)
+    c = rng.integers(0, 2, n)
+    eta = np.column_stack([np.zeros(n), x + 0.5 * c, 0.3 - x])
+    p = np.exp(eta) / np.exp(eta).sum(1, keepdims=True)
+    k = (rng.random(n)[:, None] > np.cumsum(p, 1)).sum(1)
+    t = (rng.random(n) < 1 / (1 + np.exp(-(0.8 * x - 0.5)))).astype(np.int64)
+    df = pd.DataFrame({"x": x, "c": c, "k": np.array(["a", "b", "z"])[k], "t": t})
+    g = nx.DiGraph([("x", "k"), ("c", "k"), ("x", "t")])
+    gen = CCGMGenerator(g, random_state=0, progress_bar=False,
+                        mechanisms={"k": "linear", "t": "linear"}).fit(df)
+    assert gen.mechanisms_ == {"k": "linear", "t": "linear"}
+    assert CCGMGenerator(g, random_state=0, progress_bar=False).fit(df).mechanisms_ == {
+        "k": "network", "t": "network"}
+    ref = LogisticRegression(C=1e4, max_iter=1000).fit(np.column_stack([x, c - 0.5]), k)
+    grid = pd.DataFrame({"x": [-1.5, 0.0, 1.5, 1.5], "c": [0, 1, 0, 1]})
+    for _, row in grid.iterrows():
+        draws = gen.intervene({"x": np.full(40_000, row.x), "c": np.full(40_000, row.c)},
+                              n_samples=40_000, random_state=1)["k"]
+        share = draws.value_counts(normalize=True).reindex(["a", "b", "z"]).fillna(0.0)
+        want = ref.predict_proba([[row.x, row.c - 0.5]])[0]
+        np.testing.assert_allclose(share.to_numpy(), want, atol=0.015)
+    np.testing.assert_array_equal(gen.counterfactual(df, {})["k"], df["k"])
+    path = tmp_path / "m.ccgm"
+    gen.save(path)
+    back = CCGMGenerator.load(path)
+    assert back.mechanisms_ == gen.mechanisms_
+    pd.testing.assert_frame_equal(back.sample(500, random_state=3),
+                                  gen.sample(500, random_state=3))
+    with pytest.raises(ValueError, match=r"mechanisms\['k'\] = 'additive'.*it is discrete"):
+        CCGMGenerator(g, progress_bar=False, mechanisms={"k": "additive"}).fit(df)
+    with pytest.raises(ValueError, match=r"mechanisms\['c'\] = 'linear'.*root"):
+        CCGMGenerator(g, progress_bar=False, mechanisms={"c": "linear"}).fit(df)
+    wide = df.assign(w=rng.integers(0, 40, n).astype(str))
+    gw = nx.DiGraph([("x", "k"), ("w", "k")])
+    with pytest.raises(ValueError, match=r"mechanisms\['k'\].*many-level categorical"):
+        CCGMGenerator(gw, progress_bar=False, mechanisms={"k": "linear"}).fit(
+            wide[["x", "w", "k"]])
