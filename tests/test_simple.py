@@ -125,15 +125,21 @@ def test_forced_kinds_and_refusals_name_the_node():
         _fit(df, epochs=2, mechanisms={"q": "linear"})
 
 
+def _saved_and_loaded(gen, path):
+    """``gen`` saved to ``path`` and loaded: the same mechanisms and the same samples."""
+    gen.save(path)
+    back = CCGMGenerator.load(path)
+    assert back.mechanisms_ == gen.mechanisms_
+    pd.testing.assert_frame_equal(back.sample(500, random_state=3),
+                                  gen.sample(500, random_state=3))
+    return back
+
+
 def test_simple_mechanisms_survive_save_load_and_edge_removal(fitted, tmp_path):
     df, truth, net, auto = fitted
     cut = auto.remove_edge("y", "w", how="mean")
-    path = tmp_path / "m.pt"
-    cut.save(path)
-    back = CCGMGenerator.load(path)
+    back = _saved_and_loaded(cut, tmp_path / "m.pt")
     assert back.mechanisms_ == auto.mechanisms_
-    pd.testing.assert_frame_equal(back.sample(500, random_state=3),
-                                  cut.sample(500, random_state=3))
     assert back.score(df) == pytest.approx(cut.score(df), abs=1e-6)
     # with y -> w removed, w's law is that of 1.5 t + noise(0.5) around y's mean: sd
     # sqrt(1.5^2 0.3 0.7 + 0.25) = 0.85; and a unit's w no longer follows y (it did, 1:1)
@@ -428,12 +434,7 @@ def test_a_discrete_node_takes_a_logistic_regression_when_asked(tmp_path):
         want = ref.predict_proba([[row.x, row.c - 0.5]])[0]
         np.testing.assert_allclose(share.to_numpy(), want, atol=0.015)
     np.testing.assert_array_equal(gen.counterfactual(df, {})["k"], df["k"])
-    path = tmp_path / "m.ccgm"
-    gen.save(path)
-    back = CCGMGenerator.load(path)
-    assert back.mechanisms_ == gen.mechanisms_
-    pd.testing.assert_frame_equal(back.sample(500, random_state=3),
-                                  gen.sample(500, random_state=3))
+    _saved_and_loaded(gen, tmp_path / "m.ccgm")
     with pytest.raises(ValueError, match=r"mechanisms\['k'\] = 'additive'.*it is discrete"):
         CCGMGenerator(g, progress_bar=False, mechanisms={"k": "additive"}).fit(df)
     with pytest.raises(ValueError, match=r"mechanisms\['c'\] = 'linear'.*root"):
