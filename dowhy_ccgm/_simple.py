@@ -156,23 +156,19 @@ def discrete_nodes(net) -> list:
 
 def ineligible_reason(net, i: int, kind: str = "linear") -> str | None:
     """Why node ``i`` cannot take the simple mechanism ``kind`` (None: it can)."""
-    if i in eligible_nodes(net):
+    discrete = net.kinds[i] != "continuous"
+    if i in eligible_nodes(net) or (discrete and kind == "linear"
+                                    and i in discrete_nodes(net)):
         return None
-    if net.kinds[i] != "continuous":
-        if kind == "linear" and i in discrete_nodes(net):
-            return None
-        if kind != "linear":
-            return ("it is discrete: its simple mechanism is 'linear' (a logistic "
-                    "regression on its parents)")
-        if net.exogenous[i]:
-            return "it is a root (exogenous: its value is its own latent)"
-        if net.variant != "ccgm_noise" or net.objective != "exact":
-            return "variant='ccgm_noise' and objective='exact' are needed"
-        return "it or a parent is a many-level categorical node (read through lookup tables)"
+    if discrete and kind != "linear":
+        return ("it is discrete: its simple mechanism is 'linear' (a logistic regression "
+                "on its parents)")
     if net.exogenous[i]:
         return "it is a root (exogenous: its value is its own latent)"
     if net.variant != "ccgm_noise" or net.objective != "exact":
         return "variant='ccgm_noise' and objective='exact' are needed"
+    if discrete:
+        return "it or a parent is a many-level categorical node (read through lookup tables)"
     if i in net.formulas:
         return "it is an exact formula of its parents"
     return "it has a many-level categorical parent"
@@ -349,11 +345,18 @@ def _modifiers(net, design: _Design, moments) -> list:
     return sorted(binary, key=lambda k: -abs(float(beta[k])))[:MAX_MODIFIERS]
 
 
-def _node_rows(net, i, chunk):
+def _all_rows(train, valid):
+    """A fresh pass over the training chunks and then the validation chunk, per call (the
+    refits of the kept simple models)."""
+    return lambda: itertools.chain(train(), [valid])
+
+
+def _node_rows(net, i, chunk, y=None):
     """Node ``i``'s rows of a chunk with its factor observed: ``(S, y, w, keep)``
-    (``keep`` None: all rows)."""
+    (``keep`` None: all rows); ``y`` the node's values (default: its continuous ones)."""
     S, u, w, seen = chunk
-    y = u[:, net.cont_pos[i]]
+    if y is None:
+        y = u[:, net.cont_pos[i]]
     wt = torch.ones_like(y) if w is None else w[:, i].to(y)
     if seen is None:
         return S, y, wt, None
@@ -522,14 +525,11 @@ def _class_rows(net, i, chunk, design):
     """A discrete node's rows of a chunk with its value observed, as :func:`_atom_rows`
     gives them: the linear design, the class (its code, 0 the reference), the weights and
     the kept rows."""
-    S, _, w, seen = chunk
-    block = S[:, net.block(i)]
-    cls = (block[:, 0] > 0).long() if net.kinds[i] == "binary" else block.argmax(1)
-    wt = torch.ones(S.shape[0]) if w is None else w[:, i].float()
-    keep = None if seen is None else seen[:, i]
-    if keep is not None:
-        S, cls, wt = S[keep], cls[keep], wt[keep]
-    return design.linear_design(S), cls.cpu(), wt.double().cpu(), keep
+    block = chunk[0][:, net.block(i)]
+    codes = (block[:, 0] > 0).float() if net.kinds[i] == "binary" else \
+        block.argmax(1).float()                       # (float: the weights take its type)
+    S, cls, w, keep = _node_rows(net, i, chunk, codes)
+    return design.linear_design(S), cls.long().cpu(), w.double().cpu(), keep
 
 
 def _log_probs_of_logits(eta: torch.Tensor) -> torch.Tensor:
@@ -646,7 +646,7 @@ def _select_classes(net, train, valid, forced) -> dict:
     """The discrete nodes a user asked to be a logistic regression
     (``mechanisms={node: "linear"}``): fitted on every row, unweighted, and written in."""
     report = {}
-    every = lambda: itertools.chain(train(), [valid])      # noqa: E731
+    every = _all_rows(train, valid)
     for i in discrete_nodes(net):
         if forced.get(i) != "linear":
             continue
@@ -685,7 +685,7 @@ def _select_atoms(net, mode, train, valid, forced) -> dict:
             kind, entry["candidates"] = _choose(nll, "logistic")
         if kind == "logistic":          # refit on every row, unweighted
             _write_atoms(net, i, design, _logistic(
-                net, i, lambda: itertools.chain(train(), [valid]), design, K,
+                net, i, _all_rows(train, valid), design, K,
                 weighted=False))
         entry["kind"] = kind
         report[i] = entry
@@ -957,7 +957,7 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
         entry["kind"] = kind
         report[i] = entry
     # the kept simple mechanisms refitted on every row (one more pass), into the network
-    every = lambda: itertools.chain(train(), [valid])      # noqa: E731
+    every = _all_rows(train, valid)
     full = _moments(net, {i: chosen for i, (_, chosen) in kept.items()}, every(),
                     weighted=False) if kept else {}
     for i, (kind, chosen) in kept.items():
