@@ -227,9 +227,14 @@ def detect_atoms(x: np.ndarray, step: float) -> list:
     # other sources' rows exceed)
     out = set(standout)
 
+    tol = step * 1e-6
+
     def neighbour_count(k: int, offset: float) -> int:
-        near = np.isclose(values, values[k] + offset, rtol=0.0, atol=step * 1e-6)
-        return int(counts[near].sum())
+        # (values are sorted and unique: the one candidate, by bisection, not a scan of
+        # every value per heap candidate)
+        target = values[k] + offset
+        j = int(np.searchsorted(values, target - tol))
+        return int(counts[j]) if j < len(values) and abs(values[j] - target) <= tol else 0
 
     for end, offset in ((0, step), (len(values) - 1, -step)):
         if counts[end] >= least and \
