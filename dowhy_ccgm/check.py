@@ -234,15 +234,11 @@ class _GeneratorView:
         if net.objective != "exact":
             return None
         u, codes, Xg = m.observed(X, self.gen.extra_columns, missing="allow")
-        out = {}
         with torch.no_grad(), torch_threads(self.gen.n_threads):
-            S = net.encode_states(u, codes)
-            for i, node in enumerate(m.nodes):
-                w = torch.zeros(len(Xg), len(m.nodes))
-                w[:, i] = 1.0
-                res = net.exact_terms(S, u, codes, node_weights=w)
-                out[node] = res["rows"].double().numpy()
-        return out
+            terms = net.exact_terms(net.encode_states(u, codes), u, codes,
+                                    node_weights=torch.ones(len(Xg), len(m.nodes)),
+                                    node_terms=True)["node_terms"].double().numpy()
+        return {node: terms[:, i] for i, node in enumerate(m.nodes)}
 
 
 class _GcmView:
@@ -407,34 +403,30 @@ def _run(view, X, groups, n_samples, random_state) -> ModelCheck:
                                          + pd.Series(both[b]).astype(str)).to_numpy()
         levels.update(named)
         levels.update(crossed)
+        groups = _groups(levels)               # (the same groups for both checks below)
         if spec.kind == "continuous":
             pit = _calibration(view, node, parents, Xc, obs, spec, cal_rng)
-            _calibration_rows(node, pit, {"all rows": np.zeros(len(Xc)), **levels},
+            _calibration_rows(node, pit, _groups({"all rows": np.zeros(len(Xc))}) + groups,
                               cal_rows, flags)
-        for grouping, labels in levels.items():
-            lab = pd.Series(labels)
-            for g, idx in lab.groupby(lab, dropna=True).groups.items():
-                idx = np.asarray(idx)
-                if len(idx) < MIN_GROUP:
-                    continue
-                for level, t_obs, t_pred, practical in targets:
-                    o, q = t_obs[idx], t_pred[idx]
-                    se = float(np.sqrt(np.var(o - q) / len(idx)))
-                    diff = float(np.mean(o) - np.mean(q))
-                    z = diff / se if se > 0 else 0.0
-                    bad = abs(z) > Z_FLAG and abs(diff) > practical
-                    rows.append({"node": node, "grouping": grouping, "group": g,
-                                 "level": level, "n": len(idx),
-                                 "observed": float(np.mean(o)),
-                                 "predicted": float(np.mean(q)), "se": se, "z": z,
-                                 "flag": bad})
-                    if bad:
-                        what = ("mean" if level is None else f"share {level}"
-                                if spec.kind == "continuous" else f"share of {level!r}")
-                        flags.append(f"node {node!r} within {grouping} = {g!r} (n = "
-                                     f"{len(idx)}): observed {what} {np.mean(o):.3f}, its "
-                                     f"mechanism predicts {np.mean(q):.3f} ({z:+.1f} "
-                                     "standard errors)")
+        for grouping, g, idx in groups:
+            for level, t_obs, t_pred, practical in targets:
+                o, q = t_obs[idx], t_pred[idx]
+                se = float(np.sqrt(np.var(o - q) / len(idx)))
+                diff = float(np.mean(o) - np.mean(q))
+                z = diff / se if se > 0 else 0.0
+                bad = abs(z) > Z_FLAG and abs(diff) > practical
+                rows.append({"node": node, "grouping": grouping, "group": g,
+                             "level": level, "n": len(idx),
+                             "observed": float(np.mean(o)),
+                             "predicted": float(np.mean(q)), "se": se, "z": z,
+                             "flag": bad})
+                if bad:
+                    what = ("mean" if level is None else f"share {level}"
+                            if spec.kind == "continuous" else f"share of {level!r}")
+                    flags.append(f"node {node!r} within {grouping} = {g!r} (n = "
+                                 f"{len(idx)}): observed {what} {np.mean(o):.3f}, its "
+                                 f"mechanism predicts {np.mean(q):.3f} ({z:+.1f} "
+                                 "standard errors)")
     likelihood = _likelihood_rows(view, X, schema, graph, random_state, flags)
     return ModelCheck(columns, dependence, pd.DataFrame(rows),
                       pd.Series(share, name="noise share", dtype=float), flags,
@@ -540,37 +532,44 @@ def _calibration(view, node, parents, Xc, obs, spec, rng) -> np.ndarray:
     return (below + rng.random(len(Xc)) * (ties + 1)) / (R + 1)
 
 
-def _calibration_rows(node, pit, levels: dict, rows: list, flags: list) -> None:
-    """The calibration of ``node`` overall and within every group: the KS distance of the
-    ranks from uniform, the share of ranks in the middle half (0.5 when right; above: the
-    mechanism spreads wider than the data, below: narrower) and the mean rank (0.5 when
-    right; below: the mechanism's values run high)."""
+def _groups(levels: dict) -> list:
+    """``[(grouping, group, row positions)]`` of every group of at least ``MIN_GROUP``
+    rows in ``levels`` (``{grouping: one label per row}``)."""
+    out = []
     for grouping, labels in levels.items():
         lab = pd.Series(labels)
         for g, idx in lab.groupby(lab, dropna=True).groups.items():
-            idx = np.asarray(idx)
-            n = len(idx)
-            if n < MIN_GROUP:
-                continue
-            u = np.sort(pit[idx])
-            grid = np.arange(1, n + 1) / n
-            ks = float(max(np.max(grid - u), np.max(u - (grid - 1.0 / n))))
-            middle = float(np.mean((u > 0.25) & (u < 0.75)))
-            mean = float(np.mean(u))
-            bad = ks > max(KS_FLAG / np.sqrt(n), CALIBRATION_PRACTICAL)
-            rows.append({"node": node, "grouping": grouping,
-                         "group": None if grouping == "all rows" else g, "n": n,
-                         "ks": ks, "middle_half": middle, "mean_rank": mean, "flag": bad})
-            if bad:
-                where = "over all rows" if grouping == "all rows" else \
-                    f"within {grouping} = {g!r}"
-                if abs(middle - 0.5) >= abs(mean - 0.5):
-                    how = "spreads wider than the data" if middle > 0.5 else \
-                        "is narrower than the data"
-                else:
-                    how = "runs high" if mean < 0.5 else "runs low"
-                flags.append(f"node {node!r} {where} (n = {n}): the observed values are "
-                             f"not distributed as its mechanism's draws (calibration KS "
-                             f"{ks:.3f}; the mechanism {how}: {middle:.0%} of the observed "
-                             f"values in the middle half of its draws, mean rank "
-                             f"{mean:.2f})")
+            if len(idx) >= MIN_GROUP:
+                out.append((grouping, g, np.asarray(idx)))
+    return out
+
+
+def _calibration_rows(node, pit, groups: list, rows: list, flags: list) -> None:
+    """The calibration of ``node`` overall and within every group: the KS distance of the
+    ranks from uniform, the share of ranks in the middle half (0.5 when right; above: the
+    mechanism spreads wider than the data, below: narrower) and the mean rank (0.5 when
+    right; below: the mechanism's values run high). ``groups``: :func:`_groups`'s."""
+    for grouping, g, idx in groups:
+        n = len(idx)
+        u = np.sort(pit[idx])
+        grid = np.arange(1, n + 1) / n
+        ks = float(max(np.max(grid - u), np.max(u - (grid - 1.0 / n))))
+        middle = float(np.mean((u > 0.25) & (u < 0.75)))
+        mean = float(np.mean(u))
+        bad = ks > max(KS_FLAG / np.sqrt(n), CALIBRATION_PRACTICAL)
+        rows.append({"node": node, "grouping": grouping,
+                     "group": None if grouping == "all rows" else g, "n": n,
+                     "ks": ks, "middle_half": middle, "mean_rank": mean, "flag": bad})
+        if bad:
+            where = "over all rows" if grouping == "all rows" else \
+                f"within {grouping} = {g!r}"
+            if abs(middle - 0.5) >= abs(mean - 0.5):
+                how = "spreads wider than the data" if middle > 0.5 else \
+                    "is narrower than the data"
+            else:
+                how = "runs high" if mean < 0.5 else "runs low"
+            flags.append(f"node {node!r} {where} (n = {n}): the observed values are "
+                         f"not distributed as its mechanism's draws (calibration KS "
+                         f"{ks:.3f}; the mechanism {how}: {middle:.0%} of the observed "
+                         f"values in the middle half of its draws, mean rank "
+                         f"{mean:.2f})")

@@ -92,7 +92,8 @@ class ObjectivesMixin:
 
     def exact_terms(self, S_obs: torch.Tensor, u_cont: torch.Tensor, codes: torch.Tensor,
                     z_init: torch.Tensor | None = None,
-                    node_weights: torch.Tensor | None = None) -> dict:
+                    node_weights: torch.Tensor | None = None,
+                    node_terms: bool = False) -> dict:
         """The exact negative log-likelihood of observed rows, all nodes at once.
 
         With the graph given, ``-log p(x) = sum_i -log p(x_i | pa_i)``: a continuous
@@ -107,8 +108,14 @@ class ObjectivesMixin:
 
         Returns ``{"nll": mean over rows, "rows": (batch,) per-row values, "z": exact
         latents (batch, n_cont), "loc": mask locations (batch, n_cont), "eps": noise
-        (batch, n_cont)}`` (the last three only with continuous nodes).
+        (batch, n_cont)}`` (the last three only with continuous nodes); with
+        ``node_terms`` (and ``node_weights``) also ``"node_terms"`` (batch, n), each
+        node's weighted term, which sum to ``"rows"`` (the model check's per-node
+        likelihood).
         """
+        if node_terms and node_weights is None:
+            raise ValueError("node_terms needs node_weights (ones for the plain terms)")
+        T = S_obs.new_zeros(S_obs.shape[0], self.n) if node_terms else None
         S_obs, w = self.observed_factors(S_obs)
         if w is not None:          # missing cells: only the observed factors count
             u_cont = torch.nan_to_num(u_cont, nan=0.0)
@@ -170,6 +177,8 @@ class ObjectivesMixin:
                 wn = node_weights[:, self.cont_nodes]
                 rows = rows + (term * wn).sum(-1)
                 res["node_weight"] = wn
+                if T is not None:
+                    T[:, self.cont_nodes] = term * wn
             elif self.has_atoms or w is not None:
                 rows = rows + term.sum(-1)
             else:
@@ -183,7 +192,11 @@ class ObjectivesMixin:
             if node_weights is not None:
                 nll = nll * node_weights[:, self.disc_nodes]
             rows = rows + nll.sum(-1)
+            if T is not None:
+                T[:, self.disc_nodes] = nll
         res["rows"] = rows
+        if T is not None:
+            res["node_terms"] = T
         res["nll"] = rows.mean()
         return res
 
