@@ -318,19 +318,20 @@ class AssociationTransport:
         """``{root: each unit's transported value}`` (labels for a discrete root)."""
         keys = self._keys(X, "AssociationTransport.transform")
         rng = np.random.default_rng(seed_from(random_state))
+        groups = [(key, rows) for key, rows in keys.groupby(keys, sort=False).indices.items()
+                  if key != self.ref_key_]
+        for key, _ in groups:
+            if key not in self.sorted_:
+                raise ValueError(f"AssociationTransport.transform: the group "
+                                 f"{dict(zip(self.protected, key))} had fewer than "
+                                 f"{TRANSPORT_MIN_ROWS} rows when it was fitted")
         out = {}
         for r in self.roots:
             spec = self.gen.schema_.by_name[r]
             x = self._numbers(r, X[r])
             new = x.copy()
             ref = self.sorted_[self.ref_key_][r]
-            for key, rows in keys.groupby(keys, sort=False).indices.items():
-                if key == self.ref_key_:
-                    continue
-                if key not in self.sorted_:
-                    raise ValueError(f"AssociationTransport.transform: the group "
-                                     f"{dict(zip(self.protected, key))} had fewer than "
-                                     f"{TRANSPORT_MIN_ROWS} rows when it was fitted")
+            for key, rows in groups:
                 own = self.sorted_[key][r]
                 lo = np.searchsorted(own, x[rows], "left")
                 hi = np.searchsorted(own, x[rows], "right")
