@@ -216,11 +216,11 @@ class _GeneratorView:
         return self.gen.intervene(values, n_samples=len(X), random_state=seed)[node]
 
     def logistic_nodes(self) -> set:
-        """The discrete nodes ``mechanisms={node: "linear"}`` can make a logistic
-        regression."""
+        """The discrete nodes whose network ``mechanisms={node: "linear"}`` can make a
+        logistic regression (not those already one)."""
         from ._simple import discrete_nodes
         m = self.gen.model_
-        return {m.nodes[i] for i in discrete_nodes(m.net)}
+        return {m.nodes[i] for i in discrete_nodes(m.net) if not m.net.g.linear_output(i)}
 
     def node_nll(self, X) -> dict | None:
         """``{node: each row's -log p(x_node | parents)}`` under the model (a continuous

@@ -237,17 +237,25 @@ def test_the_likelihood_against_a_linear_baseline():
 
 def test_a_discrete_mechanism_worse_than_logistic_is_flagged_with_the_remedy():
     """A binary node checked on rows of another world (its slope on x reversed): its
-    likelihood falls below the logistic baseline's, and the flag names the remedy."""
+    likelihood falls below the logistic baseline's, and the flag names the remedy where
+    the node's mechanism is the network."""
     def rows(n, seed, slope):
         rng = np.random.default_rng(seed)
         x = rng.normal(size=n)
         t = (rng.random(n) < 1 / (1 + np.exp(-slope * x))).astype(np.int64)
         return pd.DataFrame({"x": x, "t": t})
 
-    gen = CCGMGenerator(nx.DiGraph([("x", "t")]), random_state=0,
-                        progress_bar=False).fit(rows(3000, 0, 1.5))
+    gen = CCGMGenerator(nx.DiGraph([("x", "t")]), random_state=0, progress_bar=False,
+                        mechanisms="network").fit(rows(3000, 0, 1.5))
     assert gen.check(rows(3000, 1, 1.5)).ok
     rep = gen.check(rows(3000, 2, -1.5))
     assert rep.likelihood.set_index("node").loc["t", "flag"]
     assert any("node 't': held-out log-likelihood" in f
                and "mechanisms={'t': 'linear'}" in f for f in rep.flags)
+    # the default makes t that logistic regression already: flagged, without the remedy
+    auto = CCGMGenerator(nx.DiGraph([("x", "t")]), random_state=0,
+                         progress_bar=False).fit(rows(3000, 0, 1.5))
+    assert auto.mechanisms_ == {"t": "linear"}
+    rep = auto.check(rows(3000, 2, -1.5))
+    assert any("node 't': held-out log-likelihood" in f and "mechanisms=" not in f
+               for f in rep.flags)
