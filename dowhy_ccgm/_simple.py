@@ -47,8 +47,14 @@ interventions, counterfactuals, edge removal, ``score`` and model files use it w
 other change.
 
 Eligible: continuous endogenous nodes with a noise of their own (``variant="ccgm_noise"``),
-not a formula node, no many-level categorical parent (read through lookup tables). Integer
-and lattice columns are compared on their dequantized values, as the fit trains them.
+not a formula node. Integer and lattice columns are compared on their dequantized values,
+as the fit trains them. A many-level categorical parent (read by the network through
+lookup tables) enters every simple design as its levels' indicators, written into the
+net as one row per level (``GatedNodeMLP.linear_tab``); no "interaction" beside one.
+
+Binary and categorical endogenous nodes (not many-level ones) are offered a
+(multinomial) logistic regression of their level on the linear design by the same rule
+as the atom probabilities below (:func:`_select_classes`).
 
 A node with point masses (:mod:`dowhy_ccgm.nn._atoms`) is offered the same candidates for
 its continuous part ``dec(loc + s e)``, ``e`` truncated to the part's bounds (a floor, a
@@ -125,15 +131,11 @@ _NEWTON_STEPS = 50
 
 
 def _own_noise_nodes(net) -> list:
-    """The continuous endogenous nodes with a normal noise of their own, not formulas and
-    without a many-level categorical parent: those a simple model may serve (wholly, or
-    their atom probabilities only)."""
+    """The continuous endogenous nodes with a normal noise of their own, not formulas:
+    those a simple model may serve (wholly, or their atom probabilities only)."""
     if net.variant != "ccgm_noise" or net.objective != "exact":
         return []
-    mask = net.mask.detach().cpu().numpy() != 0
-    return [i for i in net.cont
-            if net.noise_kind(i) == "normal" and i not in net.formulas
-            and not any(mask[j, i] for j in net.wide)]
+    return [i for i in net.cont if net.noise_kind(i) == "normal" and i not in net.formulas]
 
 
 def eligible_nodes(net) -> list:
@@ -145,13 +147,12 @@ def eligible_nodes(net) -> list:
 def discrete_nodes(net) -> list:
     """The binary and categorical nodes with a mechanism that may be a (multinomial)
     logistic regression on their parents when a user asks for it
-    (``mechanisms={node: "linear"}``): endogenous, not a many-level categorical node, no
-    many-level categorical parent, the exact likelihood of ``variant="ccgm_noise"``."""
+    (``mechanisms={node: "linear"}``): endogenous, not a many-level categorical node
+    (its logits come through a low-rank head), the exact likelihood of
+    ``variant="ccgm_noise"``."""
     if net.variant != "ccgm_noise" or net.objective != "exact":
         return []
-    mask = net.mask.detach().cpu().numpy() != 0
-    return [i for i in net.disc if not net.exogenous[i] and i not in net.wide
-            and not any(mask[j, i] for j in net.wide)]
+    return [i for i in net.disc if not net.exogenous[i] and i not in net.wide]
 
 
 def ineligible_reason(net, i: int, kind: str = "linear") -> str | None:
@@ -168,10 +169,11 @@ def ineligible_reason(net, i: int, kind: str = "linear") -> str | None:
     if net.variant != "ccgm_noise" or net.objective != "exact":
         return "variant='ccgm_noise' and objective='exact' are needed"
     if discrete:
-        return "it or a parent is a many-level categorical node (read through lookup tables)"
+        return ("it is a many-level categorical node (its logits come through a low-rank "
+                "head)")
     if i in net.formulas:
         return "it is an exact formula of its parents"
-    return "it has a many-level categorical parent"
+    return "it has no normal noise of its own"
 
 
 def mechanism_kinds(net) -> dict:
@@ -258,29 +260,55 @@ def _set_knots(net, train) -> None:
 
 def _parent_columns(net, i: int) -> torch.Tensor:
     """The state columns node ``i`` reads: its allowed parents' blocks whose gate is not
-    zero (a parent with a zero gate is not read by the network either)."""
+    zero (a parent with a zero gate is not read by the network either), lookup columns
+    (many-level categorical parents) aside."""
     gate = net.G.detach()[net.g.block_index, i] * net.g.dense_col
     return torch.nonzero(gate).flatten().cpu()
 
 
-class _Design:
-    """Node ``i``'s additive design: its parents' state columns ``cols``, the spline terms
-    of the continuous ones, an intercept; ``linear`` indexes the columns of the linear
-    candidate, and :meth:`weights` maps coefficients to the rows of ``linear_w``."""
+def _wide_parents(net, i: int) -> list:
+    """Node ``i``'s many-level categorical parents read through lookup tables:
+    ``[(state column, first row in linear_tab, levels)]``."""
+    g = net.g
+    gate = net.G.detach()[g.block_index, i].cpu()
+    return [(c, r, K) for c, r, K in zip(g.lookup_cols, g.lookup_rows, g.lookup_levels)
+            if float(gate[c]) != 0.0]
 
-    def __init__(self, net, cols: torch.Tensor):
-        self.g, self.cols = net.g, cols
+
+class _Design:
+    """Node ``i``'s additive design: its parents' state columns ``cols``, the indicators
+    of the levels of its many-level categorical parents (``wide``), the spline terms of
+    the continuous columns, an intercept; ``linear`` indexes the columns of the linear
+    candidate, and :meth:`weights` maps coefficients to the rows of ``linear_w`` (the
+    indicators' to the rows of ``linear_tab``)."""
+
+    def __init__(self, net, i: int):
+        cols = _parent_columns(net, i)
+        self.g, self.cols, self.wide = net.g, cols, _wide_parents(net, i)
         used = net.g.linear_basis.cpu()[cols] > 0                        # (P, B)
         p = cols.numel()
+        self.q = sum(K for _, _, K in self.wide)
         self.terms = torch.nonzero(used.flatten()).flatten()             # into (P * B)
-        self.size = p + self.terms.numel() + 1
-        self.linear = torch.cat([torch.arange(p), torch.tensor([self.size - 1])])
+        self.size = p + self.q + self.terms.numel() + 1
+        self.linear = torch.cat([torch.arange(p + self.q), torch.tensor([self.size - 1])])
         values, terms = net.g.feature_rows(cols)
         self.rows = torch.cat([values, terms[self.terms]])
+        # the positions (in the coefficients without the intercept) of the columns that go
+        # to linear_w's rows ``rows``, and of the indicators, which go to linear_tab's
+        # rows ``levels``
+        self.dense = torch.cat([torch.arange(p), torch.arange(p + self.q, self.size - 1)])
+        self.levels = torch.cat([torch.arange(r, r + K) for _, r, K in self.wide]) \
+            if self.wide else torch.zeros(0, dtype=torch.long)
 
     @property
     def has_spline(self) -> bool:
         return bool(self.terms.numel())
+
+    def _indicators(self, S: torch.Tensor) -> torch.Tensor:
+        """The many-level categorical parents' level indicators (rows, q)."""
+        return torch.cat([F.one_hot(S[:, c].round().long().clamp(0, K - 1), K)
+                          for c, _, K in self.wide], 1).double().cpu() if self.wide else \
+            torch.zeros(S.shape[0], 0, dtype=torch.float64)
 
     def __call__(self, S: torch.Tensor) -> torch.Tensor:
         """The design of state rows ``S`` (float64, CPU)."""
@@ -289,20 +317,40 @@ class _Design:
         p = self.cols.numel()
         x = feats[:, :p]
         spline = feats[:, p:][:, self.terms]
-        return torch.cat([x, spline, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
+        return torch.cat([x, self._indicators(S), spline,
+                          torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
 
     def linear_design(self, S: torch.Tensor) -> torch.Tensor:
-        """The linear candidate's columns of :meth:`__call__` (the parents' state values
-        and the intercept), without computing the spline terms."""
+        """The linear candidate's columns of :meth:`__call__` (the parents' state values,
+        the indicators and the intercept), without computing the spline terms."""
         x = S[:, self.cols.to(S.device)].double().cpu()
-        return torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
+        return torch.cat([x, self._indicators(S), torch.ones(x.shape[0], 1, dtype=x.dtype)],
+                         1)
+
+    def place(self, beta: torch.Tensor, weight: torch.Tensor, table: torch.Tensor,
+              out_cols) -> torch.Tensor:
+        """Write the coefficients ``beta`` (size or linear columns, c) of the full or the
+        linear design into the output columns ``out_cols`` (c of them) of ``weight``
+        (``linear_w``'s rows) and ``table`` (``linear_tab``'s); returns the intercepts
+        (c,)."""
+        body = beta[:-1]
+        if body.shape[0] == self.size - 1:                 # the full design's
+            dense, ind = body[self.dense], body[self.cols.numel():self.cols.numel() + self.q]
+            rows = self.rows
+        else:                                              # the linear design's
+            p = self.cols.numel()
+            dense, ind, rows = body[:p], body[p:], self.rows[:p]
+        weight[rows.unsqueeze(1), out_cols] = dense.float()
+        table[self.levels.unsqueeze(1), out_cols] = ind.float()
+        return beta[-1]
 
     def weights(self, beta: torch.Tensor, n_out: int, width: int):
         """``(weight, intercept, other keyword arguments)`` of
         :meth:`GatedNodeMLP.set_linear` from the full design's coefficients."""
         weight = torch.zeros(width * (1 + self.g.BASIS), n_out)
-        weight[self.rows, 0] = beta[:-1].float()
-        return weight, float(beta[-1]), {}
+        table = self.g.linear_tab.new_zeros(self.g.linear_tab.shape[1:]).cpu()
+        intercept = self.place(beta.unsqueeze(1), weight, table, torch.tensor([0]))
+        return weight, float(intercept[0]), {"table": table}
 
 
 class _ModifiedDesign:
@@ -339,8 +387,8 @@ def _modifiers(net, design: _Design, moments) -> list:
     node_of = net.block_of_column.cpu()
     binary = [k for k, c in enumerate(design.cols.tolist())
               if net.kinds[int(node_of[c])] == "binary"]
-    if not binary or design.cols.numel() < 2:
-        return []
+    if not binary or design.cols.numel() < 2 or design.wide:
+        return []            # (no interaction beside a many-level categorical parent)
     beta = _solve(moments, design.linear)[0]
     return sorted(binary, key=lambda k: -abs(float(beta[k])))[:MAX_MODIFIERS]
 
@@ -609,11 +657,11 @@ def _write_atoms(net, i: int, design: _Design, beta: torch.Tensor) -> None:
     """Node ``i``'s atom probabilities from the logistic regression ``beta`` (p, K); its
     location, scale and decoder stay the network's."""
     K = beta.shape[1]
-    p = design.cols.numel()
     g = net.g
     extra = {}
     if g.linear_output(i):          # (a simple continuous part: its map stays)
         weight, bias = g.linear_w[i].clone(), g.linear_b[i].clone()
+        table = g.linear_tab[i].clone()
         if int(g.linear_mod[i]) >= 0:
             extra = {"modifier": int(g.linear_mod[i]),
                      "modifier_weight": g.linear_wm[i].clone()}
@@ -621,25 +669,25 @@ def _write_atoms(net, i: int, design: _Design, beta: torch.Tensor) -> None:
     else:
         weight = torch.zeros(net.width * (1 + g.BASIS), net.n_out)
         bias = torch.zeros(net.n_out)
+        table = torch.zeros(g.linear_tab.shape[1:])
         mlp = list(range(net.n_out))
-    weight[design.rows[:p], 2:2 + K] = beta[:-1].float()
-    bias[2:2 + K] = beta[-1].float()
+    cols = torch.arange(2, 2 + K)
+    bias[cols] = design.place(beta, weight, table, cols).float()
     g.set_linear(i, weight, bias, mlp_columns=[c for c in mlp if not 2 <= c < 2 + K],
-                 **extra)
+                 table=table, **extra)
 
 
 def _write_classes(net, i: int, design: _Design, beta: torch.Tensor) -> None:
     """A discrete node's logits from the logistic regression ``beta`` (p, K - 1), level 0
     the reference (a binary node's one logit column; a categorical node's column 0 stays
     0)."""
-    p = design.cols.numel()
     weight = torch.zeros(net.width * (1 + net.g.BASIS), net.n_out)
     bias = torch.zeros(net.n_out)
+    table = torch.zeros(net.g.linear_tab.shape[1:])
     first = 0 if net.kinds[i] == "binary" else 1
-    cols = slice(first, first + beta.shape[1])
-    weight[design.rows[:p], cols] = beta[:-1].float()
-    bias[cols] = beta[-1].float()
-    net.g.set_linear(i, weight, bias)
+    cols = torch.arange(first, first + beta.shape[1])
+    bias[cols] = design.place(beta, weight, table, cols).float()
+    net.g.set_linear(i, weight, bias, table=table)
 
 
 def _network_level_nll(net, S: torch.Tensor, codes: torch.Tensor, nodes) -> torch.Tensor:
@@ -666,7 +714,7 @@ def _select_classes(net, mode, train, valid, forced) -> dict:
              if forced.get(i) == "linear" or (i not in forced and mode != "network")]
     compare = [i for i in nodes if mode == "auto" and i not in forced] \
         if valid[0].shape[0] >= 2 else []
-    designs = {i: _Design(net, _parent_columns(net, i)) for i in nodes}
+    designs = {i: _Design(net, i) for i in nodes}
     rows = {i: _class_rows(net, i, valid, designs[i]) for i in compare}
     mlp = None
     if compare:
@@ -708,7 +756,7 @@ def _select_atoms(net, mode, train, valid, forced) -> dict:
     mlp = _network_class_nll(net, S_va, valid[1], compare) if compare else None
     report = {}
     for i in nodes:
-        design = _Design(net, _parent_columns(net, i))
+        design = _Design(net, i)
         K = int(net.atom[net.cont_pos[i], 0])
         entry = {}
         kind = "logistic"
@@ -923,7 +971,7 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
             else:
                 col = mlp[:, whole.index(i)]
                 net_nll[i] = col if keep is None else col[keep.cpu()]
-    designs = {i: _Design(net, _parent_columns(net, i)) for i in nodes}
+    designs = {i: _Design(net, i) for i in nodes}
     # one pass for every node: the weighted sums (the fits compared with the network on
     # the weighted validation rows) and the unweighted ones (BIC)
     moments, plain = _moments(net, designs, train(), plain=True)

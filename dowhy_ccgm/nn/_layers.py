@@ -285,6 +285,11 @@ class GatedNodeMLP(nn.Module):
         for b in self.block_sizes:
             offsets.append(offsets[-1] + b)
         self.lookup_cols = [offsets[j] for j in sorted(lookup)]
+        # each lookup column's first row in ``linear_tab`` (its levels follow)
+        self.lookup_rows, start = [], 0
+        for j in sorted(lookup):
+            self.lookup_rows.append(start)
+            start += lookup[j]
         dense = torch.ones(width)
         dense[self.lookup_cols] = 0.0
         self.register_buffer("dense_col", dense, persistent=False)
@@ -307,6 +312,9 @@ class GatedNodeMLP(nn.Module):
         # ``linear_mod[i]`` >= 0: the state column of a binary parent that modifies the
         # node's slopes (the "interaction" mechanism): ``linear_wm[i]`` (width, n_out) on
         # the state values, times that column's state (+-0.5), is added to the map.
+        # ``linear_tab[i]`` (levels of every lookup column, n_out): a many-level
+        # categorical parent's term, one row per level (its indicators' coefficients; the
+        # lookup column ``lookup_cols[t]``'s levels start at row ``lookup_rows[t]``).
         B = self.BASIS
         self.register_buffer("linear_on", torch.zeros(n))
         self.register_buffer("linear_knots", torch.zeros(width, B + 2))
@@ -316,12 +324,18 @@ class GatedNodeMLP(nn.Module):
         self.register_buffer("linear_mlp", torch.zeros(n, n_out))
         self.register_buffer("linear_mod", torch.full((n,), -1, dtype=torch.long))
         self.register_buffer("linear_wm", torch.zeros(n, width, n_out))
+        self.register_buffer("linear_tab", torch.zeros(n, sum(lookup.values()), n_out))
         self._linear, self._linear_rows, self._linear_mixed = [], {}, set()
-        self._linear_mod = {}
+        self._linear_mod, self._linear_tabs = {}, {}
         self.register_load_state_dict_post_hook(_linear_loaded)
 
     #: spline terms per continuous state column of the simple mechanisms (5 knots)
     BASIS = 3
+
+    @property
+    def lookup_levels(self) -> list:
+        """The number of levels of each lookup column (``lookup_cols``' order)."""
+        return [T.shape[1] for T in self.tables]
 
     def _linear_changed(self) -> None:
         """Caches which nodes are simple and the columns each reads (no device sync on
@@ -329,9 +343,14 @@ class GatedNodeMLP(nn.Module):
         self._linear = torch.nonzero(self.linear_on).flatten().tolist()
         self._linear_rows = {}
         self._linear_mixed = {i for i in self._linear if bool(self.linear_mlp[i].any())}
-        self._linear_mod = {}
+        self._linear_mod, self._linear_tabs = {}, {}
         B, w = self.BASIS, self.width
+        # (nets pickled before the many-level parents' rows have neither)
+        tab, starts = self._buffers.get("linear_tab"), getattr(self, "lookup_rows", None)
         for i in self._linear:
+            self._linear_tabs[i] = [] if tab is None or starts is None else [
+                (c, r, K) for c, r, K in zip(self.lookup_cols, starts, self.lookup_levels)
+                if bool(tab[i, r:r + K].abs().sum() > 0)]
             W = self.linear_w[i]
             used = W[:w].abs().sum(-1) + W[w:].view(w, B, -1).abs().sum((1, 2))
             cols = torch.nonzero(used).flatten()
@@ -379,14 +398,19 @@ class GatedNodeMLP(nn.Module):
 
     def set_linear(self, i: int, weight: torch.Tensor | None, bias: torch.Tensor | None = None,
                    mlp_columns=(), modifier: int | None = None,
-                   modifier_weight: torch.Tensor | None = None) -> None:
+                   modifier_weight: torch.Tensor | None = None,
+                   table: torch.Tensor | None = None) -> None:
         """Make node ``i`` simple (``weight`` (width * (1 + BASIS), n_out) on
         :meth:`linear_features`, ``bias`` (n_out,)), or its MLP again (``weight=None``).
         ``mlp_columns``: output columns that stay the MLP's (the others are the map's).
         ``modifier``: a binary parent's state column whose state (+-0.5) times the state
         values' map ``modifier_weight`` (width, n_out) is added (slopes that differ
-        between the parent's two values)."""
+        between the parent's two values). ``table`` (levels of every lookup column,
+        n_out): the many-level categorical parents' rows (``linear_tab``)."""
         with torch.no_grad():
+            self.linear_tab[i] = 0.0
+            if table is not None and weight is not None:
+                self.linear_tab[i] = table.to(self.linear_tab)
             self.linear_mlp[i] = 0.0
             self.linear_mod[i] = -1
             self.linear_wm[i] = 0.0
@@ -422,6 +446,9 @@ class GatedNodeMLP(nn.Module):
         cols, rows = self._linear_rows[i]
         f = self.linear_features(states[:, cols].double(), cols)
         out = torch.addmm(self.linear_b[i].double(), f, self.linear_w[i][rows].double())
+        for c, r, K in self._linear_tabs[i]:
+            code = states[:, c].round().long().clamp(0, K - 1)
+            out = out + self.linear_tab[i, r + code].double()
         if i in self._linear_mod:
             m, mc = self._linear_mod[i]
             out = out + states[:, m:m + 1].double() * (
