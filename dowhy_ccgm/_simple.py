@@ -127,6 +127,14 @@ TRUNCATED_FIT = True
 #: prior on a slope per sd of a parent: a cell whose rows never sit at an atom keeps a
 #: finite, small probability there), and its Newton steps at most
 ATOM_RIDGE = 0.01
+#: the logistic regressions' ridge on the level indicators of a many-level categorical
+#: parent: a N(0, 1) prior on each level's shift of the log-odds, so a level seen in a
+#: handful of rows is pulled towards the others (partial pooling) rather than given the
+#: near-certain odds of its few rows
+INDICATOR_RIDGE = 1.0
+#: a compared (not kept) logistic regression stops when a Newton step gains less than
+#: this many nats per unit of weight
+ROUGH_GAIN = 1e-6
 _NEWTON_STEPS = 50
 
 
@@ -299,6 +307,16 @@ class _Design:
         self.dense = torch.cat([torch.arange(p), torch.arange(p + self.q, self.size - 1)])
         self.levels = torch.cat([torch.arange(r, r + K) for _, r, K in self.wide]) \
             if self.wide else torch.zeros(0, dtype=torch.long)
+        # the linear design's column blocks that hold a categorical parent's indicators
+        # (its one-hot state block, or a many-level parent's levels)
+        node_of = net.block_of_column.cpu()[cols].tolist()
+        self.blocks, start = [], p
+        for j in sorted(set(node_of)):
+            if net.kinds[j] == "categorical":
+                self.blocks.append(torch.tensor([k for k, b in enumerate(node_of) if b == j]))
+        for _, _, K in self.wide:
+            self.blocks.append(torch.arange(start, start + K))
+            start += K
 
     @property
     def has_spline(self) -> bool:
@@ -591,38 +609,96 @@ def _class_log_probs(X: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     return _log_probs_of_logits(X @ beta)
 
 
+def _class_hessian(X: torch.Tensor, P: torch.Tensor, w: torch.Tensor, blocks) -> torch.Tensor:
+    """The multinomial logistic likelihood's Hessian ``sum_n w_n (diag(P_n) - P_n P_n^T)
+    (x) x_n x_n^T`` as (K, p, K, p), for the design rows ``X`` (n, p) and ``P`` (n, K) the
+    non-reference classes' probabilities.
+
+    ``blocks``: index tensors of columns of ``X`` that may be one-hot blocks (a
+    categorical parent's indicators). Those that are (every row one 1, zeros elsewhere)
+    are read as level codes: their products with each other are sums per pair of levels
+    (diagonal within a block) and with a dense column sums of it per level, so only the
+    dense columns pay the ``n p^2 K^2`` of a dense product (Adult's occupation, 13
+    logits: 4 dense columns of 64)."""
+    n, width = X.shape
+    K = P.shape[1]
+    C = w[:, None, None] * (torch.diag_embed(P) - P[:, :, None] * P[:, None, :])  # (n,K,K)
+    groups, taken = [], torch.zeros(width, dtype=torch.bool)
+    for idx in blocks:
+        Xb = X[:, idx]
+        if idx.numel() > 1 and bool(((Xb == 0) | (Xb == 1)).all()) \
+                and bool((Xb.sum(1) == 1).all()):
+            groups.append((idx, Xb.argmax(1), idx.numel()))
+            taken[idx] = True
+    dense = torch.nonzero(~taken).flatten()
+    Xd = X[:, dense]
+    pd = dense.numel()
+    H = X.new_zeros(K, width, K, width)
+    cross = dense.view(-1, 1), dense.view(1, -1)
+    for a in range(K):
+        V = C[:, a, :, None] * Xd[:, None, :]                           # (n, K, pd)
+        block = (Xd.T @ V.reshape(n, K * pd)).view(pd, K, pd)           # [j, b, j']
+        H[a][cross[0], :, cross[1]] = block.permute(0, 2, 1)
+        for idx, codes, L in groups:                    # [level l, b, dense j]
+            A = X.new_zeros(L, K, pd).index_add_(0, codes, V)
+            H[a][idx.view(-1, 1), :, cross[1]] = A.permute(0, 2, 1)
+            H[:, cross[0], a, idx.view(1, -1)] = A.permute(1, 2, 0)
+    for g, (idx, codes, L) in enumerate(groups):
+        for h, (idx2, codes2, L2) in enumerate(groups[g:]):   # [l, m, a, b]
+            E = X.new_zeros(L * L2, K, K).index_add_(0, codes * L2 + codes2, C)
+            E = E.view(L, L2, K, K)
+            if h == 0:                                 # (one block: diagonal in l, m)
+                H[:, idx, :, idx] = torch.diagonal(E, dim1=0, dim2=1).permute(2, 0, 1)
+            else:
+                H[:, idx.view(-1, 1), :, idx2.view(1, -1)] = E
+                H[:, idx2.view(-1, 1), :, idx.view(1, -1)] = E.permute(1, 0, 3, 2)
+    return H
+
+
 def _logistic(net, i, chunks, design, K: int, weighted: bool = True,
-              rows=_atom_rows) -> torch.Tensor:
+              rows=_atom_rows, init: torch.Tensor | None = None,
+              rough: bool = False) -> torch.Tensor:
     """The multinomial logistic regression of node ``i``'s class (continuous part or atom
     ``k``; with ``rows=_class_rows`` a discrete node's level) on its linear design, by
-    Newton's method over the chunks (``chunks()`` gives a fresh pass), the slopes ridged by
-    :data:`ATOM_RIDGE`. Returns ``beta`` (p, K), class 0 the reference."""
+    Newton's method over the chunks (``chunks()`` gives a fresh pass) from ``init`` (or
+    the classes' log-odds, no slopes), the slopes ridged by :data:`ATOM_RIDGE`, a
+    many-level parent's indicators by :data:`INDICATOR_RIDGE`. Returns ``beta`` (p, K),
+    class 0 the reference. ``rough``: stop once a step gains less than
+    :data:`ROUGH_GAIN` nats per unit of weight (a fit only compared on held-out rows:
+    their mean NLL moves by less than that; the kept fit is refitted from it to
+    convergence)."""
     p = design.linear.numel()
-    beta = torch.zeros(p, K, dtype=torch.float64)
+    if init is None:                    # (a quarter fewer Newton steps than from zeros)
+        share = torch.full((K + 1,), 0.5, dtype=torch.float64)
+        for chunk in chunks():
+            _, cls, w, _ = rows(net, i, chunk, design)
+            share += torch.bincount(cls, weights=w if weighted else None,
+                                    minlength=K + 1).double()
+        beta = torch.zeros(p, K, dtype=torch.float64)
+        beta[-1] = torch.log(share[1:] / share[0])
+    else:
+        beta = init.clone()
     ridge = torch.full((p,), ATOM_RIDGE, dtype=torch.float64)
+    dense = design.cols.numel()
+    ridge[dense:dense + design.q] = INDICATOR_RIDGE
     ridge[-1] = 0.0                                       # (the intercept is free)
     ridge = ridge.repeat(K)
     last = math.inf
     for _ in range(_NEWTON_STEPS):
         grad = torch.zeros(K, p, dtype=torch.float64)
         hess = torch.zeros(K, p, K, p, dtype=torch.float64)
-        obj = 0.0
+        obj = total = 0.0
         for chunk in chunks():
             X, cls, w, _ = rows(net, i, chunk, design)
             if not weighted:
                 w = torch.ones_like(w)
+            total += float(w.sum())
             logp = _class_log_probs(X, beta)
             P = torch.exp(logp[:, 1:])
             Y = F.one_hot(cls, K + 1)[:, 1:].double()
             grad += ((P - Y) * w.unsqueeze(1)).T @ X
-            for a in range(K):
-                for b in range(a, K):
-                    c = w * P[:, a] * (float(a == b) - P[:, b])
-                    hess[a, :, b] += (X * c.unsqueeze(1)).T @ X
+            hess += _class_hessian(X, P, w, design.blocks)
             obj -= float((w * logp.gather(1, cls.unsqueeze(1)).squeeze(1)).sum())
-        for a in range(K):                       # the symmetric blocks below the diagonal
-            for b in range(a + 1, K):
-                hess[b, :, a] = hess[a, :, b].T
         flat = beta.T.reshape(-1)
         obj += 0.5 * float((ridge * flat * flat).sum())
         g = grad.reshape(-1) + ridge * flat
@@ -633,6 +709,8 @@ def _logistic(net, i, chunks, design, K: int, weighted: bool = True,
         scale = min(1.0, 5.0 / max(float(step.abs().max()), 1e-300))   # damped far out
         beta = beta - scale * step.reshape(K, p).T
         if abs(last - obj) <= 1e-10 * max(abs(obj), 1.0) and float(step.abs().max()) < 1e-6:
+            break
+        if rough and last - obj <= ROUGH_GAIN * total:
             break
         last = obj
     return beta
@@ -726,20 +804,20 @@ def _select_classes(net, mode, train, valid, forced) -> dict:
     for i in nodes:
         design = designs[i]
         K = 1 if net.kinds[i] == "binary" else net.n_categories[i] - 1
-        entry, kind = {}, "linear"
+        entry, kind, beta = {}, "linear", None
         if i in compare:
             X, cls, w, keep = rows[i]
             if cls.shape[0] < 2:
                 continue
-            beta = _logistic(net, i, train, design, K, rows=_class_rows)
+            beta = _logistic(net, i, train, design, K, rows=_class_rows, rough=True)
             net_nll = mlp[:, compare.index(i)]
             nll = {"network": w * (net_nll if keep is None else net_nll[keep.cpu()]),
                    "linear": w * -_class_log_probs(X, beta).gather(
                        1, cls.unsqueeze(1)).squeeze(1)}
             kind, entry["candidates"] = _choose(nll, "linear")
-        if kind == "linear":
+        if kind == "linear":      # (from the compared fit: a few Newton steps)
             _write_classes(net, i, design, _logistic(net, i, every, design, K, weighted=False,
-                                                     rows=_class_rows))
+                                                     rows=_class_rows, init=beta))
         entry["kind"] = kind
         report[i] = entry
     return report
@@ -758,13 +836,13 @@ def _select_atoms(net, mode, train, valid, forced) -> dict:
     for i in nodes:
         design = _Design(net, i)
         K = int(net.atom[net.cont_pos[i], 0])
-        entry = {}
+        entry, beta = {}, None
         kind = "logistic"
         if mode == "auto":
             X, cls, w, keep = _atom_rows(net, i, valid, design)
             if cls.shape[0] < 2:
                 continue
-            beta = _logistic(net, i, train, design, K)
+            beta = _logistic(net, i, train, design, K, rough=True)
             net_nll = mlp[:, compare.index(i)]
             nll = {"network": w * (net_nll if keep is None else net_nll[keep.cpu()]),
                    "logistic": w * -_class_log_probs(X, beta).gather(
@@ -773,7 +851,7 @@ def _select_atoms(net, mode, train, valid, forced) -> dict:
         if kind == "logistic":          # refit on every row, unweighted
             _write_atoms(net, i, design, _logistic(
                 net, i, _all_rows(train, valid), design, K,
-                weighted=False))
+                weighted=False, init=beta))
         entry["kind"] = kind
         report[i] = entry
     return report
