@@ -166,9 +166,10 @@ default="auto"
         network; a kind: that kind
         for every eligible node; a dict ``{node: kind}``: those nodes as named, the
         others ``"auto"``. Eligible: continuous endogenous nodes with their own noise
-        (``variant="ccgm_noise"``), not exact formulas, without a many-level
-        categorical parent; the others keep the network (naming one in the dict is an
-        error). The chosen kinds are ``mechanisms_``; the validation behind them is
+        (``variant="ccgm_noise"``), not exact formulas; the others keep the network
+        (naming one in the dict is an error). A many-level categorical parent enters
+        the simple mechanisms as its levels' indicators (in the logistic regressions
+        with a N(0, 1) prior on each level's shift of the log-odds). The chosen kinds are ``mechanisms_``; the validation behind them is
         ``history_["mechanisms"]``. ``"network"`` is the model before this choice
         existed. A node with point masses takes the kind for its continuous part
         between the atoms (location and scale in its decoder's latent units, fitted by
@@ -179,11 +180,12 @@ default="auto"
         probabilities are a multinomial logistic regression on the parents under the
         simple kinds, the network's under ``"network"`` (or the node named
         ``"network"`` in the dict), and by the held-out comparison under ``"auto"``
-        (``atom_mechanisms_``). A binary or categorical endogenous node keeps the network
-        unless the dict names it ``"linear"``: then its classes are a (multinomial)
-        logistic regression on its parents (the remedy where ``check``'s likelihood
-        finds the network worse than that baseline; not beside a many-level categorical
-        node, read through lookup tables).
+        (``atom_mechanisms_``). A binary or categorical endogenous node (not a
+        many-level one) is offered the same way a (multinomial) logistic regression of
+        its level on its parents: kept under ``"auto"`` unless the network's held-out
+        likelihood of the levels is significantly better, always under the simple
+        kinds and where the dict names the node ``"linear"``, never under
+        ``"network"`` (``mechanisms_`` says ``"linear"`` for it).
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool or "paper", default=False
