@@ -635,14 +635,19 @@ def _class_hessian(X: torch.Tensor, P: torch.Tensor, w: torch.Tensor, blocks) ->
     pd = dense.numel()
     H = X.new_zeros(K, width, K, width)
     cross = dense.view(-1, 1), dense.view(1, -1)
+    step = max(1, _ACTIVATIONS // max(K * pd, 1))      # (rows per slice: V stays small)
     for a in range(K):
-        V = C[:, a, :, None] * Xd[:, None, :]                           # (n, K, pd)
-        block = (Xd.T @ V.reshape(n, K * pd)).view(pd, K, pd)           # [j, b, j']
-        H[a][cross[0], :, cross[1]] = block.permute(0, 2, 1)
-        for idx, codes, L in groups:                    # [level l, b, dense j]
-            A = X.new_zeros(L, K, pd).index_add_(0, codes, V)
-            H[a][idx.view(-1, 1), :, cross[1]] = A.permute(0, 2, 1)
-            H[:, cross[0], a, idx.view(1, -1)] = A.permute(1, 2, 0)
+        block = X.new_zeros(pd, K * pd)
+        A = [X.new_zeros(L, K, pd) for _, _, L in groups]
+        for r in range(0, n, step):
+            V = C[r:r + step, a, :, None] * Xd[r:r + step, None, :]    # (rows, K, pd)
+            block += Xd[r:r + step].T @ V.reshape(-1, K * pd)
+            for (_, codes, _), acc in zip(groups, A):
+                acc.index_add_(0, codes[r:r + step], V)
+        H[a][cross[0], :, cross[1]] = block.view(pd, K, pd).permute(0, 2, 1)   # [j, j', b]
+        for (idx, _, _), acc in zip(groups, A):          # acc: [level l, b, dense j]
+            H[a][idx.view(-1, 1), :, cross[1]] = acc.permute(0, 2, 1)
+            H[:, cross[0], a, idx.view(1, -1)] = acc.permute(1, 2, 0)
     for g, (idx, codes, L) in enumerate(groups):
         for h, (idx2, codes2, L2) in enumerate(groups[g:]):   # [l, m, a, b]
             E = X.new_zeros(L * L2, K, K).index_add_(0, codes * L2 + codes2, C)

@@ -8,6 +8,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from dowhy_ccgm import CCGMGenerator
 
@@ -516,3 +517,30 @@ def test_simple_mechanisms_read_a_many_level_categorical_parent(tmp_path):
     np.testing.assert_array_equal(cf["k"], df["k"].iloc[:500])
     np.testing.assert_allclose(cf["y"], df["y"].iloc[:500], atol=1e-4)
     _saved_and_loaded(gen, tmp_path / "wide.ccgm")
+
+
+def test_the_logistic_hessian_reads_indicator_blocks_as_level_codes():
+    """``_class_hessian`` (indicator blocks as level codes) equals the dense formula
+    ``sum_n w_n (diag(P_n) - P_n P_n^T) (x) x_n x_n^T`` to rounding: dense columns, two
+    one-hot blocks (their cross terms), and a block that is not one-hot in every row
+    (read as dense)."""
+    from dowhy_ccgm._simple import _class_hessian
+    rng = np.random.default_rng(0)
+    n, K = 3000, 3
+    dense = rng.normal(size=(n, 2))
+    a = np.eye(5)[rng.integers(0, 5, n)]
+    b = np.eye(40)[rng.integers(0, 40, n)]
+    c = np.eye(4)[rng.integers(0, 4, n)]
+    c[:10] = 0.0                                  # (not one-hot in 10 rows: dense)
+    X = torch.tensor(np.column_stack([dense[:, :1], a, b, dense[:, 1:], c, np.ones(n)]))
+    blocks = [torch.arange(1, 6), torch.arange(6, 46), torch.arange(47, 51)]
+    eta = torch.tensor(rng.normal(size=(n, K + 1)))
+    P = torch.softmax(eta, 1)[:, 1:]
+    w = torch.tensor(rng.uniform(0.5, 2.0, n))
+    H = _class_hessian(X, P, w, blocks)
+    want = torch.zeros_like(H)
+    for i in range(K):
+        for j in range(K):
+            cw = w * P[:, i] * (float(i == j) - P[:, j])
+            want[i, :, j] = (X * cw.unsqueeze(1)).T @ X
+    assert float((H - want).abs().max()) < 1e-9 * float(want.abs().max())
