@@ -1089,31 +1089,37 @@ def adult_mechanisms_markdown(rows) -> list:
 
     def mean(mode, key, node):
         return float(np.mean([r[mode][key][node] for r in rows]))
+    modes = [m for m in ("network", "auto", "logistic") if m in rows[0]]
     out = [f"UCI Adult (`ccgm fairness`'s graph; binary and categorical nodes beside a "
            f"41-level country parent), fitted on a random 80% of the rows (seeds {seeds}), "
            "each node's mean negative log-likelihood of the other 20% (nats per row; a "
            "continuous node's on its standardized scale; lower is better; the baseline is "
            "the model check's cross-fitted linear or logistic regression; means over the "
-           "seeds).", "",
-           "| node | NLL, network everywhere | NLL, chosen (`\"auto\"`) | NLL, linear / "
-           "logistic baseline | chosen per seed |", "|---|---:|---:|---:|---|"]
+           "seeds). Last column: every binary and categorical node named `\"linear\"` "
+           "(a multinomial logistic regression on its parents).", "",
+           "| node | network everywhere | `\"auto\"` (default) | linear / logistic "
+           "baseline | `\"auto\"`, discrete nodes logistic |", "|---|---:|---:|---:|---:|"]
     for node in nodes:
         if node not in rows[0]["auto"]["nll"]:
             continue                  # (point masses: the check has no baseline for them)
-        kinds = ", ".join(r["auto"]["mechanisms"][node] for r in rows)
-        out.append(f"| {node} | {mean('network', 'nll', node):.4f} | "
-                   f"{mean('auto', 'nll', node):.4f} | "
-                   f"{mean('auto', 'baseline_nll', node):.4f} | {kinds} |")
+        cells = [f"{mean(m, 'nll', node):.4f}" for m in modes]
+        cells.insert(2, f"{mean('auto', 'baseline_nll', node):.4f}")
+        out.append(f"| {node} | " + " | ".join(cells) + " |")
     for key, label, fmt in (("score", "held-out `score` (mean log-likelihood per row)",
                              "{:.4f}"),
                             ("n_flags", "the model check's flags", "{:.1f}"),
                             ("fit_s", "fit [s]", "{:.1f}")):
-        vals = [float(np.mean([r[m][key] for r in rows])) for m in ("network", "auto")]
-        out.append(f"| {label} | {fmt.format(vals[0])} | {fmt.format(vals[1])} | - | - |")
-    lik = {m: sorted({n for r in rows for n in r[m]["likelihood_flags"]})
-           for m in ("network", "auto")}
-    out.append(f"| nodes flagged below their baseline | {', '.join(lik['network']) or 'none'}"
-               f" | {', '.join(lik['auto']) or 'none'} | - | - |")
+        cells = [fmt.format(float(np.mean([r[m][key] for r in rows]))) for m in modes]
+        cells.insert(2, "-")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    lik = [", ".join(sorted({n for r in rows for n in r[m]["likelihood_flags"]})) or "none"
+           for m in modes]
+    lik.insert(2, "-")
+    out.append("| nodes flagged below their baseline | " + " | ".join(lik) + " |")
+    atoms = [", ".join(f"{k}: {v}" for k, v in rows[0][m]["atom_mechanisms"].items())
+             for m in modes]
+    atoms.insert(2, "-")
+    out.append(f"| atom probabilities (seed {rows[0]['seed']}) | " + " | ".join(atoms) + " |")
     return out
 
 

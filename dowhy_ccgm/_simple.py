@@ -52,9 +52,9 @@ as the fit trains them. A many-level categorical parent (read by the network thr
 lookup tables) enters every simple design as its levels' indicators, written into the
 net as one row per level (``GatedNodeMLP.linear_tab``); no "interaction" beside one.
 
-Binary and categorical endogenous nodes (not many-level ones) are offered a
-(multinomial) logistic regression of their level on the linear design by the same rule
-as the atom probabilities below (:func:`_select_classes`).
+A binary or categorical endogenous node (not a many-level one) keeps the network unless
+the user names it ``"linear"``: then its level is a (multinomial) logistic regression on
+the linear design (:func:`_select_classes`).
 
 A node with point masses (:mod:`dowhy_ccgm.nn._atoms`) is offered the same candidates for
 its continuous part ``dec(loc + s e)``, ``e`` truncated to the part's bounds (a floor, a
@@ -773,58 +773,22 @@ def _write_classes(net, i: int, design: _Design, beta: torch.Tensor) -> None:
     net.g.set_linear(i, weight, bias, table=table)
 
 
-def _network_level_nll(net, S: torch.Tensor, codes: torch.Tensor, nodes) -> torch.Tensor:
-    """The network's ``-log P(level)`` of each of the discrete ``nodes``' observed codes
-    ``codes`` (rows, len(nodes)) per row, float64 on the CPU."""
-    parts = []
-    for rows, out in _network_outputs(net, S, nodes):
-        cols = []
-        for k, i in enumerate(nodes):
-            logp = torch.log_softmax(net.disc_logits(i, out[:, k]).double(), -1).cpu()
-            cols.append(-logp.gather(1, codes[rows, k].long().cpu().unsqueeze(1)).squeeze(1))
-        parts.append(torch.stack(cols, 1))
-    return torch.cat(parts)
-
-
-def _select_classes(net, mode, train, valid, forced) -> dict:
-    """The classes of every node in :func:`discrete_nodes`: a (multinomial) logistic
-    regression on the parents unless the network's validation NLL of the levels is lower
-    by more than :data:`NETWORK_Z` standard errors (``mode`` ``"auto"``, the rule of the
-    atom probabilities), always (the simple kinds, or the node named ``"linear"``) or
-    never (``"network"``, or the node named ``"network"``). A kept one is refitted on
-    every row, unweighted, and written in."""
-    nodes = [i for i in discrete_nodes(net)
-             if forced.get(i) == "linear" or (i not in forced and mode != "network")]
-    compare = [i for i in nodes if mode == "auto" and i not in forced] \
-        if valid[0].shape[0] >= 2 else []
-    designs = {i: _Design(net, i) for i in nodes}
-    rows = {i: _class_rows(net, i, valid, designs[i]) for i in compare}
-    mlp = None
-    if compare:
-        S_va = valid[0]
-        codes = torch.stack([net.node_codes(i, S_va[:, net.block(i)]) for i in compare], 1)
-        mlp = _network_level_nll(net, S_va, codes, compare)
+def _select_classes(net, train, valid, forced) -> dict:
+    """The discrete nodes a user asked to be a logistic regression
+    (``mechanisms={node: "linear"}``): fitted on every row, unweighted, and written in.
+    (Not offered under ``"auto"``: on Adult the logistic income mechanism had the better
+    held-out likelihood but cost the synthetic data's downstream classifier 0.006-0.008
+    AUROC, the interactions it drops; see ``benchmarks/bench_mechanisms.py``.)"""
     report = {}
     every = _all_rows(train, valid)
-    for i in nodes:
-        design = designs[i]
+    for i in discrete_nodes(net):
+        if forced.get(i) != "linear":
+            continue
+        design = _Design(net, i)
         K = 1 if net.kinds[i] == "binary" else net.n_categories[i] - 1
-        entry, kind, beta = {}, "linear", None
-        if i in compare:
-            X, cls, w, keep = rows[i]
-            if cls.shape[0] < 2:
-                continue
-            beta = _logistic(net, i, train, design, K, rows=_class_rows, rough=True)
-            net_nll = mlp[:, compare.index(i)]
-            nll = {"network": w * (net_nll if keep is None else net_nll[keep.cpu()]),
-                   "linear": w * -_class_log_probs(X, beta).gather(
-                       1, cls.unsqueeze(1)).squeeze(1)}
-            kind, entry["candidates"] = _choose(nll, "linear")
-        if kind == "linear":      # (from the compared fit: a few Newton steps)
-            _write_classes(net, i, design, _logistic(net, i, every, design, K, weighted=False,
-                                                     rows=_class_rows, init=beta))
-        entry["kind"] = kind
-        report[i] = entry
+        _write_classes(net, i, design, _logistic(net, i, every, design, K, weighted=False,
+                                                 rows=_class_rows))
+        report[i] = {"kind": "linear"}
     return report
 
 
@@ -1029,7 +993,7 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
     binary parent's node index) where the interaction mechanism is kept."""
     clear_simple(net)
     forced = dict(forced or {})
-    classes = _select_classes(net, mode, train, valid, forced)
+    classes = _select_classes(net, train, valid, forced)
     nodes = [i for i in eligible_nodes(net)
              if (mode != "network" or i in forced) and forced.get(i) != "network"]
     if not nodes and (mode == "network" or not atom_nodes(net)):

@@ -245,17 +245,17 @@ def test_a_discrete_mechanism_worse_than_logistic_is_flagged_with_the_remedy():
         t = (rng.random(n) < 1 / (1 + np.exp(-slope * x))).astype(np.int64)
         return pd.DataFrame({"x": x, "t": t})
 
-    gen = CCGMGenerator(nx.DiGraph([("x", "t")]), random_state=0, progress_bar=False,
-                        mechanisms="network").fit(rows(3000, 0, 1.5))
+    gen = CCGMGenerator(nx.DiGraph([("x", "t")]), random_state=0,
+                        progress_bar=False).fit(rows(3000, 0, 1.5))
     assert gen.check(rows(3000, 1, 1.5)).ok
     rep = gen.check(rows(3000, 2, -1.5))
     assert rep.likelihood.set_index("node").loc["t", "flag"]
     assert any("node 't': held-out log-likelihood" in f
                and "mechanisms={'t': 'linear'}" in f for f in rep.flags)
-    # the default makes t that logistic regression already: flagged, without the remedy
-    auto = CCGMGenerator(nx.DiGraph([("x", "t")]), random_state=0,
-                         progress_bar=False).fit(rows(3000, 0, 1.5))
-    assert auto.mechanisms_ == {"t": "linear"}
-    rep = auto.check(rows(3000, 2, -1.5))
+    # t already that logistic regression: flagged, without the remedy
+    logistic = CCGMGenerator(nx.DiGraph([("x", "t")]), random_state=0, progress_bar=False,
+                             mechanisms={"t": "linear"}).fit(rows(3000, 0, 1.5))
+    assert logistic.mechanisms_ == {"t": "linear"}
+    rep = logistic.check(rows(3000, 2, -1.5))
     assert any("node 't': held-out log-likelihood" in f and "mechanisms=" not in f
                for f in rep.flags)

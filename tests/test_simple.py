@@ -407,8 +407,8 @@ def test_a_discrete_node_takes_a_logistic_regression_when_asked(tmp_path):
     (multinomial) logistic regression on its parents (the remedy when the model check finds
     the network's classes worse than that baseline): its class probabilities are those of
     a logistic regression fitted to the same rows, its units come back from
-    ``counterfactual(X, {})`` and after save/load, and ``"network"`` keeps the network.
-    Other simple kinds, a root and a many-level categorical node (logits through a
+    ``counterfactual(X, {})`` and after save/load, and the default ("auto") keeps the
+    network. Other simple kinds, a root and a many-level categorical node (logits through a
     low-rank head) are refused, naming the node."""
     from sklearn.linear_model import LogisticRegression
     rng = np.random.default_rng(0)
@@ -424,8 +424,7 @@ def test_a_discrete_node_takes_a_logistic_regression_when_asked(tmp_path):
     gen = CCGMGenerator(g, random_state=0, progress_bar=False,
                         mechanisms={"k": "linear", "t": "linear"}).fit(df)
     assert gen.mechanisms_ == {"k": "linear", "t": "linear"}
-    assert CCGMGenerator(g, random_state=0, progress_bar=False,
-                         mechanisms="network").fit(df).mechanisms_ == {
+    assert CCGMGenerator(g, random_state=0, progress_bar=False).fit(df).mechanisms_ == {
         "k": "network", "t": "network"}
     ref = LogisticRegression(C=1e4, max_iter=1000).fit(np.column_stack([x, c - 0.5]), k)
     grid = pd.DataFrame({"x": [-1.5, 0.0, 1.5, 1.5], "c": [0, 1, 0, 1]})
@@ -448,44 +447,15 @@ def test_a_discrete_node_takes_a_logistic_regression_when_asked(tmp_path):
             wide[["x", "w"]])
 
 
-def test_auto_makes_a_discrete_node_logistic_unless_the_network_fits_better():
-    """``mechanisms="auto"`` gives a binary or categorical node the logistic regression
-    unless the network's held-out likelihood of its levels is significantly better: a
-    truly logistic treatment and a 3-level node get it (their class probabilities those of
-    sklearn's logistic regression on the same rows), a treatment whose log-odds bend as
-    3 sin(2x) keeps the network (the logistic one is 0.3 nats per row worse there), and
-    that network's treated shares follow the bend."""
-    from sklearn.linear_model import LogisticRegression
-    rng = np.random.default_rng(3)
-    n = 4000
-    x = rng.normal(size=n)
-    eta = np.column_stack([np.zeros(n), x, 0.3 - x])
-    p = np.exp(eta) / np.exp(eta).sum(1, keepdims=True)
-    k = (rng.random(n)[:, None] > np.cumsum(p, 1)).sum(1)
-    t = (rng.random(n) < 1 / (1 + np.exp(-(0.8 * x - 0.5)))).astype(np.int64)
-    b = (rng.random(n) < 1 / (1 + np.exp(-3 * np.sin(2 * x)))).astype(np.int64)
-    df = pd.DataFrame({"x": x, "k": np.array(["a", "b", "z"])[k], "t": t, "b": b})
-    g = nx.DiGraph([("x", "k"), ("x", "t"), ("x", "b")])
-    gen = CCGMGenerator(g, random_state=0, progress_bar=False).fit(df)
-    assert gen.mechanisms_ == {"k": "linear", "t": "linear", "b": "network"}
-    cand = {e["node"]: e for e in gen.history_["mechanisms"]}["b"]["candidates"]
-    assert cand["linear"]["delta"] > 0.3
-    ref = LogisticRegression(C=1e4, max_iter=1000).fit(x[:, None], t)
-    for x0 in (-1.5, 0.0, 1.5):
-        draws = gen.intervene({"x": np.full(40_000, x0)}, n_samples=40_000,
-                              random_state=1)
-        assert abs(draws["t"].mean() - ref.predict_proba([[x0]])[0, 1]) < 0.015
-        truth = 1 / (1 + np.exp(-3 * np.sin(2 * x0)))
-        assert abs(draws["b"].mean() - truth) < 0.08
-
-
 def test_simple_mechanisms_read_a_many_level_categorical_parent(tmp_path):
     """A parent with 40 levels (read by the network through lookup tables) enters the
     simple mechanisms as its levels' indicators: a continuous child ``y = 0.5 x +
     effect[w] + noise`` is linear under ``"auto"`` with every level's mean within 0.1 sd of
-    the truth, a 3-level child is a multinomial logistic regression whose probabilities
-    are sklearn's on the same one-hot design, units come back from ``counterfactual(X,
-    {})``, and save/load keeps the levels' rows."""
+    the truth, a 3-level child named ``"linear"`` is a multinomial logistic regression
+    whose probabilities are sklearn's on the same one-hot design (within 0.03: its N(0, 1)
+    prior on each level's shift, against sklearn's near-unpenalised fit, on 150 rows a
+    level), units come back from ``counterfactual(X, {})``, and save/load keeps the
+    levels' rows."""
     from sklearn.linear_model import LogisticRegression
     rng = np.random.default_rng(1)
     n, L = 6000, 40
@@ -499,7 +469,8 @@ def test_simple_mechanisms_read_a_many_level_categorical_parent(tmp_path):
     names = np.array([f"w{j:02d}" for j in range(L)])
     df = pd.DataFrame({"x": x, "w": names[w], "y": y, "k": np.array(["a", "b", "c"])[k]})
     g = nx.DiGraph([("x", "y"), ("w", "y"), ("x", "k"), ("w", "k")])
-    gen = CCGMGenerator(g, random_state=0, progress_bar=False).fit(df)
+    gen = CCGMGenerator(g, random_state=0, progress_bar=False,
+                        mechanisms={"k": "linear"}).fit(df)
     assert gen.mechanisms_ == {"y": "linear", "k": "linear"}
     for j in (0, 7, 39):
         draws = gen.intervene({"x": np.zeros(20_000), "w": np.full(20_000, names[j])},
