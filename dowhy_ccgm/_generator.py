@@ -171,8 +171,8 @@ default="auto"
         the simple mechanisms as its levels' indicators (in the logistic regressions
         with a N(0, 1) prior on each level's shift of the log-odds). The chosen kinds
         are ``mechanisms_``; the validation behind them is ``history_["mechanisms"]``.
-        ``"network"`` is the model before this choice existed. A node with point masses takes the kind for its continuous part
-        between the atoms (location and scale in its decoder's latent units, fitted by
+        ``"network"`` is the model before this choice existed. A node with point
+        masses takes the kind for its continuous part between the atoms (location and scale in its decoder's latent units, fitted by
         the truncated normal's likelihood below a cap and above a floor); under
         ``"auto"`` the part keeps the network unless the simple part's held-out
         likelihood is significantly better, or fewer than 20 held-out rows lie off the
