@@ -446,7 +446,7 @@ class GatedNodeMLP(nn.Module):
         cols, rows = self._linear_rows[i]
         f = self.linear_features(states[:, cols].double(), cols)
         out = torch.addmm(self.linear_b[i].double(), f, self.linear_w[i][rows].double())
-        for c, r, K in self._linear_tabs[i]:
+        for c, r, K in self.__dict__.get("_linear_tabs", {}).get(i, ()):  # (old pickles)
             code = states[:, c].round().long().clamp(0, K - 1)
             out = out + self.linear_tab[i, r + code].double()
         if i in self._linear_mod:
