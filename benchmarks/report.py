@@ -1107,6 +1107,9 @@ def adult_mechanisms_markdown(rows) -> list:
         out.append(f"| {node} | " + " | ".join(cells) + " |")
     for key, label, fmt in (("score", "held-out `score` (mean log-likelihood per row)",
                              "{:.4f}"),
+                            ("auroc", "downstream AUROC, trained on generated rows "
+                             f"(on the training rows: "
+                             f"{np.mean([r['real_auroc'] for r in rows]):.4f})", "{:.4f}"),
                             ("n_flags", "the model check's flags", "{:.1f}"),
                             ("fit_s", "fit [s]", "{:.1f}")):
         cells = [fmt.format(float(np.mean([r[m][key] for r in rows]))) for m in modes]
@@ -1127,9 +1130,10 @@ mechanisms_section = _table_section(
     "mechanisms.json", "Simple mechanisms chosen by validation (`bench_mechanisms.py`)",
     mechanisms_markdown,
     "`mechanisms=\"auto\"` (the default) offers each continuous node a linear, an "
-    "additive spline and an interaction noise model beside the network, and each binary "
-    "or categorical node a (multinomial) logistic regression, and keeps the simple one "
-    "where the held-out likelihood does not ask for more (`dowhy_ccgm/_simple.py`).")
+    "additive spline and an interaction noise model beside the network (and the atom "
+    "probabilities of a node with point masses a logistic regression), and keeps the "
+    "simple one where the held-out likelihood does not ask for more "
+    "(`dowhy_ccgm/_simple.py`).")
 
 
 STRUCTURE_METHODS = (("ccgm", "CCGM"), ("ccgm_bic", "CCGM, BIC alone (min_r2=0)"),
