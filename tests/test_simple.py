@@ -450,8 +450,10 @@ def test_a_discrete_node_takes_a_logistic_regression_when_asked(tmp_path):
 def test_simple_mechanisms_read_a_many_level_categorical_parent(tmp_path):
     """A parent with 40 levels (read by the network through lookup tables) enters the
     simple mechanisms as its levels' indicators: a continuous child ``y = 0.5 x +
-    effect[w] + noise`` is linear under ``"auto"`` with every level's mean within 0.1 sd of
-    the truth, a 3-level child named ``"linear"`` is a multinomial logistic regression
+    effect[w] + noise`` named ``"linear"`` has every level's mean within 0.1 sd of the
+    truth (under ``"auto"`` it keeps the network: a node with a many-level parent takes a
+    simple mechanism only when named), a 3-level child named ``"linear"`` is a multinomial
+    logistic regression
     whose probabilities are sklearn's on the same one-hot design (within 0.03: its N(0, 1)
     prior on each level's shift, against sklearn's near-unpenalised fit, on 150 rows a
     level), units come back from ``counterfactual(X, {})``, and save/load keeps the
@@ -470,8 +472,11 @@ def test_simple_mechanisms_read_a_many_level_categorical_parent(tmp_path):
     df = pd.DataFrame({"x": x, "w": names[w], "y": y, "k": np.array(["a", "b", "c"])[k]})
     g = nx.DiGraph([("x", "y"), ("w", "y"), ("x", "k"), ("w", "k")])
     gen = CCGMGenerator(g, random_state=0, progress_bar=False,
-                        mechanisms={"k": "linear"}).fit(df)
+                        mechanisms={"y": "linear", "k": "linear"}).fit(df)
     assert gen.mechanisms_ == {"y": "linear", "k": "linear"}
+    auto = CCGMGenerator(nx.DiGraph([("x", "y"), ("w", "y")]), random_state=0,
+                         progress_bar=False).fit(df[["x", "w", "y"]])
+    assert auto.mechanisms_ == {"y": "network"}
     for j in (0, 7, 39):
         draws = gen.intervene({"x": np.zeros(20_000), "w": np.full(20_000, names[j])},
                               n_samples=20_000, random_state=2)
