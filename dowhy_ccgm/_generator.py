@@ -168,22 +168,23 @@ default="auto"
         (``variant="ccgm_noise"``), not exact formulas; the others keep the network (naming one in
         the dict is an error). A many-level categorical parent enters the simple mechanisms as its
         levels' indicators (in the logistic regressions with a N(0, 1) prior on each level's shift
-        of the log-odds). The chosen kinds are ``mechanisms_``; the validation behind them is
-        ``history_["mechanisms"]``. ``"network"`` is the model before this choice existed. A node
-        with point masses takes the kind for its continuous part between the atoms (location and
-        scale in its decoder's latent units, fitted by the truncated normal's likelihood below a cap
-        and above a floor); under ``"auto"`` the part keeps the network unless the simple part's
-        held-out likelihood is significantly better, or fewer than 20 held-out rows lie off the
-        atoms (a rare cell's part: the 15 sale days of DoWhy's online shop). Its atom probabilities
-        are a multinomial logistic regression on the parents under the simple kinds, the network's
-        under ``"network"`` (or the node named ``"network"`` in the dict), and by the held-out
-        comparison under ``"auto"`` (``atom_mechanisms_``). A binary or categorical endogenous node
-        keeps the network unless the dict names it ``"linear"``: then its classes are a
-        (multinomial) logistic regression on its parents (the remedy where ``check``'s likelihood
-        finds the network worse than that baseline; not for a many-level categorical node, whose
-        logits come through a low-rank head). It is not offered under ``"auto"``: on Adult it had
-        the better held-out likelihood but the synthetic data lost 0.007 of a downstream
-        classifier's AUROC (``benchmarks/bench_mechanisms.py``).
+        of the log-odds); under ``"auto"`` a node with such a parent keeps the network (its atom
+        probabilities included) unless the dict names it. The chosen kinds are ``mechanisms_``; the
+        validation behind them is ``history_["mechanisms"]``. ``"network"`` is the model before this
+        choice existed. A node with point masses takes the kind for its continuous part between the
+        atoms (location and scale in its decoder's latent units, fitted by the truncated normal's
+        likelihood below a cap and above a floor); under ``"auto"`` the part keeps the network
+        unless the simple part's held-out likelihood is significantly better, or fewer than 20
+        held-out rows lie off the atoms (a rare cell's part: the 15 sale days of DoWhy's online
+        shop). Its atom probabilities are a multinomial logistic regression on the parents under the
+        simple kinds, the network's under ``"network"`` (or the node named ``"network"`` in the
+        dict), and by the held-out comparison under ``"auto"`` (``atom_mechanisms_``). A binary or
+        categorical endogenous node keeps the network unless the dict names it ``"linear"``: then
+        its classes are a (multinomial) logistic regression on its parents (the remedy where
+        ``check``'s likelihood finds the network worse than that baseline; not for a many-level
+        categorical node, whose logits come through a low-rank head). It is not offered under
+        ``"auto"``: on Adult it had the better held-out likelihood but the synthetic data lost 0.007
+        of a downstream classifier's AUROC (``benchmarks/bench_mechanisms.py``).
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool or "paper", default=False
