@@ -183,7 +183,7 @@ default="auto"
         its classes are a (multinomial) logistic regression on its parents (the remedy where
         ``check``'s likelihood finds the network worse than that baseline; not for a many-level
         categorical node, whose logits come through a low-rank head). It is not offered under
-        ``"auto"``: on Adult it had the better held-out likelihood but the synthetic data lost 0.007
+        ``"auto"``: on Adult it had the better held-out likelihood but the synthetic data lost 0.008
         of a downstream classifier's AUROC (``benchmarks/bench_mechanisms.py``).
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.

@@ -783,7 +783,7 @@ def _select_classes(net, train, valid, forced) -> dict:
     """The discrete nodes a user asked to be a logistic regression
     (``mechanisms={node: "linear"}``): fitted on every row, unweighted, and written in.
     (Not offered under ``"auto"``: on Adult the logistic income mechanism had the better
-    held-out likelihood but cost the synthetic data's downstream classifier 0.007 AUROC,
+    held-out likelihood but cost the synthetic data's downstream classifier 0.008 AUROC,
     the interactions it drops; see ``benchmarks/bench_mechanisms.py``.)"""
     report = {}
     every = _all_rows(train, valid)
