@@ -280,6 +280,19 @@ def _parent_columns(net, i: int) -> torch.Tensor:
     return torch.nonzero(gate).flatten().cpu()
 
 
+def _blank_map(net) -> tuple:
+    """Zero ``(weight, bias, table)`` of :meth:`GatedNodeMLP.set_linear` for one node."""
+    g = net.g
+    return (torch.zeros(net.width * (1 + g.BASIS), net.n_out), torch.zeros(net.n_out),
+            torch.zeros(g.linear_tab.shape[1:]))
+
+
+def _auto_keeps_network(net, i: int, mode, forced) -> bool:
+    """Under ``"auto"`` a node with a many-level categorical parent keeps its network
+    unless ``forced`` names it (see the module's docstring)."""
+    return mode == "auto" and i not in forced and bool(_wide_parents(net, i))
+
+
 def _wide_parents(net, i: int) -> list:
     """Node ``i``'s many-level categorical parents read through lookup tables:
     ``[(state column, first row in linear_tab, levels)]``."""
@@ -298,7 +311,7 @@ class _Design:
 
     def __init__(self, net, i: int):
         cols = _parent_columns(net, i)
-        self.g, self.cols, self.wide = net.g, cols, _wide_parents(net, i)
+        self.net, self.g, self.cols, self.wide = net, net.g, cols, _wide_parents(net, i)
         used = net.g.linear_basis.cpu()[cols] > 0                        # (P, B)
         p = cols.numel()
         self.q = sum(K for _, _, K in self.wide)
@@ -368,11 +381,10 @@ class _Design:
         table[self.levels.unsqueeze(1), out_cols] = ind.float()
         return beta[-1]
 
-    def weights(self, beta: torch.Tensor, n_out: int, width: int):
+    def weights(self, beta: torch.Tensor):
         """``(weight, intercept, other keyword arguments)`` of
         :meth:`GatedNodeMLP.set_linear` from the full design's coefficients."""
-        weight = torch.zeros(width * (1 + self.g.BASIS), n_out)
-        table = self.g.linear_tab.new_zeros(self.g.linear_tab.shape[1:]).cpu()
+        weight, _, table = _blank_map(self.net)
         intercept = self.place(beta.unsqueeze(1), weight, table, torch.tensor([0]))
         return weight, float(intercept[0]), {"table": table}
 
@@ -394,13 +406,14 @@ class _ModifiedDesign:
         X = self.base.linear_design(S)
         return torch.cat([X, X[:, self.k:self.k + 1] * X[:, self.others]], 1)
 
-    def weights(self, beta: torch.Tensor, n_out: int, width: int):
+    def weights(self, beta: torch.Tensor):
         """``(weight, intercept, {modifier, modifier_weight})`` of
         :meth:`GatedNodeMLP.set_linear`."""
         p = self.base.cols.numel()
-        weight = torch.zeros(width * (1 + self.base.g.BASIS), n_out)
+        net = self.base.net
+        weight = _blank_map(net)[0]
         weight[self.base.cols, 0] = beta[:p].float()
-        wm = torch.zeros(width, n_out)
+        wm = torch.zeros(net.width, net.n_out)
         wm[self.base.cols[self.others], 0] = beta[p + 1:].float()
         return weight, float(beta[p]), {"modifier": self.modifier, "modifier_weight": wm}
 
@@ -517,7 +530,7 @@ def _write(net, i: int, design, beta: torch.Tensor, var: float) -> None:
     masses: its continuous part's location and scale only, in its decoder's latent units
     (the decoder and, until :func:`_write_atoms`, the atom probabilities stay the
     network's)."""
-    weight, intercept, modifier = design.weights(beta, net.n_out, net.width)
+    weight, intercept, modifier = design.weights(beta)
     bias = torch.zeros(net.n_out)
     bias[0] = intercept
     x = math.sqrt(var) - 1e-3
@@ -756,9 +769,7 @@ def _write_atoms(net, i: int, design: _Design, beta: torch.Tensor) -> None:
                      "modifier_weight": g.linear_wm[i].clone()}
         mlp = [c for c in range(net.n_out) if bool(g.linear_mlp[i, c] > 0)]
     else:
-        weight = torch.zeros(net.width * (1 + g.BASIS), net.n_out)
-        bias = torch.zeros(net.n_out)
-        table = torch.zeros(g.linear_tab.shape[1:])
+        weight, bias, table = _blank_map(net)
         mlp = list(range(net.n_out))
     cols = torch.arange(2, 2 + K)
     bias[cols] = design.place(beta, weight, table, cols).float()
@@ -770,9 +781,7 @@ def _write_classes(net, i: int, design: _Design, beta: torch.Tensor) -> None:
     """A discrete node's logits from the logistic regression ``beta`` (p, K - 1), level 0
     the reference (a binary node's one logit column; a categorical node's column 0 stays
     0)."""
-    weight = torch.zeros(net.width * (1 + net.g.BASIS), net.n_out)
-    bias = torch.zeros(net.n_out)
-    table = torch.zeros(net.g.linear_tab.shape[1:])
+    weight, bias, table = _blank_map(net)
     first = 0 if net.kinds[i] == "binary" else 1
     cols = torch.arange(first, first + beta.shape[1])
     bias[cols] = design.place(beta, weight, table, cols).float()
@@ -804,7 +813,7 @@ def _select_atoms(net, mode, train, valid, forced) -> dict:
     :data:`NETWORK_Z` standard errors (``mode`` ``"auto"``), always (``"linear"``,
     ``"additive"``) or never (``"network"``, or the node forced to ``"network"``)."""
     nodes = [i for i in atom_nodes(net) if mode != "network" and forced.get(i) != "network"
-             and (mode != "auto" or i in forced or not _wide_parents(net, i))]
+             and not _auto_keeps_network(net, i, mode, forced)]
     S_va = valid[0]
     compare = nodes if mode == "auto" and S_va.shape[0] >= 2 else []
     mlp = _network_class_nll(net, S_va, valid[1], compare) if compare else None
@@ -1003,7 +1012,7 @@ def select_simple(net, mode, train, valid, forced=None) -> dict:
     classes = _select_classes(net, train, valid, forced)
     nodes = [i for i in eligible_nodes(net)
              if (mode != "network" or i in forced) and forced.get(i) != "network"
-             and (mode != "auto" or i in forced or not _wide_parents(net, i))]
+             and not _auto_keeps_network(net, i, mode, forced)]
     if not nodes and (mode == "network" or not atom_nodes(net)):
         return classes
     _set_knots(net, train)
