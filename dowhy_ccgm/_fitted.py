@@ -503,7 +503,7 @@ class FittedCCGM:
         with torch.no_grad(), torch_threads(self.n_threads):
             if abduction == "exact":
                 ab = self.net.abduct(u, codes, generator=torch.Generator().manual_seed(0),
-                                     overrides=self.overrides(unit_level=True))
+                                     overrides=self.overrides(unit_level=True), cells=False)
                 mu = torch.cat([ab.z, ab.eps], -1).cpu().numpy()
             else:
                 mu = self.net.encode(u, codes).cpu().numpy()

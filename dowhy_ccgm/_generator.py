@@ -657,8 +657,10 @@ default="auto"
         for noise latents.
 
         Under ``objective="exact"`` these are the exact abducted latents (the decoders'
-        inverses and the noise that reproduces each row); under the ELBO, the encoder's
-        posterior means."""
+        inverses and the noise that reproduces each row; for an integer or lattice node,
+        the noise of its value's cell centre, a function of the row: counterfactuals
+        draw it within the cell instead); under the ELBO, the encoder's posterior
+        means."""
         self._check_fitted()
         method = "exact" if self.model_.net.objective == "exact" else "encoder"
         return self.model_.latents(X, method, extra_columns=self.extra_columns)

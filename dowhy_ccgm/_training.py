@@ -650,7 +650,7 @@ def train_encoder(net: CCGMNet, S: torch.Tensor, codes: torch.Tensor, *, epochs:
     S, codes = S.to(dev), codes.to(dev)
     n = S.shape[0]
     parts = [net.abduct(S[k:k + 65_536][:, net.cont_offset], codes[k:k + 65_536],
-                        generator=generator) for k in range(0, n, 65_536)]
+                        generator=generator, cells=False) for k in range(0, n, 65_536)]
     target = torch.cat([torch.cat([p.z, p.eps], -1) for p in parts])
     val_idx, tr_idx = _split(n, validation_fraction, generator, groups)
     params = list(net.encoder.parameters())

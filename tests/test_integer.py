@@ -55,3 +55,52 @@ def test_the_lattice_survives_save_and_load(counts, tmp_path):
     back = CCGMGenerator.load(tmp_path / "m.ccgm")
     pd.testing.assert_frame_equal(back.sample(2000, random_state=3),
                                   gen.sample(2000, random_state=3))
+
+
+def test_a_counterfactual_shift_below_half_a_step_is_kept():
+    """An integer outcome moved by 0.3 of a step: the unit's noise is drawn within its
+    value's cell (its posterior), so about 30% of the units move up by one, as in truth;
+    abducting the cell's centre left every unit where it was (measured before: shift 0.000,
+    P(+1) 0.000; after: 0.302 and 0.314 with two abduction seeds, truth 0.296)."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    t, x, e = rng.integers(0, 2, n), rng.normal(size=n), rng.normal(size=n)
+    y = np.round(2 + 0.3 * t + 0.5 * x + e).astype(np.int64)
+    df = pd.DataFrame({"t": t, "x": x, "y": y})
+    gen = CCGMGenerator(nx.DiGraph([("t", "y"), ("x", "y")]), random_state=0,
+                        progress_bar=False).fit(df)
+    units = df[df.t == 0]
+    truth = np.round(2.3 + 0.5 * units.x + e[df.t == 0]) - units.y
+    for seed in (0, 1):
+        shift = gen.counterfactual(units, {"t": 1}, random_state=seed).y - units.y
+        assert set(shift) <= {0, 1}
+        assert abs(shift.mean() - truth.mean()) < 0.04, seed
+    same = gen.counterfactual(df, {}, random_state=0)
+    assert (same.y.to_numpy() == df.y.to_numpy()).all()
+
+
+def test_lattice_noise_is_independent_of_the_parents():
+    """The abducted noise of an integer node, drawn within each value's cell, has the same
+    law in both parent groups (two-sample KS measured 0.028; the 1% critical value at 3,000
+    rows each is 0.042); the cell's centre (``transform``'s latent, a function of the row)
+    does not (measured 0.256: its values sit on a grid that the parent shifts)."""
+    import torch
+    from scipy import stats
+    rng = np.random.default_rng(1)
+    n = 6000
+    t = rng.integers(0, 2, n)
+    y = np.round(1 + 0.5 * t + 0.8 * rng.normal(size=n)).astype(np.int64)
+    df = pd.DataFrame({"t": t, "y": y})
+    gen = CCGMGenerator(nx.DiGraph([("t", "y")]), random_state=0, progress_bar=False).fit(df)
+    m = gen.model_
+    u, codes, _ = m.observed(df, "raise")
+    slot = m.net.noise_slot(m.nodes.index("y"))
+
+    def ks(cells):
+        noise = m.net.abduct(u, codes, generator=torch.Generator().manual_seed(0),
+                             cells=cells).node(slot).numpy()
+        assert np.isfinite(noise).all()
+        return stats.ks_2samp(noise[t == 0], noise[t == 1]).statistic
+
+    assert ks(True) < 0.042
+    assert ks(False) > 0.15

@@ -216,7 +216,8 @@ class NodeModel:
 
     def estimate_noise(self, target, parent_samples) -> np.ndarray:
         """Noise (n,) reproducing ``target`` at the given parents (exact for continuous
-        nodes; a posterior draw within the observed category's CDF interval otherwise)."""
+        nodes; a posterior draw within the observed category's CDF interval, an atom's
+        interval or an integer value's cell otherwise)."""
         y = np.asarray(target).reshape(-1)
         with torch_threads(self.n_threads), torch.no_grad():
             S = self.parent_states(parent_samples, y.shape[0])
@@ -225,7 +226,8 @@ class NodeModel:
                                  "parents")
             state = self.state_of_values(y)
             uniform = None
-            if self.noise_kind == "uniform" or self.net.atoms[self.node]:
+            if self.noise_kind == "uniform" or self.net.atoms[self.node] \
+                    or self.net.cell_noise(self.node):
                 uniform = torch.as_tensor(np.random.uniform(0.0, 1.0, size=y.shape[0]),
                                           dtype=torch.float32)
             e = self.net.abduct_node(self.node, S, state, uniform=uniform)

@@ -77,6 +77,19 @@ def log_ndtr_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return l_hi + torch.log1p(-ratio)
 
 
+def truncated_normal(a: torch.Tensor, b: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """The ``r``-quantile (``r`` in [0, 1)) of ``N(0, 1)`` truncated to ``(a, b)``, elementwise
+    in float64 (``a`` may be ``-inf``, ``b`` ``inf``): ``Phi^-1(Phi(a) + r (Phi(b) -
+    Phi(a)))`` computed from the side of 0 where the CDFs are small, so an interval far in
+    a tail keeps its draws inside it."""
+    a, b, r = a.double(), b.double(), r.double()
+    log_z = log_ndtr_diff(a, b)
+    below = ndtri_log(torch.logaddexp(_log_ndtr(a), torch.log(r) + log_z))
+    above = -ndtri_log(torch.logaddexp(_log_ndtr(-b), torch.log1p(-r) + log_z))
+    e = torch.where((a + b) > 0, above, below)
+    return torch.minimum(torch.maximum(e, a), b)
+
+
 def log_probs(logits: torch.Tensor) -> torch.Tensor:
     """``(batch, K)`` atom logits -> ``(batch, K + 1)`` log-probabilities, column 0 the
     continuous part's (``log_softmax([0, l_1, ..., l_K])``)."""
