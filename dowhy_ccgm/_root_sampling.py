@@ -106,7 +106,7 @@ def root_pool(net: CCGMNet, S: torch.Tensor, generator: torch.Generator,
                                               generator=generator)
             parts["z"].append(z.cpu())
         for key in ("eps", "unif"):
-            cols = [net.abduct_node(i, Sb, Sb[:, net.block(i)], generator=generator)
+            cols = [net.abduct_node(i, Sb, Sb[:, net.block(i)], generator=generator).float()
                     for i, (k2, _) in roots if k2 == key]
             if cols:
                 parts[key].append(torch.stack(cols, -1).cpu())

@@ -139,3 +139,25 @@ def test_monotone_inverse_gradient_is_the_implicit_function_gradient():
     with torch.no_grad():
         fd = (m.inverse(y + eps) - m.inverse(y - eps)) / (2 * eps)
     assert torch.allclose(grads[0] / w, fd, rtol=2e-3, atol=2e-3)
+
+
+def test_an_abducted_category_is_drawn_back_however_improbable():
+    """A discrete node's abducted noise is float64 and placed inside the interval that
+    generation (also in float64 for such a noise) maps to the unit's own category, so a
+    category of probability 1e-12 comes back; in float32 it fell into a neighbour (the
+    rows of real data the model deems almost impossible, 1e-8 to 1e-10 on Adult)."""
+    import torch
+
+    from dowhy_ccgm.nn._generation import category_interval, inverse_cdf_codes
+    for logits in ([[0.0, -27.6]], [[-27.6, 0.0]], [[0.0, -27.6, 0.0, -25.0, 2.0]]):
+        logits = torch.tensor(logits * 4, dtype=torch.float32)
+        K = logits.shape[1]
+        for code in range(K):
+            codes = torch.full((4,), code, dtype=torch.long)
+            lo, hi = category_interval(logits, codes)
+            assert lo.dtype == torch.float64 and bool((hi > lo).all())
+            u = lo + torch.tensor([1e-3, 0.3, 0.7, 1 - 1e-3], dtype=torch.float64) * (hi - lo)
+            assert inverse_cdf_codes(logits, u).tolist() == [code] * 4, (logits[0], code)
+            u32 = u.float()
+            if hi[0] - lo[0] < 1e-9 and lo[0] > 0.5:     # float32 cannot hold it
+                assert inverse_cdf_codes(logits, u32).tolist() != [code] * 4

@@ -193,8 +193,9 @@ class NodeModel:
         e = np.array(noise, dtype=np.float64).reshape(-1)  # a writable copy
         if e.shape[0] != n:
             raise ValueError(f"got {e.shape[0]} noise values for {n} rows of parents")
-        if self.noise_kind == "uniform":
+        if self.noise_kind == "uniform":     # (float64: see category_interval)
             e = np.clip(e, 0.0, np.nextafter(1.0, 0.0))
+            return torch.as_tensor(e, dtype=torch.float64, device=self._device())
         return torch.as_tensor(e, dtype=torch.float32, device=self._device())
 
     def evaluate(self, parent_samples, noise, n: int | None = None, sampling: bool = False

@@ -22,6 +22,7 @@ import math
 import torch
 
 from ._atoms import atom_noise, truncated_normal
+from ._generation import category_interval
 from ._noise import Noise
 
 #: the share of a lattice step left out at each edge of a cell when the noise is drawn
@@ -33,6 +34,9 @@ CELL_MARGIN = 0.01
 CELL_ULPS = 64
 #: the draws' uniforms are kept this far from 0 and 1 (a cell open on one side)
 CELL_TAIL = 1e-6
+#: the share of a category's interval of ``U`` left out at each edge (float64 holds an
+#: interval of width 1e-12 next to 1 to about 1e-4 of it)
+CATEGORY_MARGIN = 1e-3
 
 
 class AbductionMixin:
@@ -151,13 +155,13 @@ class AbductionMixin:
 
     def _posterior_uniform(self, i: int, out_i: torch.Tensor, code: torch.Tensor,
                            r: torch.Tensor) -> torch.Tensor:
-        """A discrete node's abducted U(0, 1) noise: ``r`` (batch,) in [0, 1) placed within
-        the CDF interval of its observed ``code`` under the mask output ``out_i``."""
-        probs = torch.softmax(self.disc_logits(i, out_i), -1)
-        cdf = torch.cumsum(probs, -1)
-        hi = cdf.gather(1, code.unsqueeze(-1)).squeeze(-1)
-        lo = hi - probs.gather(1, code.unsqueeze(-1)).squeeze(-1)
-        return lo + r * (hi - lo)
+        """A discrete node's abducted U(0, 1) noise (batch,), float64: ``r`` (batch,) in
+        [0, 1) placed within the CDF interval of its observed ``code`` under the mask
+        output ``out_i``, as generation computes it
+        (:func:`._generation.category_interval`)."""
+        lo, hi = category_interval(self.disc_logits(i, out_i), code)
+        t = CATEGORY_MARGIN + (1.0 - 2.0 * CATEGORY_MARGIN) * r.double()
+        return lo + t * (hi - lo)
 
     def _noise_residual(self, out_i: torch.Tensor, z_i: torch.Tensor) -> torch.Tensor:
         """An endogenous continuous node's exact noise latent: its latent ``z_i`` minus the
@@ -207,7 +211,7 @@ class AbductionMixin:
         for i in self.formulas:                     # (a formula node has no noise)
             if i in self.noisy_pos:
                 eps[:, self.noisy_pos[i]] = 0.0
-        unif = torch.zeros(B, len(self.disc), device=S_obs.device)
+        unif = torch.zeros(B, len(self.disc), dtype=torch.float64, device=S_obs.device)
         for i in self.disc:
             r = torch.rand(B, generator=generator).to(S_obs.device)
             unif[:, self.disc_pos[i]] = self._posterior_uniform(

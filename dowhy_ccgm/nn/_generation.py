@@ -16,11 +16,33 @@ def inverse_cdf_codes(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     a category's edge) at a fraction of the cost: torch's softmax and cumsum over a
     narrow last axis are slow on the CPU, so two categories use the sigmoid of the logit
     difference, and more work on the transposed, contiguous (K, batch) block."""
+    if u.dtype == torch.float64:          # (an abducted noise: see category_interval)
+        logits = logits.double()
     if logits.shape[-1] == 2:
         return (u > torch.sigmoid(logits[:, 0] - logits[:, 1])).long()
     lt = logits.t().contiguous()
     c = (lt - lt.max(0).values).exp_().cumsum_(0)
     return (u * c[-1] > c[:-1]).sum(0)
+
+
+def category_interval(logits: torch.Tensor, code: torch.Tensor) -> tuple:
+    """``(lo, hi)`` (batch,) float64: the interval of ``u`` in which
+    :func:`inverse_cdf_codes` draws category ``code`` (batch,) when ``u`` is float64 (it
+    then works in float64 too). An abducted noise is placed inside it, so that a category
+    the model deems almost impossible (a probability below float32's resolution, 1e-8 on
+    real rows) is still the unit's own when its counterfactual changes nothing."""
+    logits = logits.double()
+    if logits.shape[-1] == 2:
+        p0 = torch.sigmoid(logits[:, 0] - logits[:, 1])
+        first = code == 0
+        return torch.where(first, torch.zeros_like(p0), p0), \
+            torch.where(first, p0, torch.ones_like(p0))
+    c = (logits - logits.max(-1, keepdim=True).values).exp().cumsum(-1)
+    c = c / c[:, -1:]
+    hi = c.gather(1, code.unsqueeze(-1))[:, 0]
+    lo = torch.where(code > 0, c.gather(1, (code - 1).clamp(min=0).unsqueeze(-1))[:, 0],
+                     torch.zeros_like(hi))
+    return lo, hi
 
 
 class GenerationMixin:
