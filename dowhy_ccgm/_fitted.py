@@ -453,7 +453,8 @@ class FittedCCGM:
                     slot = self.net.noise_slot(i)
                     if slot is not None:      # (no noise: its value is its parents')
                         key, col = slot
-                        noise.part(key)[rows, col] = prior.part(key)[rows, col]
+                        part = noise.part(key)     # (a discrete node's is float64)
+                        part[rows, col] = prior.part(key)[rows, col].to(part.dtype)
         out = self.generate(len(Xg), noise.rows,
                             specs, generator, index=Xg.index, unit_level=True, reference=ref)
         # a continuous column that no intervention reaches is the unit's own value, exactly
@@ -494,7 +495,7 @@ class FittedCCGM:
                     f"of its descendants {shown}: the model draws a missing value from its "
                     "parents and cannot condition it on its descendants; impute it, or "
                     "mark those descendants missing too")
-            out[k] = torch.as_tensor(rows, device=self.device)
+            out[k] = torch.as_tensor(np.array(rows), device=self.device)
         return out
 
     def latents(self, X, abduction: str, extra_columns: str = "raise") -> pd.DataFrame:
