@@ -901,6 +901,11 @@ def adult_markdown(r) -> list:
     if t:
         out.append(f"\nTarget: demographic parity at most {t['dp_max']} for {t['row']!r}: "
                    f"{t['dp']:.3f}, {'met' if t['met'] else 'not met'}.")
+        w = t.get("fair_world")
+        if w:
+            out.append(f"The same bound for {w['row']!r} (the fair pipeline: fair data, "
+                       f"fair-world test inputs): {w['dp']:.3f}, "
+                       f"{'met' if w['met'] else 'not met'}.")
     out.append("\n" + r.get("decaf_published_note", "") + "\n")
     return out
 

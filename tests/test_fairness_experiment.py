@@ -74,6 +74,44 @@ def test_fair_rows_remove_the_bias(quick_run):
     assert by.loc[F.FAIR, "ftu"] < by.loc[F.REAL, "ftu"] + 0.02
 
 
+def test_fair_world_labels_are_the_draws_mean(quick_run):
+    """The fair-world predictor is randomized (its inputs are posterior draws): its label is
+    the draws' mean label, so a unit of the reference group (its own counterpart in every
+    draw) keeps a 0/1 label, and a plain classifier's dp is that of its thresholded score."""
+    from sklearn.metrics import precision_score
+    table, art = quick_run
+    per = art["per_seed"]
+    plain = per[~per["method"].isin([F.FAIR_WORLD, F.FAIR_WORLD_T])]
+    np.testing.assert_allclose(plain["dp"], plain["dp_mean_score_thresholded"])
+    gen = art["gens"][0]
+    data = load_adult().sample(1000, random_state=1)
+    known = gen.schema_.by_name["country"].categories
+    data = data[data["country"].isin(known)].head(400)       # (the fit saw 3,000 rows)
+    features = [c for c in data.columns if c != F.LABEL]
+
+    class Hours:              # P(income = 1) rises with the hours worked
+        classes_ = np.array([0, 1])
+        feature_names_in_ = np.asarray(features, dtype=object)
+
+        def predict_proba(self, frame):
+            p = np.clip((frame["hr_per_week"].to_numpy(float) - 20.0) / 50.0, 0.0, 1.0)
+            return np.column_stack([1.0 - p, p])
+
+    pred = F.FairWorldPredictor(Hours(), gen, {F.PROTECTED: F.REFERENCE},
+                                random_state=0, n_draws=4)
+    draws = pred.draw_probabilities(data[features])
+    score, labels = F.scores_and_labels(pred, data[features])
+    np.testing.assert_allclose(score, draws.mean(0))
+    np.testing.assert_allclose(labels, (draws >= 0.5).mean(0))
+    men = (data[F.PROTECTED] == F.REFERENCE).to_numpy()
+    assert set(np.unique(labels[men])) <= {0.0, 1.0}
+    np.testing.assert_array_equal(draws[:, men], np.broadcast_to(draws[0, men],
+                                                                 draws[:, men].shape))
+    y = (data["hr_per_week"] > 45).astype(int).to_numpy()
+    s, lab = F.scores_and_labels(Hours(), data[features])
+    assert precision_score(y, lab.astype(int)) == float(np.sum(lab * y) / lab.sum())
+
+
 def test_paths_via_education():
     g = adult_graph()
     paths = F.paths_via(g, "sex", "education_num")
