@@ -948,7 +948,14 @@ def fairness_truth_markdown(r) -> list:
         out.append(f"Audit of {au['units']} units: {au['audit_s']:.2f} s vectorised; DoWhy's "
                    f"per-row loop {au['loop_s_per_unit'] * 1e3:.1f} ms per unit "
                    f"({au['loop_s_all_units']:.0f} s for all): {au['speedup']:.0f}x faster; "
-                   f"largest difference between the two {au['max_difference']:.2g}.\n")
+                   + (f"the mean change of the prediction over the looped units "
+                      f"{au['loop_mean']:.4f} (loop) against {au['audit_mean']:.4f} "
+                      f"(vectorised), a gap of {au['mean_gap']:.4f} (se "
+                      f"{au['mean_gap_se']:.4f}: the rounded grade's and the count's "
+                      "counterfactuals are posterior draws, made independently by the two; "
+                      f"largest unit-level gap {au['max_difference']:.2g}).\n"
+                      if "mean_gap" in au else
+                      f"largest difference between the two {au['max_difference']:.2g}.\n"))
     pa = r.get("paths")
     if pa:
         sm = pa["summary"]

@@ -595,9 +595,10 @@ flipped; CF unfairness = mean |f(x_cf) - f(x)| of the predicted probability unde
 unit's own counterfactual of sex (the CCGM fitted on the real train rows as the causal
 model for every row); data DP = P(income=1 | Male) - P(income=1 | Female) of the training
 data (for the fair rows: the gap left by the sexes' different age/race/country mix, which
-no path from sex carries). Fair-world row: FTU also changes the abduction, see the module
-docstring. DECAF's published Adult numbers: not available (no citable source could be
-read)."""
+no path from sex carries). Fair-world rows: a unit's label is the mean over 8 posterior
+draws of its fair-world counterpart (precision, recall, DP, FTU are expectations), and FTU
+also changes the abduction, see the module docstring. DECAF's published Adult numbers: not
+available (no citable source could be read)."""
 
 
 def table_records(table: pd.DataFrame) -> list:
