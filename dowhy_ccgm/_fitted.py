@@ -343,13 +343,18 @@ class FittedCCGM:
 
     # ------------------------------------------------------------------ generation
     def generate(self, n_rows: int, noise_of, interventions=None, generator=None,
-                 index=None, unit_level: bool = False, reference=None) -> pd.DataFrame:
+                 index=None, unit_level: bool = False, reference=None,
+                 observed=None) -> pd.DataFrame:
         """Generate ``n_rows`` rows in chunks of :data:`CHUNK_ROWS`: ``noise_of(rows)`` gives
         the noise of a chunk (drawn per chunk: memory stays bounded whatever ``n_rows``).
 
         ``reference``: ``(compiled interventions, [(parent, child) index pairs])``, a
         nested counterfactual: each listed edge's child reads its parent's value in the
-        reference world (the same noise under those interventions) instead of its own."""
+        reference world (the same noise under those interventions) instead of its own.
+        ``observed``: ``(S_obs, seen, X)``, counterfactuals of observed units: a node whose
+        inputs are those of abduction keeps its observed state (``CCGMNet.generate``), and
+        such a continuous cell shows the unit's own value, exactly (the float32 state
+        would change its last digits)."""
         specs, exact = interventions if interventions else (None, {})
         overrides = self.overrides(unit_level)
         ref_specs, ref_edges = reference if reference else (None, ())
@@ -362,13 +367,15 @@ class FittedCCGM:
                 noise = noise_of(rows)
                 if noise.root_values is not None:
                     raw.append(noise.root_values)
+                obs = None if observed is None else (observed[0][rows], observed[1][rows])
                 ov = overrides
                 if ref_edges:
                     S_ref = self.net.generate(noise, _chunk(ref_specs, rows), overrides,
-                                              generator=generator)
+                                              generator=generator, observed=obs)
                     ov = {**overrides, **{(p, c): Insertion("rows", S_ref[:, self.net.block(p)])
                                           for p, c in ref_edges}}
-                parts.append(self.net.generate(noise, cspecs, ov, generator=generator))
+                parts.append(self.net.generate(noise, cspecs, ov, generator=generator,
+                                               observed=obs))
         S = torch.cat(parts) if len(parts) > 1 else parts[0]
         out = self.frame(S, index)
         if raw and len(raw) == len(parts):
@@ -383,6 +390,15 @@ class FittedCCGM:
                 values = np.concatenate(values) if values else values
             if self.schema.by_name[col].kind == "continuous":
                 out[col] = np.asarray(values, dtype=np.float64).astype(out[col].dtype)
+        if observed is not None:
+            S_obs, seen, X = observed
+            for i in self.net.cont:
+                col = self.nodes[i]
+                b = self.net.block(i)
+                own = (seen[:, i] & (S[:, b] == S_obs[:, b]).all(1)).cpu().numpy()
+                if own.any():
+                    values = X[col].to_numpy(dtype=np.float64, na_value=np.nan)
+                    out.loc[own, col] = values[own].astype(out[col].dtype)
         return out
 
     def draw_noise(self, n: int, generator, rows: torch.Tensor | None = None) -> Noise:
@@ -455,21 +471,12 @@ class FittedCCGM:
                         key, col = slot
                         part = noise.part(key)     # (a discrete node's is float64)
                         part[rows, col] = prior.part(key)[rows, col].to(part.dtype)
-        out = self.generate(len(Xg), noise.rows,
-                            specs, generator, index=Xg.index, unit_level=True, reference=ref)
-        # a continuous column that no intervention reaches is the unit's own value, exactly
-        # (the model's float32 round trip would change its last digits), where observed
-        graph = self.graph()
-        reached = set()
-        sources = list(interventions or {}) + (list(reference) if reference_edges else [])
-        for node in sources:
-            reached |= {node} | nx.descendants(graph, node)
-        for col in self.schema.cont:
-            if col not in reached:
-                own = Xg[col].to_numpy(dtype=np.float64, na_value=np.nan)
-                known = ~np.isnan(own)
-                out.loc[known, col] = own[known].astype(out[col].dtype)
-        return out
+        # a node whose inputs are those of abduction (no intervention reaches it, or it
+        # reaches the unit unchanged) keeps the unit's own value
+        S_obs = self.net.encode_states(u, codes)
+        seen = torch.as_tensor(~Xg[list(self.nodes)].isna().to_numpy(), device=self.device)
+        return self.generate(len(Xg), noise.rows, specs, generator, index=Xg.index,
+                             unit_level=True, reference=ref, observed=(S_obs, seen, Xg))
 
     def _missing_cells(self, Xg) -> dict | None:
         """``{node index: rows (bool tensor)}`` of the missing cells of observed rows, None

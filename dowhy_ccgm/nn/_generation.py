@@ -25,6 +25,11 @@ def inverse_cdf_codes(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return (u * c[-1] > c[:-1]).sum(0)
 
 
+#: inputs of a node equal to those of abduction within this relative tolerance count as
+#: unchanged in a counterfactual (float32 regeneration moves a value by about 1e-7)
+SAME_INPUT_TOL = 1e-5
+
+
 def category_interval(logits: torch.Tensor, code: torch.Tensor) -> tuple:
     """``(lo, hi)`` (batch,) float64: the interval of ``u`` in which
     :func:`inverse_cdf_codes` draws category ``code`` (batch,) when ``u`` is float64 (it
@@ -55,7 +60,8 @@ class GenerationMixin:
 
     @torch.no_grad()
     def generate(self, noise: Noise, interventions: dict | None = None,
-                 overrides: dict | None = None, generator: torch.Generator | None = None):
+                 overrides: dict | None = None, generator: torch.Generator | None = None,
+                 observed: tuple | None = None):
         """Ancestral pass through the causal layer.
 
         Parameters
@@ -66,6 +72,13 @@ class GenerationMixin:
             Edge removal: the child sees the insertion's state instead of the parent (one
             state, a pool row drawn per row with ``generator``, or each row its own state,
             e.g. the parent's value in another world).
+        observed : ``(S_obs, seen)``, optional
+            Counterfactuals: the units' observed state rows and which cells were observed
+            (batch, n) bool. A node that no intervention sets keeps its observed state in
+            the rows where everything it reads equals what it read at abduction (its
+            parents unchanged, to :data:`SAME_INPUT_TOL`): the unit's own value, however
+            far float32 arithmetic or an improbable category would take the regenerated
+            one.
 
         Returns
         -------
@@ -86,8 +99,38 @@ class GenerationMixin:
                 state = spec(natural) if callable(spec) else spec.to(dev).expand_as(natural)
             else:
                 state = natural
+                if observed is not None:
+                    state = self._own_state(i, state, S_in, observed, by_child.get(i, ()))
             S[:, self.block(i)] = state
         return S
+
+    def _own_state(self, i: int, state: torch.Tensor, S_in: torch.Tensor, observed,
+                   items) -> torch.Tensor:
+        """Node ``i``'s state with its observed state in the rows whose inputs ``S_in`` are
+        those of abduction (the observed parents, removed edges at their constants)."""
+        S_obs, seen = observed
+        cols = self.parent_columns(i)
+        keep = seen[:, i]
+        if cols.numel():
+            const = [(j, ins) for j, ins in items if ins.mode == "const"]
+            before = self._fed(S_obs, const) if const else S_obs
+            a, b = S_in[:, cols], before[:, cols]
+            keep = keep & ((a - b).abs() <= SAME_INPUT_TOL * (1.0 + b.abs())).all(1)
+        return torch.where(keep.unsqueeze(-1), S_obs[:, self.block(i)], state)
+
+    def parent_columns(self, i: int) -> torch.Tensor:
+        """The state columns node ``i`` may read (its allowed parents' blocks under the
+        mask), cached until the mask changes."""
+        key = self.mask.data_ptr()
+        cache = getattr(self, "_parent_cols", None)
+        if cache is None or cache[0] != key:
+            mask = self.mask.detach().cpu().numpy() != 0
+            cols = [torch.tensor([c for j in range(self.n) if mask[j, k]
+                                  for c in range(self.offsets[j], self.offsets[j + 1])],
+                                 dtype=torch.long, device=self.mask.device)
+                    for k in range(self.n)]
+            cache = self._parent_cols = (key, cols)
+        return cache[1][i]
 
     @staticmethod
     def _overrides_by_child(overrides: dict) -> dict:

@@ -256,6 +256,7 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         with torch.no_grad():
             self.mask.copy_(mask.to(self.mask.device))
         self._input_cache = None
+        self._parent_cols = None
 
     def input_index(self):
         """``(index, valid)`` (n, P) of the state columns every node may read (its
