@@ -220,11 +220,6 @@ class FairWorldPredictor:
         p = self.draw_probabilities(frame).mean(0)
         return np.column_stack([1.0 - p, p])
 
-    def expected_labels(self, frame: pd.DataFrame) -> np.ndarray:
-        """Each unit's predicted label averaged over the draws (in [0, 1]): the predictor
-        is randomized, its label that of one posterior draw of the unit's counterpart."""
-        return (self.draw_probabilities(frame) >= 0.5).mean(0)
-
 
 @contextlib.contextmanager
 def _gcm_progress(show: bool):

@@ -118,20 +118,6 @@ class GenerationMixin:
             keep = keep & ((a - b).abs() <= SAME_INPUT_TOL * (1.0 + b.abs())).all(1)
         return torch.where(keep.unsqueeze(-1), S_obs[:, self.block(i)], state)
 
-    def parent_columns(self, i: int) -> torch.Tensor:
-        """The state columns node ``i`` may read (its allowed parents' blocks under the
-        mask), cached until the mask changes."""
-        key = self.mask.data_ptr()
-        cache = getattr(self, "_parent_cols", None)
-        if cache is None or cache[0] != key:
-            mask = self.mask.detach().cpu().numpy() != 0
-            cols = [torch.tensor([c for j in range(self.n) if mask[j, k]
-                                  for c in range(self.offsets[j], self.offsets[j + 1])],
-                                 dtype=torch.long, device=self.mask.device)
-                    for k in range(self.n)]
-            cache = self._parent_cols = (key, cols)
-        return cache[1][i]
-
     @staticmethod
     def _overrides_by_child(overrides: dict) -> dict:
         """``{(parent, child): override}`` -> ``{child: [(parent, override), ...]}``."""

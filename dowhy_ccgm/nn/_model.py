@@ -267,11 +267,7 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         cached = getattr(self, "_input_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        cols = []
-        mask = self.mask.detach().cpu().numpy() != 0
-        for i in range(self.n):
-            cols.append([c for j in range(self.n) if mask[j, i]
-                         for c in range(self.offsets[j], self.offsets[j + 1])])
+        cols = [self.parent_columns(i).tolist() for i in range(self.n)]
         P = max([len(c) for c in cols] + [1])
         result = None
         if 2 * P <= self.width:
@@ -283,6 +279,20 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
             result = (index.to(self.mask.device), valid.to(self.mask.device))
         self._input_cache = (key, result)
         return result
+
+    def parent_columns(self, i: int) -> torch.Tensor:
+        """The state columns node ``i`` may read (its allowed parents' blocks under the
+        mask), cached until :meth:`set_mask` changes the mask (or a move its device)."""
+        key = self.mask.data_ptr()
+        cache = getattr(self, "_parent_cols", None)
+        if cache is None or cache[0] != key:
+            mask = self.mask.detach().cpu().numpy() != 0
+            cache = self._parent_cols = (key, [
+                torch.tensor([c for j in range(self.n) if mask[j, k]
+                              for c in range(self.offsets[j], self.offsets[j + 1])],
+                             dtype=torch.long, device=self.mask.device)
+                for k in range(self.n)])
+        return cache[1][i]
 
     # ------------------------------------------------------------------ structure
     @property
