@@ -145,6 +145,10 @@ def adult_metrics(seed: int) -> dict:
                      "n_flags": len(rep.flags), "mechanisms": gen.mechanisms_,
                      "atom_mechanisms": gen.atom_mechanisms_,
                      "nll": lik["model_nll"].to_dict(),
+                     # (a column with point masses: the KS distance of its values off them)
+                     "column_ks": {r.column: float(r.distance)
+                                   for r in rep.columns.itertuples()
+                                   if r.check == "distribution (KS)"},
                      "baseline_nll": lik["baseline_nll"].to_dict(),
                      "likelihood_flags": [k for k, v in lik["flag"].items() if v]}
         if discrete is None:               # (the binary and categorical endogenous nodes)

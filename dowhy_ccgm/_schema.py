@@ -31,6 +31,13 @@ ATOM_GAP = 10
 #: an end (minimum or maximum) of a lattice column (integers, fixed decimals) is a point
 #: mass when it is this many times as frequent as its neighbour on the lattice
 LATTICE_END_GAP = 2
+#: ... or, with fewer rows than ATOM_SHARE_DETECT (but ATOM_MIN_ROWS), when it is HEAP_GAP
+#: times as frequent as every other value within this share of the range from it (a
+#: top-code far beyond the other values: Adult's capital gains at 99,999, 0.5% of the
+#: rows, the next value 41,310; its age at 90)
+END_WINDOW = 0.05
+#: (and at least this many lattice steps from it)
+END_STEPS = 3
 #: a value inside a lattice column's range is a point mass (a heap: hours worked at 40,
 #: cigarettes a day at 20) when it is this many times as frequent as each of its two
 #: neighbours on the lattice (and holds ATOM_SHARE_DETECT of the rows, ATOM_MIN_ROWS rows)
@@ -205,9 +212,13 @@ def detect_atoms(x: np.ndarray, step: float) -> list:
     ``ATOM_MIN_ROWS`` rows, ``ATOM_GAP`` times as frequent as every other value; at most
     ``MAX_ATOMS``); on a lattice column the same values, and its minimum or maximum when
     it is ``LATTICE_END_GAP`` times as frequent as its neighbour on the lattice (the zeros
-    of a count, a top-code), and any value inside the range that is ``HEAP_GAP`` times as
+    of a count, a top-code) or, with as few as ``ATOM_MIN_ROWS`` rows, ``HEAP_GAP`` times
+    as frequent as every value within ``END_WINDOW`` of the range from it (a top-code far
+    beyond the other values), and any value inside the range that is ``HEAP_GAP`` times as
     frequent as each of its neighbours (a heap: the 40 of hours worked per week, the 20 of
-    cigarettes per day). Beyond ``MAX_ATOMS``, the most frequent are kept."""
+    cigarettes per day). Beyond ``MAX_ATOMS``, the ends and then the most frequent are
+    kept (a continuous part cannot reach a far top-code without stretching its whole
+    upper tail; a heap left to it is a local misfit)."""
     n = x.size
     values, counts = np.unique(x, return_counts=True)
     if len(values) < 3:
@@ -236,17 +247,24 @@ def detect_atoms(x: np.ndarray, step: float) -> list:
         j = int(np.searchsorted(values, target - tol))
         return int(counts[j]) if j < len(values) and abs(values[j] - target) <= tol else 0
 
+    window = max(END_WINDOW * float(values[-1] - values[0]), END_STEPS * step) + tol
+    ends = []
     for end, offset in ((0, step), (len(values) - 1, -step)):
-        if counts[end] >= least and \
-                counts[end] >= LATTICE_END_GAP * neighbour_count(end, offset):
+        near = (np.abs(values - values[end]) <= window) & (np.arange(len(values)) != end)
+        if (counts[end] >= least
+                and counts[end] >= LATTICE_END_GAP * neighbour_count(end, offset)) or (
+                counts[end] >= ATOM_MIN_ROWS
+                and counts[end] >= HEAP_GAP * max(int(counts[near].max(initial=0)), 1)):
             out.add(float(values[end]))
+            ends.append(float(values[end]))
     for k in np.flatnonzero(counts >= least):
         if 0 < k < len(values) - 1 and counts[k] >= HEAP_GAP * max(
                 neighbour_count(k, -step), neighbour_count(k, step), 1):
             out.add(float(values[k]))
-    if len(out) > MAX_ATOMS:             # the most frequent
+    if len(out) > MAX_ATOMS:             # the ends, then the most frequent
         freq = dict(zip(values.tolist(), counts.tolist()))
-        out = set(sorted(out, key=lambda v: -freq[v])[:MAX_ATOMS])
+        inner = sorted(out - set(ends), key=lambda v: -freq[v])
+        out = set(ends) | set(inner[:MAX_ATOMS - len(ends)])
     return sorted(out)
 
 

@@ -423,3 +423,45 @@ def test_heaps_inside_a_lattice_column_are_point_masses():
     assert abs(np.mean(hi == 40.0) - np.mean(truth == 40.0)) < 0.04
     rest = lambda h: h[(h != 40.0) & (h != 50.0)].mean()  # noqa: E731
     assert abs(rest(hi) - rest(truth)) < 1.0
+
+
+def gains_scm(n, rng):
+    """x -> gain -> y, capital gains as a census reports them: 90% zeros; otherwise an
+    integer lognormal around exp(8.3 + 0.4 x) dollars, except 0.4% of the rows top-coded
+    at 99,999 (far beyond every other value: the body stays below about 60,000)."""
+    x = rng.normal(size=n)
+    u = rng.random(n)
+    body = np.rint(np.minimum(np.exp(8.3 + 0.4 * x + 0.5 * rng.normal(size=n)), 60_000.0))
+    gain = np.where(u < 0.9, 0.0, np.where(u < 0.904, 99_999.0, body))
+    return pd.DataFrame({"x": x, "gain": gain.astype(np.int64),
+                         "y": 1e-4 * gain + 0.3 * rng.normal(size=n)})
+
+
+def test_a_rare_top_code_far_beyond_the_rest_is_a_point_mass():
+    """A top-code held by fewer rows than a point mass needs elsewhere (0.4% against 0.5%)
+    but far beyond every other value (UCI Adult's capital gains at 99,999) is a point
+    mass, kept before rarer interior heaps; without it the continuous part stretched its
+    tail to reach the top-code (Adult: the 99th percentile of the nonzero gains generated
+    at 58,476 against 15,024 in the data, a KS distance of 0.47 off the atoms). Ordinal
+    ends (a 1-16 education scale, the top of a Poisson count) are not point masses."""
+    rng = np.random.default_rng(0)
+    df = gains_scm(8000, rng)
+    spec = infer_column_spec("gain", df["gain"])
+    assert spec.atoms == [0.0, 99_999.0] and spec.cap
+    educ = pd.Series(np.clip(np.rint(10 + 2.5 * rng.normal(size=8000)), 1, 16))
+    assert infer_column_spec("educ", educ).atoms == []
+    assert infer_column_spec("count", pd.Series(rng.poisson(12.0, 8000))).atoms == []
+    # beyond MAX_ATOMS the ends are kept before the least frequent heap
+    heaps = np.concatenate([np.zeros(700), np.full(30, 99_999.0), np.full(60, 500.0),
+                            np.full(50, 700.0), np.full(40, 900.0),
+                            np.rint(rng.uniform(100, 2000, 400))])
+    assert infer_column_spec("h", pd.Series(heaps)).atoms == [0.0, 500.0, 700.0, 99_999.0]
+    gen = CCGMGenerator(nx.DiGraph([("x", "gain"), ("gain", "y")]), random_state=0,
+                        progress_bar=False).fit(df)
+    truth = gains_scm(400_000, np.random.default_rng(9))["gain"].to_numpy()
+    s = gen.sample(40_000, random_state=1)["gain"].to_numpy()
+    assert abs(np.mean(s == 99_999) - np.mean(truth == 99_999)) < 0.002
+    body_s, body_t = s[(s > 0) & (s < 99_999)], truth[(truth > 0) & (truth < 99_999)]
+    for q in (0.5, 0.9, 0.99):
+        assert abs(np.quantile(body_s, q) / np.quantile(body_t, q) - 1) < 0.15, q
+    assert np.mean(body_s > 60_000) < 0.002
