@@ -1100,8 +1100,8 @@ def mechanisms_markdown(r) -> list:
 
 def adult_before_after_markdown(before, now) -> list:
     """The default (``"auto"``) Adult fit of ``bench_mechanisms.py`` before and after the
-    top-code point masses (same seeds, same splits): each endogenous node's held-out NLL, score, AUROC, flags, every continuous
-    column's KS distance."""
+    top-code point masses (same seeds, same splits): each endogenous node's held-out NLL,
+    score, AUROC, flags, every continuous column's KS distance."""
     seeds = ", ".join(str(r["seed"]) for r in now)
 
     def mean(rows, key, node=None):
