@@ -145,7 +145,8 @@ def adult_metrics(seed: int) -> dict:
                      "n_flags": len(rep.flags), "mechanisms": gen.mechanisms_,
                      "atom_mechanisms": gen.atom_mechanisms_,
                      "nll": lik["model_nll"].to_dict(),
-                     # (a column with point masses: the KS distance of its values off them)
+                     # (every continuous column's KS distance, generated against held
+                     # out; a column with point masses: of its values off them)
                      "column_ks": {r.column: float(r.distance)
                                    for r in rep.columns.itertuples()
                                    if r.check == "distribution (KS)"},

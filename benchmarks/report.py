@@ -1098,6 +1098,13 @@ def mechanisms_markdown(r) -> list:
     return out
 
 
+def _seed_mean(rows, mode: str, key: str, node=None) -> float:
+    """The mean over ``bench_mechanisms.py``'s Adult rows (one per seed) of
+    ``row[mode][key]``, or of ``row[mode][key][node]``."""
+    return float(np.mean([r[mode][key] if node is None else r[mode][key][node]
+                          for r in rows]))
+
+
 def adult_before_after_markdown(before, now) -> list:
     """The default (``"auto"``) Adult fit of ``bench_mechanisms.py`` before and after the
     top-code point masses (same seeds, same splits): each endogenous node's held-out NLL,
@@ -1105,14 +1112,12 @@ def adult_before_after_markdown(before, now) -> list:
     seeds = ", ".join(str(r["seed"]) for r in now)
 
     def mean(rows, key, node=None):
-        return float(np.mean([r["auto"][key] if node is None else r["auto"][key][node]
-                              for r in rows]))
+        return _seed_mean(rows, "auto", key, node)
     out = [f"The same Adult fits (`\"auto\"`, seeds {seeds}, means) before and after a "
            "top-code far beyond a column's other values became a point mass of its own "
            "(capital gains at 99,999; and age at 90). KS distance: a continuous column's "
-           "generated "
-           "values against the held-out ones (off its point masses where it has them).",
-           "",
+           "generated values against the held-out ones (off its point masses where it has "
+           "them).", "",
            "| measure | before | now |", "|---|---:|---:|"]
     for node in [n for n in now[0]["auto"]["nll"] if n in now[0]["auto"]["mechanisms"]]:
         out.append(f"| {node}: held-out NLL | {mean(before, 'nll', node):.4f} | "
@@ -1139,7 +1144,7 @@ def adult_mechanisms_markdown(rows) -> list:
     nodes = [k for k in rows[0]["auto"]["mechanisms"]]
 
     def mean(mode, key, node):
-        return float(np.mean([r[mode][key][node] for r in rows]))
+        return _seed_mean(rows, mode, key, node)
     modes = [m for m in ("network", "auto", "logistic") if m in rows[0]]
     out = [f"UCI Adult (`ccgm fairness`'s graph; binary and categorical nodes beside a "
            f"41-level country parent), fitted on a random 80% of the rows (seeds {seeds}), "
@@ -1163,7 +1168,7 @@ def adult_mechanisms_markdown(rows) -> list:
                              f"{np.mean([r['real_auroc'] for r in rows]):.4f})", "{:.4f}"),
                             ("n_flags", "the model check's flags", "{:.1f}"),
                             ("fit_s", "fit [s]", "{:.1f}")):
-        cells = [fmt.format(float(np.mean([r[m][key] for r in rows]))) for m in modes]
+        cells = [fmt.format(_seed_mean(rows, m, key)) for m in modes]
         cells.insert(2, "-")
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     lik = [", ".join(sorted({n for r in rows for n in r[m]["likelihood_flags"]})) or "none"
