@@ -18,9 +18,10 @@ fit time, and which mechanism ``"auto"`` chose for Y (DoWhy's: its model class).
 
 And one real data set, ``adult`` (``--adult-seeds``; UCI Adult, ``ccgm fairness``'s graph:
 binary and categorical nodes beside a 41-level country parent): fitted on a random 80% of
-the rows with ``"network"``, with ``"auto"`` (the default: the discrete nodes keep the
-network) and with ``"auto"`` plus every binary and categorical node named ``"linear"``
-(a multinomial logistic regression), each node's mean held-out NLL (the model check's
+the rows with ``"network"``, with ``"auto"`` (the default: a discrete node's network
+blended with a logistic regression where held-out rows prefer it) and with ``"auto"``
+plus every binary and categorical node named ``"linear"`` (a multinomial logistic
+regression), each node's mean held-out NLL (the model check's
 likelihood table, ``gen.check(held_out).likelihood``, beside its cross-fitted linear or
 logistic baseline), the check's flags, the held-out ``score``, the fit time, and the
 utility of its synthetic data: the AUROC on the held-out rows of ``ccgm fairness``'s

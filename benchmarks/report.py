@@ -1094,7 +1094,8 @@ def mechanisms_markdown(r) -> list:
         before = _load("mechanisms_adult_before.json")
         if before:
             out += [""] + adult_before_after_markdown(before["adult"]["rows"],
-                                                      r["adult"]["rows"])
+                                                      r["adult"]["rows"],
+                                                      before["adult"].get("change"))
     return out
 
 
@@ -1105,19 +1106,20 @@ def _seed_mean(rows, mode: str, key: str, node=None) -> float:
                           for r in rows]))
 
 
-def adult_before_after_markdown(before, now) -> list:
-    """The default (``"auto"``) Adult fit of ``bench_mechanisms.py`` before and after the
-    top-code point masses (same seeds, same splits): each endogenous node's held-out NLL,
-    score, AUROC, flags, every continuous column's KS distance."""
+def adult_before_after_markdown(before, now, change=None) -> list:
+    """The default (``"auto"``) Adult fit of ``bench_mechanisms.py`` before and after a
+    change (``change``: what changed, the before file's ``"change"``; same seeds, same
+    splits): each endogenous node's held-out NLL, score, AUROC, flags, fit time, every
+    continuous column's KS distance, the discrete nodes' mechanisms."""
     seeds = ", ".join(str(r["seed"]) for r in now)
 
     def mean(rows, key, node=None):
         return _seed_mean(rows, "auto", key, node)
-    out = [f"The same Adult fits (`\"auto\"`, seeds {seeds}, means) before and after a "
-           "top-code far beyond a column's other values became a point mass of its own "
-           "(capital gains at 99,999; and age at 90). KS distance: a continuous column's "
-           "generated values against the held-out ones (off its point masses where it has "
-           "them).", "",
+    change = change or ("a top-code far beyond a column's other values became a point "
+                        "mass of its own (capital gains at 99,999; and age at 90)")
+    out = [f"The same Adult fits (`\"auto\"`, seeds {seeds}, means) before and after "
+           f"{change}. KS distance: a continuous column's generated values against the "
+           "held-out ones (off its point masses where it has them).", "",
            "| measure | before | now |", "|---|---:|---:|"]
     for node in [n for n in now[0]["auto"]["nll"] if n in now[0]["auto"]["mechanisms"]]:
         out.append(f"| {node}: held-out NLL | {mean(before, 'nll', node):.4f} | "
@@ -1125,7 +1127,8 @@ def adult_before_after_markdown(before, now) -> list:
     for key, label, fmt in (("score", "held-out `score`", "{:.4f}"),
                             ("auroc", "downstream AUROC, trained on generated rows",
                              "{:.4f}"),
-                            ("n_flags", "the model check's flags", "{:.1f}")):
+                            ("n_flags", "the model check's flags", "{:.1f}"),
+                            ("fit_s", "fit [s]", "{:.1f}")):
         out.append(f"| {label} | {fmt.format(mean(before, key))} | "
                    f"{fmt.format(mean(now, key))} |")
     for col in now[0]["auto"].get("column_ks", {}):
@@ -1133,6 +1136,17 @@ def adult_before_after_markdown(before, now) -> list:
             out.append(f"| {col}: KS distance | "
                        f"{mean(before, 'column_ks', col):.3f} | "
                        f"{mean(now, 'column_ks', col):.3f} |")
+
+    # the nodes blended in any seed now: their mechanism per seed, before and now
+    blended = [k for k in now[0]["auto"]["mechanisms"]
+               if any(r["auto"]["mechanisms"].get(k) == "blend" for r in now)]
+
+    def kinds(rows):
+        return "; ".join(", ".join(f"{k}: {r['auto']['mechanisms'][k]}" for k in blended)
+                         for r in rows)
+    if blended:
+        out.append(f"| mechanisms (seeds {seeds}) | {kinds(before)} | "
+                   f"{kinds(now)} |")
     return out
 
 

@@ -179,12 +179,15 @@ default="auto"
         shop). Its atom probabilities are a multinomial logistic regression on the parents under the
         simple kinds, the network's under ``"network"`` (or the node named ``"network"`` in the
         dict), and by the held-out comparison under ``"auto"`` (``atom_mechanisms_``). A binary or
-        categorical endogenous node keeps the network unless the dict names it ``"linear"``: then
-        its classes are a (multinomial) logistic regression on its parents (the remedy where
-        ``check``'s likelihood finds the network worse than that baseline; not for a many-level
-        categorical node, whose logits come through a low-rank head). It is not offered under
-        ``"auto"``: on Adult it had the better held-out likelihood but the synthetic data lost 0.008
-        of a downstream classifier's AUROC (``benchmarks/bench_mechanisms.py``).
+        categorical endogenous node (not a many-level one, whose logits come through a low-rank
+        head) named ``"linear"`` in the dict is a (multinomial) logistic regression on its parents
+        (the remedy where ``check``'s likelihood finds the network worse than that baseline), named
+        ``"network"`` the network; under ``"auto"`` its logits are ``a * network + (1 - a) *
+        logistic`` (``"blend"``), the share ``a`` in 0.05, 0.10, ..., 0.95 or 1 (the network
+        alone) the one with the best held-out likelihood of the classes. A pure logistic
+        regression is not chosen under ``"auto"``: on Adult it had the better held-out likelihood
+        but the synthetic data lost 0.008 of a downstream classifier's AUROC
+        (``benchmarks/bench_mechanisms.py``).
     prior : {"standard", "conditional"}
         KL to ``N(0, I)`` or to the conditional prior ``N(u_n, I)``.
     learn_structure : bool or "paper", default=False
@@ -438,9 +441,10 @@ default="auto"
     @property
     def mechanisms_(self) -> dict:
         """``{node: kind}`` of every node with a mechanism (the roots have none):
-        ``"linear"``, ``"additive"``, ``"interaction"``, ``"network"`` or ``"formula"``
-        (``mechanisms``; the
-        validation behind an automatic choice is ``history_["mechanisms"]``)."""
+        ``"linear"``, ``"additive"``, ``"interaction"``, ``"network"``, ``"blend"`` (a
+        binary or categorical node's network logits blended with a logistic regression's,
+        chosen under ``"auto"``) or ``"formula"`` (``mechanisms``; the validation behind an
+        automatic choice is ``history_["mechanisms"]``)."""
         self._check_fitted()
         return {self.model_.nodes[i]: k
                 for i, k in mechanism_kinds(self.model_.net).items()}

@@ -315,6 +315,9 @@ class GatedNodeMLP(nn.Module):
         # ``linear_tab[i]`` (levels of every lookup column, n_out): a many-level
         # categorical parent's term, one row per level (its indicators' coefficients; the
         # lookup column ``lookup_cols[t]``'s levels start at row ``lookup_rows[t]``).
+        # ``linear_blend[i]`` in (0, 1): the map's columns are ``a * MLP + (1 - a) * map``
+        # with ``a = linear_blend[i]`` (a discrete node's logits: its network's blended
+        # with a logistic regression's); 0: the map alone.
         B = self.BASIS
         self.register_buffer("linear_on", torch.zeros(n))
         self.register_buffer("linear_knots", torch.zeros(width, B + 2))
@@ -325,8 +328,9 @@ class GatedNodeMLP(nn.Module):
         self.register_buffer("linear_mod", torch.full((n,), -1, dtype=torch.long))
         self.register_buffer("linear_wm", torch.zeros(n, width, n_out))
         self.register_buffer("linear_tab", torch.zeros(n, sum(lookup.values()), n_out))
+        self.register_buffer("linear_blend", torch.zeros(n))
         self._linear, self._linear_rows, self._linear_mixed = [], {}, set()
-        self._linear_mod, self._linear_tabs = {}, {}
+        self._linear_mod, self._linear_tabs, self._linear_blend = {}, {}, {}
         self.register_load_state_dict_post_hook(_linear_loaded)
 
     #: spline terms per continuous state column of the simple mechanisms (5 knots)
@@ -344,6 +348,9 @@ class GatedNodeMLP(nn.Module):
         self._linear_rows = {}
         self._linear_mixed = {i for i in self._linear if bool(self.linear_mlp[i].any())}
         self._linear_mod, self._linear_tabs = {}, {}
+        blend = self._buffers.get("linear_blend")      # (nets pickled before blends)
+        self._linear_blend = {} if blend is None else {
+            i: float(blend[i]) for i in self._linear if float(blend[i]) > 0.0}
         B, w = self.BASIS, self.width
         # (nets pickled before the many-level parents' rows have neither)
         tab, starts = self._buffers.get("linear_tab"), getattr(self, "lookup_rows", None)
@@ -399,15 +406,19 @@ class GatedNodeMLP(nn.Module):
     def set_linear(self, i: int, weight: torch.Tensor | None, bias: torch.Tensor | None = None,
                    mlp_columns=(), modifier: int | None = None,
                    modifier_weight: torch.Tensor | None = None,
-                   table: torch.Tensor | None = None) -> None:
+                   table: torch.Tensor | None = None, blend: float = 0.0) -> None:
         """Make node ``i`` simple (``weight`` (width * (1 + BASIS), n_out) on
         :meth:`linear_features`, ``bias`` (n_out,)), or its MLP again (``weight=None``).
         ``mlp_columns``: output columns that stay the MLP's (the others are the map's).
         ``modifier``: a binary parent's state column whose state (+-0.5) times the state
         values' map ``modifier_weight`` (width, n_out) is added (slopes that differ
         between the parent's two values). ``table`` (levels of every lookup column,
-        n_out): the many-level categorical parents' rows (``linear_tab``)."""
+        n_out): the many-level categorical parents' rows (``linear_tab``). ``blend`` in
+        [0, 1): the map's columns become ``blend * MLP + (1 - blend) * map``."""
+        if not 0.0 <= float(blend) < 1.0:
+            raise ValueError(f"blend must be in [0, 1), got {blend!r}")
         with torch.no_grad():
+            self.linear_blend[i] = 0.0 if weight is None else float(blend)
             self.linear_tab[i] = 0.0
             if table is not None and weight is not None:
                 self.linear_tab[i] = table.to(self.linear_tab)
@@ -430,8 +441,14 @@ class GatedNodeMLP(nn.Module):
         self._linear_changed()
 
     def linear_output(self, i: int) -> bool:
-        """Whether node ``i``'s location (output column 0) is its simple map's."""
-        return i in self._linear_rows and not bool(self.linear_mlp[i, 0] > 0)
+        """Whether node ``i``'s location (output column 0) is its simple map's alone."""
+        return (i in self._linear_rows and not bool(self.linear_mlp[i, 0] > 0)
+                and i not in self.blended)
+
+    @property
+    def blended(self) -> dict:
+        """``{node: a}``: the nodes whose map's columns are ``a * MLP + (1 - a) * map``."""
+        return self.__dict__.get("_linear_blend", {})
 
     @property
     def linear_nodes(self) -> list:
@@ -460,6 +477,8 @@ class GatedNodeMLP(nn.Module):
         out = out.clone()
         for i in self._linear:
             lin = self._linear_out(i, states if states.dim() == 2 else states[:, i])
+            if i in self.blended:
+                lin = torch.lerp(lin, out[:, i], self.blended[i])
             out[:, i] = (torch.where(self.linear_mlp[i] > 0, out[:, i], lin)
                          if i in self._linear_mixed else lin)
         return out
@@ -524,7 +543,8 @@ class GatedNodeMLP(nn.Module):
         them quadratic in the number of nodes). A simple node (:meth:`set_linear`) is its
         map of its features."""
         mixed = i in self._linear_mixed
-        if i in self._linear_rows and not mixed:
+        blend = self.blended.get(i)
+        if i in self._linear_rows and not mixed and blend is None:
             return self._linear_out(i, states)
         gate = A[self.block_index, i]
         tables = list(self.tables)
@@ -541,6 +561,9 @@ class GatedNodeMLP(nn.Module):
         inplace = not torch.is_grad_enabled()      # generation: fused, in place
         for W, b in zip(weights[1:], biases[1:]):
             h = torch.addmm(b[i], F.silu(h, inplace=inplace), W[i])
+        if blend is not None:
+            lin = torch.lerp(self._linear_out(i, states), h, blend)
+            return torch.where(self.linear_mlp[i] > 0, h, lin) if mixed else lin
         if mixed:
             h = torch.where(self.linear_mlp[i] > 0, h, self._linear_out(i, states))
         return h
