@@ -12,7 +12,8 @@ benchmark run on the code before the fast fit, commit 27b3d86):
 * ``triangle.json`` / ``triangle_before.json``: ``bench_gcm_triangle.py``;
 * ``mindset_seeds.json`` / ``mindset_seeds_before.json``: ``bench_mindset_seeds.py``;
 * ``mechanisms.json`` / ``mechanisms_adult_before.json``: ``bench_mechanisms.py`` (the
-  latter its Adult study before the top-code point masses);
+  latter its Adult study before the latest change of the mechanisms, which its
+  ``"change"`` names);
 * ``mindset_run.json`` / ``mindset_run_before.json``: ``{"wall_s": ...}`` of a full
   ``ccgm mindset`` from a fresh process;
 * ``root_sampling.json``: ``bench_root_sampling.py``;
