@@ -632,6 +632,11 @@ def _log_probs_of_logits(eta: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(torch.cat([eta.new_zeros(eta.shape[0], 1), eta], 1), 1)
 
 
+def _class_nll(logp: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+    """``-log P(cls)`` per row from the classes' log-probabilities ``logp`` (rows, K)."""
+    return -logp.gather(1, cls.unsqueeze(1)).squeeze(1)
+
+
 def _class_log_probs(X: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """The classes' log-probabilities under the logistic regression ``beta``."""
     return _log_probs_of_logits(X @ beta)
@@ -731,7 +736,7 @@ def _logistic(net, i, chunks, design, K: int, weighted: bool = True,
             Y = F.one_hot(cls, K + 1)[:, 1:].double()
             grad += ((P - Y) * w.unsqueeze(1)).T @ X
             hess += _class_hessian(X, P, w, design.blocks)
-            obj -= float((w * logp.gather(1, cls.unsqueeze(1)).squeeze(1)).sum())
+            obj += float((w * _class_nll(logp, cls)).sum())
         flat = beta.T.reshape(-1)
         obj += 0.5 * float((ridge * flat * flat).sum())
         g = grad.reshape(-1) + ridge * flat
@@ -759,7 +764,7 @@ def _network_class_nll(net, S: torch.Tensor, u: torch.Tensor, nodes) -> torch.Te
             K = int(net.atom[net.cont_pos[i], 0])
             logp = _log_probs_of_logits(out[:, k, 2:2 + K].double().cpu())
             cls = (net.atom_index(i, u[rows, net.cont_pos[i]]) + 1).cpu()
-            cols.append(-logp.gather(1, cls.unsqueeze(1)).squeeze(1))
+            cols.append(_class_nll(logp, cls))
         parts.append(torch.stack(cols, 1))
     return torch.cat(parts)
 
@@ -810,32 +815,39 @@ def _network_logits(net, S: torch.Tensor, nodes) -> dict:
 
 def _blend_weight(net_logits: torch.Tensor, lr_logits: torch.Tensor, cls: torch.Tensor,
                   w: torch.Tensor) -> tuple:
-    """``(a, per-row weighted NLL at a)``: the network's share ``a`` of the blended logits
+    """``(a, nll_a, nll_network)``: the network's share ``a`` of the blended logits
     ``a * net + (1 - a) * lr`` (on :data:`BLEND_GRID`, or 1: the network alone) with the
     least weighted NLL of the classes ``cls`` (convex in ``a``: the logits are affine in
-    it)."""
+    it), the per-row weighted NLLs at ``a`` and of the network alone."""
     best = None
     for a in BLEND_GRID + (1.0,):
         logp = torch.log_softmax(torch.lerp(lr_logits, net_logits, a), 1)
-        nll = w * -logp.gather(1, cls.unsqueeze(1)).squeeze(1)
+        nll = w * _class_nll(logp, cls)
         if best is None or float(nll.sum()) < best[2]:
             best = (a, nll, float(nll.sum()))
-    return best[:2]
+    return best[0], best[1], nll                     # (the loop ends at a = 1)
+
+
+def _kept(net, i, part, design):
+    """The ``rows`` of :func:`_logistic` over parts already read (:func:`_kept_rows`)."""
+    return part
 
 
 def _kept_rows(net, i, chunks, design, rows=_class_rows) -> tuple:
-    """``(chunks, rows)`` for :func:`_logistic` reading node ``i``'s design rows once and
-    keeping them for every Newton step, when they take at most :data:`_KEPT_BYTES` (else
-    ``chunks`` and ``rows`` as given: each step reads the rows again). Reading the rows
-    (states, dequantization, design) was a fifth of the regressions' time on Adult."""
+    """``(chunks, rows, kept)`` for :func:`_logistic` reading node ``i``'s design rows
+    once and keeping them for every Newton step, when they take at most
+    :data:`_KEPT_BYTES` (else ``chunks`` and ``rows`` as given, each step reading the rows
+    again, and ``kept`` None: else the parts, which a refit on every row reuses). Reading
+    the rows (states, dequantization, design) was a fifth of the regressions' time on
+    Adult."""
     kept, size = [], 0
     for chunk in chunks():
         part = rows(net, i, chunk, design)
         size += part[0].numel() * part[0].element_size()
         if size > _KEPT_BYTES:
-            return chunks, rows
+            return chunks, rows, None
         kept.append(part)
-    return (lambda: iter(kept)), (lambda net, i, part, design: part)
+    return (lambda: iter(kept)), _kept, kept
 
 
 def _select_classes(net, mode, train, valid, forced) -> dict:
@@ -871,23 +883,25 @@ def _select_classes(net, mode, train, valid, forced) -> dict:
             continue
         design = _Design(net, i)
         K = 1 if net.kinds[i] == "binary" else net.n_categories[i] - 1
-        a, beta, entry = 0.0, None, {}
+        a, beta, entry, refit = 0.0, None, {}, None
         if kind == "auto":
-            X, cls, w, keep = _class_rows(net, i, valid, design)
+            part = _class_rows(net, i, valid, design)
+            X, cls, w, keep = part
             if cls.shape[0] < 2:
                 continue
-            chunks, rows = _kept_rows(net, i, train, design)
+            chunks, rows, kept = _kept_rows(net, i, train, design)
             beta = _logistic(net, i, chunks, design, K, weighted=False, rows=rows,
                              rough=True)
             lr = _log_probs_of_logits(X @ beta)
             mine = logits[i] if keep is None else logits[i][keep.cpu()]
-            a, nll = _blend_weight(mine, lr, cls, w)
-            base = w * -torch.log_softmax(mine, 1).gather(1, cls.unsqueeze(1)).squeeze(1)
+            a, nll, base = _blend_weight(mine, lr, cls, w)
             entry = {"candidates": _choose({"network": base, "blend": nll}, "blend")[1],
                      "weight": a}
             kind = "blend" if a < 1.0 else "network"
+            if kept is not None:    # (the refit on every row: the kept rows, then these)
+                refit = (lambda: itertools.chain(iter(kept), [part])), _kept
         if kind != "network":      # (a blend's: from the training rows' fit, roughly)
-            chunks, rows = _kept_rows(net, i, every, design)
+            chunks, rows = refit or _kept_rows(net, i, every, design)[:2]
             _write_classes(net, i, design, _logistic(net, i, chunks, design, K,
                                                      weighted=False, rows=rows, init=beta,
                                                      rough=kind == "blend"), blend=a)
@@ -918,8 +932,7 @@ def _select_atoms(net, mode, train, valid, forced) -> dict:
             beta = _logistic(net, i, train, design, K, rough=True)
             net_nll = mlp[:, compare.index(i)]
             nll = {"network": w * (net_nll if keep is None else net_nll[keep.cpu()]),
-                   "logistic": w * -_class_log_probs(X, beta).gather(
-                       1, cls.unsqueeze(1)).squeeze(1)}
+                   "logistic": w * _class_nll(_class_log_probs(X, beta), cls)}
             kind, entry["candidates"] = _choose(nll, "logistic")
         if kind == "logistic":          # refit on every row, unweighted
             _write_atoms(net, i, design, _logistic(
