@@ -83,7 +83,7 @@ def set_value_encoding(net: CCGMNet, specs) -> None:
     """The columns' lattices and point masses into the net's buffers (``specs`` in the
     net's node order)."""
     cont = [specs[i] for i in net.cont]
-    net.set_lattice([(s.step, s.mean, s.sd, s.vmin, s.vmax) for s in cont])
+    net.set_lattice([(s.step, s.mean, s.sd, *s.generation_bounds()) for s in cont])
     net.set_atoms([s.atoms_standardized() for s in cont], [s.floor for s in cont],
                   [s.cap for s in cont], [0.5 * s.step / s.sd for s in cont])
 

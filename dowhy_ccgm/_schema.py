@@ -5,6 +5,7 @@ DataFrame with the training columns and dtypes.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 from dataclasses import dataclass, field, asdict
@@ -45,6 +46,11 @@ HEAP_GAP = 10
 #: a column whose sd exceeds this many times its interquartile scale (a few far outliers)
 #: is standardized by its median and interquartile range instead (:func:`_robust_scale`)
 OUTLIER_SD_RATIO = 100.0
+#: a lattice column's minimum (maximum) bounds what generation gives when at least this
+#: many rows hold it: a scale's ends, a count's floor. An end held by fewer rows is a
+#: sample's extreme, not a bound: generation, an intervention or a shift of the parents
+#: may pass it (below, a column without negative values stops at 0)
+END_ROWS = 5
 #: lattice steps tried for float columns (values recorded to 0..4 decimals)
 _LATTICE_DECIMALS = range(0, 5)
 
@@ -81,6 +87,16 @@ class ColumnSpec:
     step: float = 0.0
     #: an exact formula node: ``Formula.to_json()`` of :mod:`._formula` (None: noisy)
     formula: dict | None = None
+    #: a lattice column's bounds of generation ``[lower, upper]`` (:data:`END_ROWS`; an
+    #: entry None: no bound); None: the training range (model files before them)
+    bounds: list | None = None
+
+    def generation_bounds(self) -> tuple:
+        """``(lower, upper)`` of a lattice column's generated values (+-inf: none)."""
+        if self.bounds is None:
+            return self.vmin, self.vmax
+        lo, hi = self.bounds
+        return (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -152,15 +168,15 @@ class ColumnSpec:
 
     def values(self, u: np.ndarray) -> np.ndarray:
         """A continuous column's standardized model values -> the float64 values the output
-        shows: integer and lattice columns on their lattice (within the training range,
-        except a formula node's),
+        shows: integer and lattice columns on their lattice (within
+        :meth:`generation_bounds`, except a formula node's),
         point masses exactly the data's values (not up to rounding)."""
         u = np.asarray(u)
         x = self.unstandardize(u)
         if self.step:
             x = np.rint(x / self.step) * self.step
             if self.formula is None:     # (a formula holds beyond the training range)
-                x = np.clip(x, self.vmin, self.vmax)
+                x = np.clip(x, *self.generation_bounds())
             if not self.integer and self.step < 1:
                 x = np.round(x, int(round(-np.log10(self.step))))
         for a, st in zip(self.atoms, self.atoms_standardized()):
@@ -426,6 +442,10 @@ def _continuous_spec(spec: ColumnSpec, s: pd.Series, atoms, step) -> ColumnSpec:
                 f"column {name!r} lies on a lattice (step {spec.step:g}): its point masses "
                 f"must be its minimum or maximum (a floor, a top-code), got {atoms}; an "
                 "interior value of a lattice already has its own probability")
+    if spec.step:
+        spec.bounds = [spec.vmin if np.sum(x == spec.vmin) >= END_ROWS else
+                       (0.0 if spec.vmin >= 0 else None),
+                       spec.vmax if np.sum(x == spec.vmax) >= END_ROWS else None]
     _robust_scale(spec, x, atoms)
     spec.atoms = [float(a) for a in atoms]
     spec.atom_shares = [float(np.mean(x == a)) for a in spec.atoms]

@@ -104,3 +104,30 @@ def test_lattice_noise_is_independent_of_the_parents():
 
     assert ks(True) < 0.042
     assert ks(False) > 0.15
+
+
+def test_a_count_follows_its_parents_beyond_the_training_range():
+    """An integer column is not clipped to its training range (an intervention that moves
+    its parents beyond the data moves it too: DoWhy's supply-chain notebook doubles the
+    orders), but a column without negative values stays at or above 0, and a scale whose
+    ends many rows hold (1 and 7) stays within them."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    x = rng.uniform(0, 10, n)
+    k = np.maximum(np.round(x + rng.gamma(1.0, 1.0, n)), 0).astype(np.int64)
+    r = np.clip(np.round(1 + 0.6 * x + rng.normal(size=n)), 1, 7).astype(np.int64)
+    df = pd.DataFrame({"x": x, "k": k, "r": r})
+    gen = CCGMGenerator(nx.DiGraph([("x", "k"), ("x", "r")]), random_state=0,
+                        progress_bar=False).fit(df)
+    assert gen.schema_.by_name["k"].bounds == [0.0, None]
+    assert gen.schema_.by_name["r"].bounds == [1.0, 7.0]
+    far = gen.intervene({"x": 20.0}, n_samples=20_000, random_state=1)
+    # the truth's mean is 21.0 (x + 1); clipped at the data's maximum (16) it was below
+    assert k.max() == 16 and abs(far["k"].mean() - 21.0) < 1.0, far["k"].mean()
+    assert far["r"].min() >= 1 and far["r"].max() == 7
+    low = gen.intervene({"x": -20.0}, n_samples=20_000, random_state=2)
+    assert low["k"].min() == 0 and (low["k"] == 0).mean() > 0.99
+    assert low["r"].min() == 1
+    # observational samples: the count's share beyond the training maximum is the tail's
+    s = gen.sample(100_000, random_state=3)
+    assert (s["k"] > k.max()).mean() < 0.005 and s["k"].min() >= 0

@@ -190,8 +190,8 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         # set while fitting data with missing cells (NaN state blocks): the likelihood
         # then keeps each node's factor only where the node and its parents are observed
         self.fit_missing = False
-        # integer (lattice) continuous columns: [is_integer, mean, sd, vmin, vmax] per
-        # continuous column (``set_lattice``); generation snaps them to their integers
+        # integer (lattice) continuous columns: [step, mean, sd, lower, upper] per
+        # continuous column (``set_lattice``); generation snaps them to their lattice
         self.register_buffer("lattice", torch.zeros(max(len(self.cont), 1), 5))
         # continuous columns with point masses (set_atoms; :mod:`._atoms`): [number of
         # atoms, floor (the first atom is the minimum), cap (the last is the maximum), half
@@ -363,8 +363,9 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         return out_i[:, : self.n_categories[i]]
 
     def set_lattice(self, rows) -> None:
-        """``rows``: per continuous column ``(is_integer, mean, sd, vmin, vmax)`` of its
-        values (standardization and range)."""
+        """``rows``: per continuous column ``(step, mean, sd, lower, upper)``: its lattice
+        step (0: none), standardization and bounds of generation (+-inf: none;
+        ``ColumnSpec.generation_bounds``)."""
         rows = list(rows)
         if not rows:
             return
@@ -482,9 +483,9 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         return ((x - mean) / sd).to(S.dtype).unsqueeze(-1)
 
     def snap(self, k: int, u: torch.Tensor) -> torch.Tensor:
-        """Continuous column ``k``'s standardized values on its lattice (clipped to the
-        training range) when it is an integer or lattice column: children then see the
-        value the output shows."""
+        """Continuous column ``k``'s standardized values on its lattice (clipped to its
+        bounds, ``ColumnSpec.generation_bounds``) when it is an integer or lattice column:
+        children then see the value the output shows."""
         row = self.lattice[k]
         if not bool(row[0] > 0):
             return u
