@@ -668,6 +668,13 @@ def real_markdown(r) -> list:
         out.append(f"| E[re78 \\| treated, unemployed in 1975, black] | "
                    f"{mean(lambda x: x['strata']['generated']['mean_re78'][key]):.0f} | "
                    f"{rows[0]['strata']['data']['mean_re78'][key]:.0f} | - | - |")
+        if all("mechanism_mean_re78" in x["strata"] for x in rows):
+            def mech(arm, who):
+                return mean(lambda x: x["strata"]["mechanism_mean_re78"][arm][who])
+            for arm, name in (("treated", "treated"), ("control", "controls")):
+                out.append(f"| {name}: mean re78 drawn from the outcome's mechanism at "
+                           f"their own covariates | {mech(arm, 'generated'):.0f} | "
+                           f"{mech(arm, 'data'):.0f} | - | - |")
         if all("treated_re78" in x["strata"] for x in rows):
             def tr(who, f):
                 return mean(lambda x: f(x["strata"]["treated_re78"][who]))
