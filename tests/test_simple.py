@@ -348,6 +348,38 @@ def test_a_binary_parent_that_changes_the_slopes_gets_the_interaction_mechanism(
     assert abs(s["y"].mean() - (1.0 + 0.5 * x1.mean() - 0.3 * x2.mean())) < 0.03
 
 
+def test_an_interaction_shares_the_slope_of_a_column_one_level_barely_moves():
+    """DoWhy's online shop, reduced: on ordinary days (t = 0) the price x sits within a
+    sliver of its list price, where a small cut carries a jump in demand; on sale days (t
+    = 1) it spans its range. A slope of its own for t = 0 would be that jump over the
+    sliver's width (about 10 per unit of x), extrapolated by any intervention on x. The
+    interaction mechanism fits its t = 0 slope only on the columns that level spans (here
+    the other parent z), and shares x's slope with t = 1."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    t = (rng.random(n) < 0.3).astype(np.int64)
+    x = np.where(t == 1, rng.normal(size=n), 0.05 * rng.normal(size=n))
+    z = rng.normal(size=n)
+    y = (1.0 + x + 2.0 * t + np.where(t == 1, 1.5, 0.5) * z
+         + np.where((t == 0) & (x > 0), 1.0, 0.0) + 0.3 * rng.normal(size=n))
+    df = pd.DataFrame({"t": t, "x": x, "z": z, "y": y})
+    g = nx.DiGraph([("t", "x"), ("t", "y"), ("x", "y"), ("z", "y")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gen = CCGMGenerator(g, random_state=0, progress_bar=False, epochs=20,
+                            mechanisms={"y": "interaction"}).fit(df)
+    assert gen.mechanisms_["y"] == "interaction"
+    obs = df[df["t"] == 0].iloc[:300]
+    cf = gen.counterfactual(obs, {"x": obs["x"] + 2.0})
+    effect = float((cf["y"] - obs["y"]).mean())
+    # the shared slope: about 1 (t = 1's) plus what the t = 0 jump adds to a pooled
+    # slope (measured 2.09); the level's own slope gave 18.2
+    assert 1.5 < effect < 3.5, effect
+    # z's slope is still the level's own: 0.5 at t = 0 (1.5 at t = 1)
+    cf = gen.counterfactual(obs, {"z": obs["z"] + 1.0})
+    assert abs(float((cf["y"] - obs["y"]).mean()) - 0.5) < 0.05
+
+
 def test_a_simple_part_below_a_cap_is_fitted_with_its_truncation(tmp_path):
     """y = min(1 + x + e / 2, 1.5): a top-code at 1.5 holds a third of the rows and the
     part below it is a truncated normal whose location is linear in x. The simple part

@@ -273,3 +273,39 @@ def test_a_learned_model_saves_and_loads_with_its_knowledge_and_graph(tmp_path):
     assert set(back.graph_.edges) == set(gen.graph_.edges) == set(truth.edges)
     assert dict(back.learned_graph_.edges) == dict(gen.learned_graph_.edges)
     pd.testing.assert_frame_equal(back.sample(50, random_state=3), gen.sample(50, random_state=3))
+
+
+def _v_structures(g: nx.DiGraph) -> set:
+    return {(a, c, b) for c in g for a in g.predecessors(c) for b in g.predecessors(c)
+            if a < b and not (g.has_edge(a, b) or g.has_edge(b, a))}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_linear_gaussian_graphs_are_learned_up_to_their_equivalence_class(seed):
+    """A random linear Gaussian DAG (10 nodes, about 2 edges a node, weights 0.5-2 of
+    either sign, N(0, 1) noise, 2,000 standardised rows): the linear family scores
+    better than the splines (whose four hinge columns a parent costs four BIC penalties
+    too many here), and the perturbed restarts get the climb out of the graphs an early
+    tie's direction leads it to. Learned: the truth's skeleton and v-structures (its
+    Markov equivalence class, all that these data identify). Before (the splines alone,
+    one climb): 1, 2 and 10 extra edges on these seeds, and 3 missing on the last."""
+    rng = np.random.default_rng(seed)
+    p, n = 10, 2000
+    order = rng.permutation(p)
+    truth = nx.DiGraph()
+    truth.add_nodes_from(f"x{k}" for k in range(p))
+    X = np.zeros((n, p))
+    for pos, i in enumerate(order):
+        x = rng.normal(size=n)
+        for j in order[:pos]:
+            if rng.random() < 2.0 / (p - 1):
+                truth.add_edge(f"x{j}", f"x{i}")
+                x += rng.choice([-1, 1]) * rng.uniform(0.5, 2.0) * X[:, j]
+        X[:, i] = x
+    X = (X - X.mean(0)) / X.std(0)
+    learned = learn_graph(pd.DataFrame(X, columns=[f"x{k}" for k in range(p)]))
+    assert learned.graph["mechanisms"] == "linear"
+    assert learned.graph["scores"]["linear"] > learned.graph["scores"]["spline"]
+    skeleton = {frozenset(e) for e in truth.edges}
+    assert {frozenset(e) for e in learned.edges} == skeleton
+    assert _v_structures(learned) == _v_structures(truth)
