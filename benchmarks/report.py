@@ -702,8 +702,8 @@ def real_markdown(r) -> list:
         out.append("| measure | CCGM's own choice | re78 linear | data / truth |")
         out.append("|---|---|---|---|")
 
-        def both(f, fmt="{:.0f}"):
-            return " | ".join(fmt.format(float(np.mean([f(x) for x in part["rows"]])))
+        def both(f):
+            return " | ".join(f"{np.mean([f(x) for x in part['rows']]):.0f}"
                               for part in (la, ll))
         out.append("| generated naive difference | " + both(lambda x: x["naive"][0])
                    + f" | {la['rows'][0]['naive'][1]:.0f} |")

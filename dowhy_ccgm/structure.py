@@ -57,6 +57,7 @@ compares both with PC, GES and DAGMA.
 """
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -291,6 +292,15 @@ class _Scorer:
         self.onehot = {v: np.eye(self.levels[v])[self.targets[v]] for v in self.nodes
                        if kinds[v] != "continuous" and self.levels[v] > 1}
         self._cache = {}
+
+    def with_family(self, family: str) -> "_Scorer":
+        """The same rows scored under ``family``: the features and their Gram matrix
+        shared (the linear family reads a subset of the spline family's columns), a score
+        cache of its own."""
+        other = copy.copy(self)
+        other.family = family
+        other._cache = {}
+        return other
 
     def columns(self, parents) -> np.ndarray:
         parents = sorted(int(j) for j in parents)
@@ -554,9 +564,9 @@ def learn_graph(X: pd.DataFrame, knowledge=None, *, graph: nx.DiGraph | None = N
         X = X.iloc[np.sort(rng.choice(len(X), MAX_ROWS, replace=False))].reset_index(drop=True)
     # the search under each family of mechanisms; the graph whose total score is the
     # higher is kept (BIC between the two families, for the whole graph at once)
-    learned = {}
+    learned, base = {}, _Scorer(X, kinds, min_r2)
     for family in FAMILIES:
-        scorer = _Scorer(X, kinds, min_r2, family)
+        scorer = base.with_family(family)
         adj = _climb(scorer, allowed, start, required)
         learned[family] = (_total(scorer, adj), adj, scorer)
         if not any(k == "continuous" for k in kinds.values()):
