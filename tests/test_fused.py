@@ -1,6 +1,7 @@
 """The exact fit's hand-written step (``dowhy_ccgm.nn._fused``) against autograd: the same
 objective and, to float rounding, the same gradient of every trained parameter, on every
 node kind and layout it covers; and what it refuses."""
+import math
 import random
 
 import numpy as np
@@ -41,9 +42,17 @@ def _atom_net(lower):
 def _batch(net, B=300, seed=1):
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(B, len(net.cont), generator=g)
-    for k, i in enumerate(net.cont):           # a third of a zero-inflated column's rows
-        if net.atoms[i]:                       # at its point mass
-            u[torch.rand(B, generator=g) < 0.33, k] = float(net.atom[k, 1])
+    for k, i in enumerate(net.cont):           # a third of a column's rows at its point
+        K = int(net.atom[k, 0])                # masses, the rest inside its bounds
+        if K:
+            vals = net.atom_values[k, :K]
+            lo = float(vals[0]) if net.atom_lower(i) else -math.inf
+            hi = float(vals[-1]) if bool(net.atom[k, 2] > 0) else math.inf
+            inside = (u[:, k] > lo + 0.05) & (u[:, k] < hi - 0.05)
+            u[:, k] = torch.where(inside, u[:, k], 0.5 * (max(lo, -3.0) + min(hi, 3.0)))
+            pick = torch.randint(0, K, (B,), generator=g)
+            at = torch.rand(B, generator=g) < 0.33
+            u[at, k] = vals[pick[at]]
     codes = torch.stack([torch.randint(0, net.n_categories[i], (B,), generator=g)
                          for i in net.disc], -1) if net.disc else torch.zeros(B, 0).long()
     return net.encode_states(u, codes), u, codes, g
@@ -53,11 +62,28 @@ def _trained(net):
     return [(name, p) for name, p in net.named_parameters() if name.split(".")[0] in TRAINED]
 
 
+def _with_missing_cells(net, S, u, codes, g, share=0.15):
+    """``S``, ``u``, ``codes`` with a share of every node's cells missing (NaN state
+    blocks and values, code -1), as the fit with missing cells holds them."""
+    S, u, codes = S.clone(), u.clone(), codes.clone()
+    for i in range(net.n):
+        miss = torch.rand(S.shape[0], generator=g) < share
+        S[miss, net.offsets[i]:net.offsets[i + 1]] = math.nan
+        if i in net.cont:
+            u[miss, net.cont_pos[i]] = math.nan
+        else:
+            codes[miss, net.disc_pos[i]] = -1
+    return S, u, codes
+
+
 def _compare(net, z_offset=0.01, latent_weight=1.0, B=300, weighted=False):
     """(|loss difference|, worst relative gradient difference) of the fused step against
     autograd through ``training.exact_objective``; ``weighted``: with node weights (the
-    parent balance) drawn between 0.2 and 5 for every node and row."""
+    parent balance) drawn between 0.2 and 5 for every node and row. A net with
+    ``fit_missing`` gets rows with missing cells."""
     S, u, codes, g = _batch(net, B)
+    if net.fit_missing:
+        S, u, codes = _with_missing_cells(net, S, u, codes, g)
     w = None
     if weighted:
         w = torch.exp(torch.empty(B, net.n).uniform_(-1.6, 1.6, generator=g))
@@ -84,7 +110,9 @@ def _compare(net, z_offset=0.01, latent_weight=1.0, B=300, weighted=False):
         assert np.isfinite(err), name
         worst = max(worst, err / scale if scale > 0 else err)
     if net.cont:   # the warm starts it returns are the decoders' exact inverse
-        assert torch.allclose(z.T, net.decoder.inverse(u), atol=1e-4)
+        seen = ~torch.isnan(u)
+        assert torch.allclose(z.T[seen], net.decoder.inverse(u.nan_to_num())[seen],
+                              atol=1e-4)
     return abs(loss.item() - f_loss.item()), worst
 
 
@@ -189,6 +217,74 @@ def test_fused_step_with_point_masses_equals_autograd(lower, z_offset):
         assert d_loss < 1e-5 and worst < 1e-5
 
 
+def _several_atoms_net(half_step):
+    """The "mixed" graph's continuous nodes with several point masses: the root (node 1)
+    a floor and a cap (earnings with zeros and a top-code), the child (node 3) a floor, a
+    round value inside and a cap, on a lattice of ``2 * half_step`` (standardized)."""
+    net = _net(*CASES["mixed"], atoms=[0, 2, 0, 3, 0])
+    net.set_atoms([[-1.2, 1.5], [-0.8, 0.3, 1.1]], [True, True], [True, True],
+                  [half_step, half_step])
+    return net
+
+
+@pytest.mark.parametrize("half_step", [0.0, 0.05])
+@pytest.mark.parametrize("z_offset", [0.01, None])
+def test_fused_step_with_several_point_masses_a_cap_and_a_lattice_equals_autograd(
+        half_step, z_offset):
+    """Several atoms per column (their softmax logits), a cap as well as a floor (the
+    normaliser log (Phi(e_hi) - Phi(e_lo)) through the decoder's inverse of both bounds),
+    the bounds half a lattice step inside the outer atoms; on a root and on a child,
+    with and without the parent balance's weights and the latent loss."""
+    net = _several_atoms_net(half_step)
+    S, u, _, _ = _batch(net)
+    assert all(bool((u[:, k] == v).any()) for k in range(2)          # rows at every atom
+               for v in net.atom_values[k, :int(net.atom[k, 0])])
+    for lw in (1.0, 0.0):
+        for weighted in (False, True):
+            d_loss, worst = _compare(net, z_offset, latent_weight=lw, weighted=weighted)
+            assert d_loss < 1e-5 and worst < 1e-5
+
+
+def test_fused_step_with_an_interior_point_mass_only_equals_autograd():
+    """A round value many rows share, inside the column (no floor, no cap): the logit
+    only, no truncation."""
+    net = _net(*CASES["continuous"], atoms=[0, 0, 1, 2])
+    net.set_atoms([0.0, 0.0, 0.2, [-0.5, 0.6]], [False] * 4, [False] * 4)
+    d_loss, worst = _compare(net)
+    assert d_loss < 1e-5 and worst < 1e-5
+
+
+@pytest.mark.parametrize("case", ["mixed", "many levels"])
+def test_fused_step_with_missing_cells_equals_autograd(case):
+    """Data with missing cells: a factor whose node or a parent is missing leaves the
+    objective (and the latent loss's mean), with and without the parent balance."""
+    net = _net(*CASES[case])
+    net.fit_missing = True
+    for weighted in (False, True):
+        d_loss, worst = _compare(net, weighted=weighted)
+        assert d_loss < 1e-5 and worst < 1e-5
+
+
+def test_fused_step_with_missing_cells_and_point_masses_equals_autograd():
+    net = _several_atoms_net(0.05)
+    net.fit_missing = True
+    for weighted in (False, True):
+        d_loss, worst = _compare(net, weighted=weighted)
+        assert d_loss < 1e-5 and worst < 1e-5
+
+
+def test_fused_step_with_a_formula_node_equals_autograd():
+    """An exact formula node (x3 = x0 * x2): its factor leaves the likelihood and its
+    latent the latent loss; the other nodes train as before."""
+    net = _net(*CASES["continuous"])
+    net.set_formulas({3: ([(net.offsets[0], 0.0, 1.0), (net.offsets[2], 0.0, 1.0)],
+                          [((0, 1), (1, 1))], [1.0], 0.0, 1.0, 0.0)})
+    for weighted in (False, True):
+        for lw in (1.0, 0.0):
+            d_loss, worst = _compare(net, latent_weight=lw, weighted=weighted)
+            assert d_loss < 1e-5 and worst < 1e-5
+
+
 def test_unsupported_networks_are_named_and_refused():
     kinds, cats, edges = CASES["continuous"]
     assert unsupported(_net(kinds, cats, edges)) is None
@@ -196,6 +292,7 @@ def test_unsupported_networks_are_named_and_refused():
     assert "deterministic" in unsupported(det)
     assert unsupported(_atom_net((True, False))) is None
     assert unsupported(_net(*CASES["many levels"])) is None
+    assert unsupported(_several_atoms_net(0.05)) is None
     with pytest.raises(ValueError, match="deterministic"):
         FusedExactStep(det)
 

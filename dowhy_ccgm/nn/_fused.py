@@ -19,12 +19,14 @@ float rounding (``tests/test_fused.py`` compares both on every node kind it cove
 and sparse first layers, with and without warm starts).
 
 It covers the default model: continuous roots and noisy endogenous continuous nodes
-(``variant="ccgm_noise"``), zero-inflated ones (their point-mass logits and, for the
-truncated lower form, the normaliser through the decoder's inverse of the atom), binary
-and categorical nodes, many-level ones included (their lookup tables and low-rank
-heads). :func:`unsupported` names what else a network has
-(deterministic endogenous nodes, ``variant="ccgm"``); those are trained by autograd on the
-same objective.
+(``variant="ccgm_noise"``), nodes with point masses (:mod:`._atoms`: several atoms'
+logits, and for a part with a floor or a cap the truncation's normaliser through the
+decoder's inverse of both bounds, half a lattice step inside the outer atoms), binary and
+categorical nodes, many-level ones included (their lookup tables and low-rank heads),
+exact formula nodes (their factor leaves the objective) and data with missing cells (a
+factor with a missing node or parent leaves it). :func:`unsupported` names what else a
+network has (deterministic endogenous nodes, ``variant="ccgm"``); those are trained by
+autograd on the same objective.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._atoms import NO_BOUND, log_ndtr_diff
 from ._model import as_slice
 
 __all__ = ["FusedExactStep", "unsupported"]
@@ -79,13 +82,6 @@ def unsupported(net) -> str | None:
         return "the objective is not the exact likelihood"
     if net.has_deterministic:
         return "deterministic endogenous nodes (variant='ccgm')"
-    if net.fit_missing:
-        return "data with missing cells (trained by autograd)"
-    if net.has_formula:
-        return "exact formula nodes (trained by autograd)"
-    if any(net.atoms[i] and not net.atom_simple(i) for i in net.cont):
-        return ("a column with several point masses, a cap or a lattice (trained by "
-                "autograd)")
     return None
 
 
@@ -133,18 +129,41 @@ class FusedExactStep:
         self.narrow = torch.tensor([float(i not in net.wide) for i in net.disc],
                                    device=dev).view(-1, 1)
         self.all_endo = len(cont_endo) == len(net.cont)
-        # zero-inflated columns (:mod:`._atoms`): their nodes' probability logits (mask
-        # output 2), their columns, which of them are of the lower (truncated) form
+        # columns with point masses (:mod:`._atoms`): their nodes' atom logits (mask
+        # outputs 2 .. 2 + K), their columns, each column's atom values (padded with NaN,
+        # never equal to a value), and the columns whose continuous part is truncated (a
+        # floor, a cap) with the values of its bounds (half a lattice step inside the
+        # outer atoms)
         self.atoms = None
         if atoms:
             nc = len(net.cont)
-            lower = [net.cont_pos[i] for i in atoms if net.atom_lower(i)]
+            K = [int(net.atom[net.cont_pos[i], 0]) for i in atoms]
+            k_max = max(K)
+            values = torch.full((nc, k_max), math.nan, device=dev)
+            for i, k in zip(atoms, K):
+                c = net.cont_pos[i]
+                values[c, :k] = net.atom_values[c, :k]
+            floor = [net.cont_pos[i] for i in atoms if net.atom_lower(i)]
+            cap = [net.cont_pos[i] for i in atoms if bool(net.atom[net.cont_pos[i], 2] > 0)]
+            trunc = sorted(set(floor) | set(cap))
+            bounds = torch.zeros(nc, 2, device=dev)
+            for i, k in zip(atoms, K):
+                c = net.cont_pos[i]
+                h = net.atom[c, 3]
+                bounds[c] = torch.stack([values[c, 0] + h, values[c, k - 1] - h])
             self.atoms = dict(
                 act=_select([where[i] for i in atoms], dev),
-                col=_select([net.cont_pos[i] for i in atoms], dev),
-                mask=net.cont_atom.unsqueeze(-1), value=net.atom_values[:nc, 0:1].clone(),
-                lower=_select(lower, dev) if lower else None)
+                col=_select([net.cont_pos[i] for i in atoms], dev), k_max=k_max,
+                pad=(torch.arange(k_max, device=dev) >= torch.tensor(K, device=dev)
+                     .unsqueeze(-1)).unsqueeze(-1),                      # (n_atoms, K, 1)
+                values=values.unsqueeze(-1),                             # (nc, K, 1)
+                trunc=_select(trunc, dev) if trunc else None, bounds=bounds,
+                floor=torch.tensor([c in floor for c in trunc], device=dev).view(-1, 1),
+                cap=torch.tensor([c in cap for c in trunc], device=dev).view(-1, 1))
         self.cont_endo = net.cont_endo.float().unsqueeze(-1)              # (n_cont, 1)
+        # exact formula nodes: their factor is a point mass given the parents (no term)
+        self.formula = ((~net.cont_formula).float().unsqueeze(-1) if net.has_formula
+                        else None)                                       # (n_cont, 1)
         # plain lists (indexing an nn.ParameterList builds a module every time)
         self.weights, self.biases = list(net.g.weights), list(net.g.biases)
         # the first layer's inputs: every active node reads the state columns of its
@@ -234,6 +253,19 @@ class FusedExactStep:
         wc = wd = None
         if node_weights is not None:
             wc, wd = node_weights[net.cont_nodes], node_weights[net.disc_nodes]
+        # missing cells: a factor with a missing node or parent leaves the objective
+        # (:meth:`CCGMNet.observed_factors`); its cells read as 0
+        obs_c = obs_d = None
+        if net.fit_missing:
+            S, seen = net.observed_factors(S)
+            seen = seen.T.float()                                         # (n, B)
+            obs_c, obs_d = seen[net.cont_nodes], seen[net.disc_nodes]
+            codes = codes.clamp(min=0)
+            if u is not None:
+                u = torch.nan_to_num(u, nan=0.0)
+            if z0 is not None:
+                z0 = torch.nan_to_num(z0, nan=0.0)
+            wd = obs_d if wd is None else wd * obs_d
         ST = S.T.contiguous()                                             # (width, B)
         rows = S.new_zeros(B)
         a, m = self.act, self.m
@@ -295,24 +327,30 @@ class FusedExactStep:
             term = 0.5 * eps * eps + log_det + torch.log(s)
             diff = z - loc
             A = self.atoms
-            off = off_w = None       # (off: rows off a point mass; off_w: times wc)
-            if A is None and wc is None:
-                rows = rows + term.sum(0) + _HALF_LOG_2PI * nc
-                if latent_weight:
-                    latent = ((diff * diff).mean(1, keepdim=True) * self.cont_endo).sum()
-            elif A is None:          # (weighted rows)
-                rows = rows + ((term + _HALF_LOG_2PI) * wc).sum(0)
-                if latent_weight:
-                    latent = ((diff * diff * wc).mean(1, keepdim=True) * self.cont_endo).sum()
-            else:                    # rows at a point mass: no density, no latent
-                at = A["mask"] & (u == A["value"])
-                off = (~at).float()
+            off = off_w = None       # (off: rows with a density; off_w: times the weights)
+            if A is not None or obs_c is not None or self.formula is not None:
+                off = obs_c if obs_c is not None else torch.ones_like(u)
+                if A is not None:    # rows at a point mass: no density, no latent
+                    hit = u.unsqueeze(1) == A["values"]                    # (nc, K, B)
+                    at = hit.any(1)
+                    index = torch.where(at, hit.byte().argmax(1), -1)    # (nc, B)
+                    off = off * (~at).float()
                 off_w = off if wc is None else off * wc
+                if self.formula is not None:     # a formula node's factor: no term
+                    off_w = off_w * self.formula
                 rows = rows + ((term + _HALF_LOG_2PI) * off_w).sum(0)
                 n_off = off.sum(1, keepdim=True).clamp(min=1.0)
                 if latent_weight:
-                    latent = ((diff * diff * off_w).sum(1, keepdim=True) / n_off
-                              * self.cont_endo).sum()
+                    sq = diff * diff * (off if wc is None else off * wc)
+                    latent = (sq.sum(1, keepdim=True) / n_off * self.cont_endo).sum()
+            elif wc is None:
+                rows = rows + term.sum(0) + _HALF_LOG_2PI * nc
+                if latent_weight:
+                    latent = ((diff * diff).mean(1, keepdim=True) * self.cont_endo).sum()
+            else:                    # (weighted rows)
+                rows = rows + ((term + _HALF_LOG_2PI) * wc).sum(0)
+                if latent_weight:
+                    latent = ((diff * diff * wc).mean(1, keepdim=True) * self.cont_endo).sum()
             g_loc = g_s = None
             if grad:                 # ---- backward of the continuous terms
                 # d loss / d log-slope, per row
@@ -329,8 +367,9 @@ class FusedExactStep:
                 dz = g_eps + r2 * g_log                          # (log_det's expansion)
             w0_grad = None
             if A is not None:
-                atom_rows, w0_grad = self._atom_terms(A, dec, ex, out, at, off, loc, s, grad,
-                                                      inv_B, dout, g_loc, g_s, wc)
+                w_obs = obs_c if wc is None else (wc if obs_c is None else wc * obs_c)
+                atom_rows, w0_grad = self._atom_terms(A, dec, ex, out, index, off, loc, s,
+                                                      grad, inv_B, dout, g_loc, g_s, w_obs)
                 rows = rows + atom_rows
             if grad:
                 if self.n_endo:                                  # -> loc, the scale's logit
@@ -403,56 +442,69 @@ class FusedExactStep:
                 net.W.grad.view(-1).index_add_(0, gi, (dhT * rows_t).sum((1, 2)) * gm)
         return loss, (z if nc else None)
 
-    def _atom_terms(self, A, dec, ex, out, at, off, loc, s, grad, inv_B, dout, g_loc, g_s,
-                    wc=None):
-        """The zero-inflated columns' terms of every row (:func:`._atoms.atom_nll`): ``-log
-        P(at the atom)`` or ``-log P(off it)`` from the nodes' logits, and for the lower
-        form the truncation's normaliser ``log Phi(-e0)`` off the atom, ``e0 = (w0 - loc) /
-        s`` with ``w0`` the decoder's inverse of the atom's value. With ``grad``, their
-        gradients go to the logits (``dout``) and to ``loc`` and ``s`` (``g_loc``, ``g_s``,
-        in place). Returns the rows' terms and, for :meth:`_atom_decoder_grads`, the
-        gradient in ``w0`` with the decoder terms at the atom (None without ``grad`` or a
-        lower form). ``wc`` (n_cont, B): the parent balance's weights (None: 1)."""
-        logit = out[A["act"], 2]                                          # (n_atoms, B)
-        at_a = at[A["col"]]
+    def _atom_terms(self, A, dec, ex, out, index, off, loc, s, grad, inv_B, dout, g_loc,
+                    g_s, wc=None):
+        """The point masses' terms of every row (:func:`._atoms.atom_nll`): ``-log P(atom
+        k)`` on rows at atom ``k``, ``-log P(continuous part)`` off them, from the nodes'
+        logits (``softmax([0, l_1, ..., l_K])``), and for a part with a floor or a cap its
+        truncation's normaliser ``log (Phi(e_hi) - Phi(e_lo))`` off the atoms, ``e = (w -
+        loc) / s`` with ``w`` the decoder's inverse of the bound's value. With ``grad``,
+        their gradients go to the logits (``dout``) and to ``loc`` and ``s`` (``g_loc``,
+        ``g_s``, in place). ``index`` (n_cont, B): the atom each row sits at (-1: none).
+        Returns the rows' terms and, for :meth:`_atom_decoder_grads`, the gradient in the
+        bounds' latents with the decoder terms there (None without ``grad`` or a bound).
+        ``wc`` (n_cont, B): the parent balance's weights (None: 1)."""
+        K = A["k_max"]
+        logit = out[A["act"], 2:2 + K].masked_fill(A["pad"], -math.inf)  # (n_atoms, K, B)
+        full = torch.cat([torch.zeros_like(logit[:, :1]), logit], 1)     # (n_atoms, K+1, B)
+        lse = torch.logsumexp(full, 1, keepdim=True)
+        cls = (index[A["col"]] + 1).unsqueeze(1)                          # 0: the part
         w_a = 1.0 if wc is None else wc[A["col"]]
-        rows = (torch.where(at_a, F.softplus(-logit), F.softplus(logit)) * w_a).sum(0)
-        if grad:
-            dout[A["act"], 2] = torch.where(at_a, -torch.sigmoid(-logit),
-                                            torch.sigmoid(logit)) * (inv_B * w_a)
-        L = A["lower"]
+        rows = ((lse - full.gather(1, cls)).squeeze(1) * w_a).sum(0)
+        if grad:                     # softmax minus the class's one-hot, atoms' columns
+            d = _softmax_minus_code(full, lse, cls, 1,
+                                    inv_B if wc is None else (w_a * inv_B).unsqueeze(1))
+            dout[A["act"], 2:2 + K] = d[:, 1:]
+        L = A["trunc"]
         if L is None:
             return rows, None
-        # w0: the implicit-function inverse of the atom values (a Newton step off the solve)
-        zs = dec.inverse(A["value"].T, tol=1e-3).T                       # (nc, 1)
+        # the bounds' latents: the implicit-function inverse (a Newton step off the solve)
+        y = A["bounds"]                                                   # (nc, 2)
+        zs = dec.inverse(y.T, tol=1e-3).T
         f_s, d_s, t_s, q_s = self._value_and_slope(zs, ex)
-        w0 = zs - (f_s - A["value"]) / d_s
-        e0 = (w0[L] - loc[L]) / s[L]                                      # (n_lower, B)
+        w = zs - (f_s - y) / d_s
+        loc_l, s_l = loc[L], s[L]
+        e_lo = torch.where(A["floor"], (w[L, 0:1] - loc_l) / s_l, -NO_BOUND)
+        e_hi = torch.where(A["cap"], (w[L, 1:2] - loc_l) / s_l, NO_BOUND)
+        log_z = log_ndtr_diff(e_lo, e_hi)                                 # (n_trunc, B)
         off_l = off[L] if wc is None else off[L] * wc[L]
-        log_tail = torch.special.log_ndtr(-e0)
-        rows = rows + (log_tail * off_l).sum(0)
-        if grad:   # d log Phi(-e0) / d e0 = -phi(e0) / Phi(-e0)
-            g_e0 = -off_l * inv_B * torch.exp(-0.5 * e0 * e0 - _HALF_LOG_2PI - log_tail)
-            g_loc[L] -= g_e0 / s[L]
-            g_s[L] -= g_e0 * e0 / s[L]
-            g_w0 = torch.zeros_like(zs)
-            g_w0[L] = (g_e0 / s[L]).sum(1, keepdim=True)
-            return rows, (g_w0, zs, d_s, t_s, q_s)
+        rows = rows + (log_z * off_l).sum(0)
+        if grad:   # d log Z / d e_hi = phi(e_hi) / Z, d / d e_lo = -phi(e_lo) / Z
+            scale = off_l * inv_B
+            g_lo = -scale * torch.exp(-0.5 * e_lo * e_lo - _HALF_LOG_2PI - log_z)
+            g_hi = scale * torch.exp(-0.5 * e_hi * e_hi - _HALF_LOG_2PI - log_z)
+            g_lo, g_hi = torch.where(A["floor"], g_lo, 0.0), torch.where(A["cap"], g_hi, 0.0)
+            g_loc[L] -= (g_lo + g_hi) / s_l
+            g_s[L] -= (g_lo * e_lo + g_hi * e_hi) / s_l
+            g_w = torch.zeros_like(zs)
+            g_w[L] = torch.stack([(g_lo / s_l).sum(1), (g_hi / s_l).sum(1)], 1)
+            return rows, (g_w, zs, d_s, t_s, q_s)
         return rows, None
 
     @staticmethod
-    def _atom_decoder_grads(dec, ex, g_w0, zs, d_s, t_s, q_s):
-        """Adds the decoders' gradients through ``w0 = z* - (f(z*) - a) / f'(z*)`` (the
-        slope held fixed): ``-dw0 / f'(z*)`` on ``f(z*)``, the terms at ``z*`` from
-        :meth:`_value_and_slope`."""
-        alpha = (-g_w0 / d_s).squeeze(-1)                                 # (nc,)
+    def _atom_decoder_grads(dec, ex, g_w, zs, d_s, t_s, q_s):
+        """Adds the decoders' gradients through each bound's latent ``w = z* - (f(z*) -
+        y) / f'(z*)`` (the slope held fixed): ``-dw / f'(z*)`` on ``f(z*)``. ``g_w``,
+        ``zs``, ``d_s`` (n_cont, 2), ``t_s``, ``q_s`` (n_cont, K, 2): the terms at the
+        bounds ``z*`` from :meth:`_value_and_slope`."""
+        alpha = -g_w / d_s                                                # (nc, 2)
         e_b, e_c, e_d = ex[2].squeeze(-1), ex[3].squeeze(1), ex[4].squeeze(-1)
-        al = alpha.unsqueeze(-1)
-        dec.a.grad.add_(alpha)
-        dec.b.grad.add_(e_b * alpha * zs.squeeze(-1))
-        dec.c.grad.add_(e_c * al * t_s.squeeze(-1))
-        dec.f.grad.add_(e_c * al * q_s.squeeze(-1))
-        dec.d.grad.add_(e_c * al * q_s.squeeze(-1) * e_d * zs)
+        al = alpha.unsqueeze(1)                                           # (nc, 1, 2)
+        dec.a.grad.add_(alpha.sum(1))
+        dec.b.grad.add_(e_b * (alpha * zs).sum(1))
+        dec.c.grad.add_(e_c * (al * t_s).sum(-1))
+        dec.f.grad.add_(e_c * (al * q_s).sum(-1))
+        dec.d.grad.add_(e_c * e_d * (al * q_s * zs.unsqueeze(1)).sum(-1))
 
     @staticmethod
     def _decoder_grads(dec, dz, g_log, z0, delta, d0, d2, t, q, tq, ex):

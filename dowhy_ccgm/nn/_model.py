@@ -401,11 +401,6 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         above it)."""
         return bool(self.atom[self.cont_pos[i], 1] > 0)
 
-    def atom_simple(self, i: int) -> bool:
-        """One atom, no cap, no lattice: the form :mod:`._fused` trains by hand."""
-        row = self.atom[self.cont_pos[i]]
-        return int(row[0]) == 1 and not bool(row[2] > 0) and not bool(row[3] > 0)
-
     def atom_index(self, i: int, u_i: torch.Tensor) -> torch.Tensor:
         """Which point mass of node ``i`` its standardized values ``u_i`` sit at (batch,)
         long, -1 off them."""
