@@ -265,37 +265,6 @@ def _strata(frame: pd.DataFrame) -> pd.Series:
             np.where(frame.black == 1, "black", "not black"))
 
 
-def lalonde_latent_shape(data: pd.DataFrame) -> dict:
-    """Why a location-scale noise in a decoder shaped by the whole column misses the
-    treated men's earnings: their positive re78 (below the top-code) mapped to normal
-    scores of every positive re78 (what a monotone decoder fitted to the whole column
-    approximates: CPS controls are 99% of it) are right-skewed, and the best truncated
-    normal there (maximum likelihood, truncated at the lowest positive value) has
-    quartiles far from the data's. Returns the skewness, the fitted quartiles mapped back
-    to dollars and the data's."""
-    from scipy import optimize, stats
-    cap = data.re78.max()
-    pos = data[(data.re78 > 0) & (data.re78 < cap)]
-    values = np.sort(pos.re78.to_numpy())
-
-    def score(v):
-        r = np.searchsorted(values, v, side="right") / (len(values) + 1)
-        return stats.norm.ppf(np.clip(r, 1e-4, 1 - 1e-4))
-    z = score(pos.re78[pos.treat == 1].to_numpy())
-    lo = float(score(np.array([values[0] - 1e-6]))[0])
-
-    def nll(p):
-        m, s = p[0], np.exp(p[1])
-        return -(stats.norm.logpdf(z, m, s) - stats.norm.logsf((lo - m) / s)).sum()
-    m, log_s = optimize.minimize(nll, [z.mean(), np.log(z.std())]).x
-    s = float(np.exp(log_s))
-    q = stats.truncnorm.ppf([0.25, 0.5, 0.75], (lo - m) / s, np.inf, loc=m, scale=s)
-    return {"skew": float(stats.skew(z)),
-            "fitted_quartiles": [float(v) for v in np.quantile(values, stats.norm.cdf(q))],
-            "data_quartiles": [float(v) for v in np.quantile(pos.re78[pos.treat == 1],
-                                                             [0.25, 0.5, 0.75])]}
-
-
 def run_lalonde(args, mechanisms=None) -> dict:
     """``mechanisms``: CCGM's ``mechanisms`` (default: its own choice); DoWhy runs only
     with the default."""
@@ -357,7 +326,6 @@ def run_lalonde(args, mechanisms=None) -> dict:
                                                    for r in rows if "dowhy" in r]))
         if any("dowhy" in r for r in rows) else None,
         "dr_att_mean_abs_error": float(np.mean([abs(r["dr"]["att"] - exp_att) for r in rows])),
-        "latent_shape": lalonde_latent_shape(data),
     }
     summary["targets"] = {"naive_within_10pct": summary["naive_rel_error_max"] <= 0.10,
                           "att_within_experiment_se": summary["att_mean_abs_error"] <= exp_se}

@@ -694,17 +694,6 @@ def real_markdown(r) -> list:
         out.append(f"| ATT mean abs. error | {sm['att_mean_abs_error']:.0f} | 0 | "
                    f"{_f(dw, 0)} | {sm['dr_att_mean_abs_error']:.3g} |")
         out.append("")
-        shape = sm.get("latent_shape")
-        if shape:
-            q = ", ".join(f"{v:,.0f}" for v in shape["fitted_quartiles"])
-            dq = ", ".join(f"{v:,.0f}" for v in shape["data_quartiles"])
-            out.append("Why the treated men's outcome misfits (no model fitted): their "
-                       "positive re78 as normal scores of every positive re78 (the shape a "
-                       "decoder fitted to the whole column, 99% CPS controls, approximates) "
-                       f"have skewness {shape['skew']:.2f}; the best truncated normal there "
-                       f"has quartiles {q} dollars against the data's {dq}. A location-scale "
-                       "noise in that latent, whatever its location and scale for the "
-                       "treated, cannot give them their own shape.\n")
     ll = r.get("lalonde_linear")
     if la and ll:
         out.append("The same with the outcome's mechanism named linear "
