@@ -245,6 +245,35 @@ def test_fused_step_with_several_point_masses_a_cap_and_a_lattice_equals_autogra
             assert d_loss < 1e-5 and worst < 1e-5
 
 
+def test_fused_step_warm_starts_the_bounds_inverse_and_still_equals_autograd():
+    """The bounds' latents are solved from the last step's solution: after the decoders
+    move (as a training step moves them), the next step still equals autograd's."""
+    net = _several_atoms_net(0.05)
+    S, u, codes, g = _batch(net)
+    step = FusedExactStep(net)
+    for _, p in _trained(net):
+        p.grad = torch.zeros_like(p)
+    step(S, codes, None, 1.0)
+    assert step.atoms["z_bounds"] is not None
+    with torch.no_grad():
+        for name, p in net.decoder.named_parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    params = _trained(net)
+    for _, p in params:
+        p.grad = None
+    loss = training.exact_objective(net, S, u, codes, None, 1.0)
+    loss.backward()
+    ref = {name: p.grad.clone() for name, p in params if p.grad is not None}
+    for _, p in params:
+        p.grad = torch.zeros_like(p)
+    f_loss, _ = step(S, codes, None, 1.0)
+    assert abs(loss.item() - f_loss.item()) < 1e-5
+    for name, p in params:
+        if name in ref:
+            scale = ref[name].abs().max().item()
+            assert (ref[name] - p.grad).abs().max().item() <= 1e-5 * max(scale, 1.0), name
+
+
 def test_fused_step_with_an_interior_point_mass_only_equals_autograd():
     """A round value many rows share, inside the column (no floor, no cap): the logit
     only, no truncation."""

@@ -468,9 +468,12 @@ class FusedExactStep:
         L = A["trunc"]
         if L is None:
             return rows, None
-        # the bounds' latents: the implicit-function inverse (a Newton step off the solve)
+        # the bounds' latents: the implicit-function inverse (a Newton step off the solve),
+        # the solve warm-started from the last step's (the decoders move little per step)
         y = A["bounds"]                                                   # (nc, 2)
-        zs = dec.inverse(y.T, tol=1e-3).T
+        last = A.get("z_bounds")
+        zs = dec.inverse(y.T, init=None if last is None else last.T, tol=1e-3).T
+        A["z_bounds"] = zs
         f_s, d_s, t_s, q_s = self._value_and_slope(zs, ex)
         w = zs - (f_s - y) / d_s
         loc_l, s_l = loc[L], s[L]
