@@ -274,6 +274,36 @@ def test_fused_step_warm_starts_the_bounds_inverse_and_still_equals_autograd():
             assert (ref[name] - p.grad).abs().max().item() <= 1e-5 * max(scale, 1.0), name
 
 
+def test_fused_step_rows_at_a_cap_far_below_their_location_stay_finite():
+    """Rows at a cap whose location lies far above it (a unit with a large parent value,
+    top-coded): between the part's bounds the normal has no mass in float arithmetic
+    (log Z = -inf), and such a row has no truncation term. The step's objective and
+    gradients stay finite and equal autograd's (a product by the row's 0 made them NaN,
+    and the fit diverged)."""
+    net = _net(*CASES["continuous"], atoms=[0, 0, 1, 0])
+    net.set_atoms([0.0, 0.0, -1.0, 0.0], [False] * 4, [False, False, True, False])
+    with torch.no_grad():                 # the location far above the cap, in sds
+        net.g.biases[-1][2, 0] = 5.0
+        net.g.biases[-1][2, 1] = -6.0
+    S, u, codes, g = _batch(net)
+    u[:, 2] = -1.0                        # every row top-coded
+    S = net.encode_states(u, codes)
+    params = _trained(net)
+    loss = training.exact_objective(net, S, u, codes, None, 1.0)
+    assert torch.isfinite(loss)
+    loss.backward()
+    ref = {name: p.grad.clone() for name, p in params if p.grad is not None}
+    for _, p in params:
+        p.grad = torch.zeros_like(p)
+    f_loss, _ = FusedExactStep(net)(S, codes, None, 1.0)
+    assert torch.isfinite(f_loss) and abs(loss.item() - f_loss.item()) < 1e-5 * abs(loss.item())
+    for name, p in params:
+        assert bool(torch.isfinite(p.grad).all()), name
+        if name in ref:
+            scale = ref[name].abs().max().item()
+            assert (ref[name] - p.grad).abs().max().item() <= 1e-5 * max(scale, 1.0), name
+
+
 def test_fused_step_with_an_interior_point_mass_only_equals_autograd():
     """A round value many rows share, inside the column (no floor, no cap): the logit
     only, no truncation."""

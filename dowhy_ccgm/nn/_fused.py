@@ -479,14 +479,18 @@ class FusedExactStep:
         loc_l, s_l = loc[L], s[L]
         e_lo = torch.where(A["floor"], (w[L, 0:1] - loc_l) / s_l, -NO_BOUND)
         e_hi = torch.where(A["cap"], (w[L, 1:2] - loc_l) / s_l, NO_BOUND)
-        log_z = log_ndtr_diff(e_lo, e_hi)                                 # (n_trunc, B)
         off_l = off[L] if wc is None else off[L] * wc[L]
+        # (selected, not masked by a product: a row at a point mass may have no mass
+        # between its bounds, log Z = -inf, and it has no such term)
+        has = off[L] > 0
+        log_z = torch.where(has, log_ndtr_diff(e_lo, e_hi), 0.0)          # (n_trunc, B)
         rows = rows + (log_z * off_l).sum(0)
         if grad:   # d log Z / d e_hi = phi(e_hi) / Z, d / d e_lo = -phi(e_lo) / Z
             scale = off_l * inv_B
-            g_lo = -scale * torch.exp(-0.5 * e_lo * e_lo - _HALF_LOG_2PI - log_z)
-            g_hi = scale * torch.exp(-0.5 * e_hi * e_hi - _HALF_LOG_2PI - log_z)
-            g_lo, g_hi = torch.where(A["floor"], g_lo, 0.0), torch.where(A["cap"], g_hi, 0.0)
+            g_lo = torch.where(has & A["floor"], -scale * torch.exp(
+                -0.5 * e_lo * e_lo - _HALF_LOG_2PI - log_z), 0.0)
+            g_hi = torch.where(has & A["cap"], scale * torch.exp(
+                -0.5 * e_hi * e_hi - _HALF_LOG_2PI - log_z), 0.0)
             g_loc[L] -= (g_lo + g_hi) / s_l
             g_s[L] -= (g_lo * e_lo + g_hi * e_hi) / s_l
             g_w = torch.zeros_like(zs)
