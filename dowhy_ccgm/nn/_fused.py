@@ -140,17 +140,14 @@ class FusedExactStep:
             K = [int(net.atom[net.cont_pos[i], 0]) for i in atoms]
             k_max = max(K)
             values = torch.full((nc, k_max), math.nan, device=dev)
-            for i, k in zip(atoms, K):
-                c = net.cont_pos[i]
-                values[c, :k] = net.atom_values[c, :k]
-            floor = [net.cont_pos[i] for i in atoms if net.atom_lower(i)]
-            cap = [net.cont_pos[i] for i in atoms if bool(net.atom[net.cont_pos[i], 2] > 0)]
-            trunc = sorted(set(floor) | set(cap))
             bounds = torch.zeros(nc, 2, device=dev)
             for i, k in zip(atoms, K):
                 c = net.cont_pos[i]
-                h = net.atom[c, 3]
-                bounds[c] = torch.stack([values[c, 0] + h, values[c, k - 1] - h])
+                values[c, :k] = net.atom_values[c, :k]
+                bounds[c] = net.atom_bound_values(i)
+            floor = [net.cont_pos[i] for i in atoms if net.atom_lower(i)]
+            cap = [net.cont_pos[i] for i in atoms if net.atom_cap(i)]
+            trunc = sorted(set(floor) | set(cap))
             self.atoms = dict(
                 act=_select([where[i] for i in atoms], dev),
                 col=_select([net.cont_pos[i] for i in atoms], dev), k_max=k_max,

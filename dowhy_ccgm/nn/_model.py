@@ -237,7 +237,6 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
                          for e, i in zip(exo_pass, self.cont)], torch.bool)
         buf("cont_endo", [not self.exogenous[i] for i in self.cont], torch.bool)
         self.has_deterministic = bool(any(self.cont_det.tolist()))   # no sync per step
-        buf("cont_atom", [self.atoms[i] for i in self.cont], torch.bool)
         self.has_atoms = any(self.atoms)
         buf("disc_endo", [not self.exogenous[i] for i in self.disc], torch.bool)
         buf("disc_binary", [self.kinds[i] == "binary" for i in self.disc], torch.bool)
@@ -401,6 +400,19 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         above it)."""
         return bool(self.atom[self.cont_pos[i], 1] > 0)
 
+    def atom_cap(self, i: int) -> bool:
+        """Whether node ``i``'s last point mass is its cap (the continuous part lies below
+        it)."""
+        return bool(self.atom[self.cont_pos[i], 2] > 0)
+
+    def atom_bound_values(self, i: int) -> torch.Tensor:
+        """The standardized values (2,) that bound node ``i``'s continuous part where it
+        has a floor or a cap: half a lattice step inside its first and its last point
+        mass (the atoms themselves for a float column)."""
+        c = self.cont_pos[i]
+        K, h = int(self.atom[c, 0]), self.atom[c, 3]
+        return torch.stack([self.atom_values[c, 0] + h, self.atom_values[c, K - 1] - h])
+
     def atom_index(self, i: int, u_i: torch.Tensor) -> torch.Tensor:
         """Which point mass of node ``i`` its standardized values ``u_i`` sit at (batch,)
         long, -1 off them."""
@@ -515,15 +527,12 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         lower and upper bounds (half a step inside a lattice's atoms)."""
         c = self.cont_pos[i]
         K = int(self.atom[c, 0])
-        floor, cap = bool(self.atom[c, 1] > 0), bool(self.atom[c, 2] > 0)
-        h = self.atom[c, 3]
-        vals = self.atom_values[c, :K]
-        grid = torch.cat([vals, (vals[:1] + h), (vals[-1:] - h)])
-        y = torch.zeros(K + 2, self.decoder.a.shape[0], device=vals.device)
+        grid = torch.cat([self.atom_values[c, :K], self.atom_bound_values(i)])
+        y = torch.zeros(K + 2, self.decoder.a.shape[0], device=grid.device)
         y[:, c] = grid
         w = (self.decoder.inverse_differentiable(y) if differentiable
              else self.decoder.inverse(y))[:, c]
-        return floor, cap, w
+        return self.atom_lower(i), self.atom_cap(i), w
 
     @torch.no_grad()
     def atom_bounds(self, i: int) -> tuple:
