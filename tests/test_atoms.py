@@ -465,3 +465,30 @@ def test_a_rare_top_code_far_beyond_the_rest_is_a_point_mass():
     for q in (0.5, 0.9, 0.99):
         assert abs(np.quantile(body_s, q) / np.quantile(body_t, q) - 1) < 0.15, q
     assert np.mean(body_s > 60_000) < 0.002
+
+
+def test_generation_keeps_the_decoder_inverses_only_while_they_hold(capped):
+    """The decoder inverses of the atoms and bounds are computed once for generation and
+    computed again whenever a decoder parameter changes: in place, by replacing its data
+    (as the training's flat buffer does) or by loading a state."""
+    gen, _ = capped
+    net = gen.model_.net
+    i = list(gen.model_.nodes).index("earn")
+    assert net.atoms[i]
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+
+    def fresh():
+        net.__dict__.pop("_atom_latent_memo", None)
+        return net._atom_latents(i)[2].clone()
+
+    first = net._atom_latents(i)[2].clone()
+    assert torch.equal(net._atom_latents(i)[2], first)
+    with torch.no_grad():
+        net.decoder.b.add_(0.3)                              # in place
+    moved = net._atom_latents(i)[2].clone()
+    assert not torch.allclose(moved, first) and torch.equal(moved, fresh())
+    net.decoder.f.data = net.decoder.f.data + 0.5            # the data replaced
+    replaced = net._atom_latents(i)[2].clone()
+    assert not torch.allclose(replaced, moved) and torch.equal(replaced, fresh())
+    net.load_state_dict(state)
+    assert torch.equal(net._atom_latents(i)[2], first)

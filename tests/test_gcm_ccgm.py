@@ -303,7 +303,9 @@ def test_pickle_and_clone(tiny):
     assert type(scm.causal_mechanism("D").clone()) is CCGMDiscreteMechanism
 
 
-def test_seeding_carries_through():
+def test_seeding_carries_through(monkeypatch):
+    from dowhy_ccgm.gcm import _memo
+    monkeypatch.setattr(_memo, "MAX_ENTRIES", 0)   # (each fit trained: none remembered)
     data = _tiny_data(200, seed=4)
     samples = []
     for _ in range(2):
@@ -558,3 +560,85 @@ def test_mechanism_fit_names_the_node_it_reads():
               "epochs": 2}
     with pytest.raises(KeyError, match="used node 'z'"):
         fit_model(params, pd.DataFrame({"x": x, "y": y}), used=["z"])
+
+
+def test_identical_refits_are_trained_once(monkeypatch):
+    """DoWhy refits a node on the same rows with the same settings (distribution_change's
+    unchanged nodes, in both copies of the model): the fit is trained once, and what the
+    mechanism gets is what a fresh fit computes, in a network of its own."""
+    from dowhy_ccgm.gcm import _mechanism, _memo
+    _memo.clear()
+    calls = []
+    real = _mechanism.fit_model
+    monkeypatch.setattr(_mechanism, "fit_model",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    data = _tiny_data(250, seed=8)
+    X, y = data[["D", "X"]].to_numpy(), data["Y"].to_numpy()
+    first = CCGMMechanism(random_state=5, **TINY)
+    first.fit(X, y)
+    second, third = first.clone(), first.clone()
+    second.fit(X, y)
+    third.fit(X, y)
+    assert len(calls) == 1
+    monkeypatch.setattr(_memo, "MAX_ENTRIES", 0)
+    fresh = CCGMMechanism(random_state=5, **TINY)
+    fresh.fit(X, y)
+    assert len(calls) == 2
+    got, want = second.fitted_.net.state_dict(), fresh.fitted_.net.state_dict()
+    assert got.keys() == want.keys()
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    assert second.history_ == fresh.history_
+    noise = np.linspace(-2.0, 2.0, 250)
+    np.testing.assert_array_equal(second.evaluate(X, noise), fresh.evaluate(X, noise))
+    # no network is shared: changing the second leaves the first and the third as they were
+    before = first.evaluate(X, noise)
+    with torch.no_grad():
+        second.fitted_.net.decoder.a.add_(1.0)
+    np.testing.assert_array_equal(first.evaluate(X, noise), before)
+    np.testing.assert_array_equal(third.evaluate(X, noise), before)
+    assert not np.allclose(second.evaluate(X, noise), before)
+    # other rows or another seed are trained; the same again is not
+    monkeypatch.setattr(_memo, "MAX_ENTRIES", 8)
+    y2 = y.copy()
+    y2[0] += 1e-3
+    CCGMMechanism(random_state=5, **TINY).fit(X, y2)
+    assert len(calls) == 3
+    CCGMMechanism(random_state=6, **TINY).fit(X, y)
+    assert len(calls) == 4
+    CCGMMechanism(random_state=5, **TINY).fit(X, y)
+    assert len(calls) == 4
+    _memo.clear()
+    CCGMMechanism(random_state=5, **TINY).fit(X, y)
+    assert len(calls) == 5
+
+
+def test_distribution_change_with_remembered_fits_is_unchanged(monkeypatch):
+    """gcm.distribution_change fits an unchanged node twice on the joint data: with the
+    memo it is trained once and the attribution is the same to the last bit."""
+    from dowhy_ccgm.gcm import _mechanism, _memo
+    rng = np.random.default_rng(11)
+    old = _tiny_data(200, seed=9)[["X", "Y"]]
+    new = old.copy()
+    new["X"] = rng.normal(loc=1.0, size=200)
+    new["Y"] = f_additive(new["X"]) + 0.3 * rng.normal(size=200)
+    old["Y"] = f_additive(old["X"]) + 0.3 * rng.normal(size=200)
+    calls = []
+    real = _mechanism.fit_model
+    monkeypatch.setattr(_mechanism, "fit_model",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = []
+    for entries in (0, 8):
+        monkeypatch.setattr(_memo, "MAX_ENTRIES", entries)
+        _memo.clear()
+        calls.clear()
+        scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph([("X", "Y")]))
+        assign_ccgm_mechanisms(scm, old, random_state=3, **TINY)
+        set_random_seed(12)
+        att = gcm.distribution_change(scm, old, new, "Y", num_samples=300,
+                                      difference_estimation_func=lambda a, b:
+                                      np.mean(b) - np.mean(a))
+        out.append((att, len(calls)))
+    (off, fits_off), (on, fits_on) = out
+    assert fits_off == 2 and fits_on == 1
+    assert off == on and abs(off["X"]) > 0.5

@@ -44,6 +44,7 @@ from .._progress import show_progress
 from .._schema import infer_column_spec, parse_declaration, typed_column
 from .._utils import seed_from
 from .._validation import check_frame, check_graph
+from . import _memo
 from ._node import NodeModel, as_2d, as_column
 from ._roots import JointEmpiricalDistribution
 
@@ -210,21 +211,28 @@ class _CCGMModelBase:
                   "random_state": seed_from(self.random_state),
                   "progress_bar": self._progress_bar()}
         check_parameters(params, type(self).__name__)
-        try:
-            res = fit_model(params, pd.DataFrame(columns), used=[_TARGET])
-        except ValueError as exc:    # errors name the node and its parents, not the frame's
-            msg = str(exc).replace(repr(_TARGET), repr(node) if node is not None else
-                                   "the target")
-            msg = re.sub(r"'parent\[(\d+)\]'",
-                         lambda m: self._parent_label(int(m.group(1))), msg)
-            raise ValueError(msg + where if node is not None and where not in msg else msg) \
-                from exc
-        warn_if_not_converged(res.history, params, type(self).__name__, stacklevel=4)
-        model = res.model
+        # (DoWhy refits a node on the same rows with the same settings: trained once)
+        key = _memo.fit_key(params, columns)
+        hit = _memo.recall(key)
+        if hit is not None:
+            model, history = hit
+        else:
+            try:
+                res = fit_model(params, pd.DataFrame(columns), used=[_TARGET])
+            except ValueError as exc:  # errors name the node and its parents, not the frame's
+                msg = str(exc).replace(repr(_TARGET), repr(node) if node is not None else
+                                       "the target")
+                msg = re.sub(r"'parent\[(\d+)\]'",
+                             lambda m: self._parent_label(int(m.group(1))), msg)
+                raise ValueError(msg + where if node is not None and where not in msg
+                                 else msg) from exc
+            model, history = res.model, res.history
+            _memo.remember(key, model, history)
+        warn_if_not_converged(history, params, type(self).__name__, stacklevel=4)
         idx = {c: k for k, c in enumerate(model.nodes)}
         specs = model.schema.by_name
         self.fitted_ = model
-        self.history_ = res.history
+        self.history_ = history
         self.kind_ = specs[_TARGET].kind
         return NodeModel(model.net, idx[_TARGET], specs[_TARGET],
                          [(idx[_parent_name(k)], specs[_parent_name(k)])

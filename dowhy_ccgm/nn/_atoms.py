@@ -59,6 +59,8 @@ def ndtri_log(L: torch.Tensor) -> torch.Tensor:
     x = (-2.0 * L).clamp(min=1.0)
     t = torch.where(far, -torch.sqrt((x - torch.log(x) - _LOG_2PI).clamp(min=1.0)), t)
     tail = t < -3.0
+    if not bool(tail.any()):
+        return t
     for _ in range(3):
         log_phi = -0.5 * t * t - 0.5 * _LOG_2PI
         step = (_log_ndtr(t) - L) / torch.exp(log_phi - _log_ndtr(t))
@@ -154,23 +156,36 @@ def atom_part(nu, logp, e_at, e_lo, e_hi):
                         torch.full_like(nu, -1.0)).long()
     m = wholly_below.sum(-1)                                 # atoms wholly below U
     K = pa.shape[1]
-    # below every atom: log Phi(e) = logaddexp(log Phi(e_lo), log U - log p_c + log Z)
-    e_first = ndtri_log(torch.logaddexp(_log_ndtr(e_lo), _log_ndtr(nu) - log_pc + log_z))
-    # above every atom: log Phi(-e) = logaddexp(log Phi(-e_hi), log(1-U) - log p_c + log Z)
-    e_last = -ndtri_log(torch.logaddexp(_log_ndtr(-e_hi), _log_ndtr(-nu) - log_pc + log_z))
-    # between atoms m-1 and m: G(e) = (U - P(atoms below)) / p_c, or from above
-    # 1 - G(e) = (1 - U - P(atoms above)) / p_c; in log space as at the ends, so a part
-    # far in a tail of its noise (Phi(e_lo) and Phi(e_hi) equal in float64) stays finite
-    cum = F.pad(torch.cumsum(pa, -1), (1, 0))
-    below = cum.gather(1, m.unsqueeze(-1))[:, 0]
-    above = pa.sum(-1) - below
-    g_lo = ((U[:, 0] - below) / pc).clamp(0.0, 1.0)
-    g_hi = ((V[:, 0] - above) / pc).clamp(0.0, 1.0)
-    from_below = ndtri_log(torch.logaddexp(_log_ndtr(e_lo), torch.log(g_lo) + log_z))
-    from_above = -ndtri_log(torch.logaddexp(_log_ndtr(-e_hi), torch.log(g_hi) + log_z))
-    # (each form where its Phi is the small one: below 0 from below, above 0 from above)
-    e_mid = torch.where(from_below < 0, from_below, from_above)
-    e = torch.where(m == 0, e_first, torch.where(m == K, e_last, e_mid))
+    # the part's noise of the rows off the atoms, in the segment they fall in (a segment
+    # no such row falls in is not computed: a cap alone needs only the first)
+    off = index < 0
+    e = torch.zeros_like(nu)
+    if bool((off & (m == 0)).any()):
+        # below every atom: log Phi(e) = logaddexp(log Phi(e_lo), log U - log p_c + log Z)
+        e_first = ndtri_log(torch.logaddexp(_log_ndtr(e_lo), _log_ndtr(nu) - log_pc + log_z))
+        e = torch.where(m == 0, e_first, e)
+    if bool((off & (m == K)).any()):
+        # above every atom: log Phi(-e) = logaddexp(log Phi(-e_hi), log(1-U) - log p_c
+        # + log Z)
+        e_last = -ndtri_log(torch.logaddexp(_log_ndtr(-e_hi), _log_ndtr(-nu) - log_pc
+                                            + log_z))
+        e = torch.where(m == K, e_last, e)
+    if bool((off & (m > 0) & (m < K)).any()):
+        # between atoms m-1 and m: G(e) = (U - P(atoms below)) / p_c, or from above
+        # 1 - G(e) = (1 - U - P(atoms above)) / p_c; in log space as at the ends, so a
+        # part far in a tail of its noise (Phi(e_lo) and Phi(e_hi) equal in float64)
+        # stays finite
+        cum = F.pad(torch.cumsum(pa, -1), (1, 0))
+        below = cum.gather(1, m.unsqueeze(-1))[:, 0]
+        above = pa.sum(-1) - below
+        g_lo = ((U[:, 0] - below) / pc).clamp(0.0, 1.0)
+        g_hi = ((V[:, 0] - above) / pc).clamp(0.0, 1.0)
+        from_below = ndtri_log(torch.logaddexp(_log_ndtr(e_lo), torch.log(g_lo) + log_z))
+        from_above = -ndtri_log(torch.logaddexp(_log_ndtr(-e_hi), torch.log(g_hi) + log_z))
+        # (each form where its Phi is the small one: below 0 from below, above 0 from
+        # above)
+        e_mid = torch.where(from_below < 0, from_below, from_above)
+        e = torch.where((m > 0) & (m < K), e_mid, e)
     return torch.minimum(torch.maximum(e, e_lo), e_hi), index
 
 

@@ -216,6 +216,12 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         self.cat_head_bias = nn.ParameterDict({
             str(i): nn.Parameter(torch.zeros(self.n_categories[i])) for i in self.wide})
 
+    def _apply(self, fn, *args, **kwargs):
+        # (moving or casting the module replaces its tensors: the decoder inverses kept
+        # by ``_atom_latents`` are forgotten)
+        self.__dict__.pop("_atom_latent_memo", None)
+        return super()._apply(fn, *args, **kwargs)
+
     def _register_index_buffers(self):
         """Index tensors that let the losses treat all nodes of a kind at once (no
         per-node Python loops on the training path). Not saved: rebuilt from the
@@ -526,12 +532,24 @@ class CCGMNet(NumpyPickleMixin, ObjectivesMixin, GenerationMixin, AbductionMixin
         cap, and the latents (decoder inverses, (K + 2,)) of its K atoms and of the part's
         lower and upper bounds (half a step inside a lattice's atoms)."""
         c = self.cont_pos[i]
+        key = None
+        if not differentiable:
+            # (generation asks for the same few inverses at every call: they are kept
+            # with the values they were computed from, the decoders' parameters and the
+            # atoms, and computed again when any differs)
+            key = torch.cat([t.detach().reshape(-1) for t in (
+                *self.decoder.parameters(), self.atom, self.atom_values)])
+            kept = self.__dict__.setdefault("_atom_latent_memo", {}).get(i)
+            if kept is not None and torch.equal(kept[0], key):
+                return self.atom_lower(i), self.atom_cap(i), kept[1]
         K = int(self.atom[c, 0])
         grid = torch.cat([self.atom_values[c, :K], self.atom_bound_values(i)])
         y = torch.zeros(K + 2, self.decoder.a.shape[0], device=grid.device)
         y[:, c] = grid
         w = (self.decoder.inverse_differentiable(y) if differentiable
              else self.decoder.inverse(y))[:, c]
+        if key is not None:
+            self._atom_latent_memo[i] = (key, w.detach())
         return self.atom_lower(i), self.atom_cap(i), w
 
     @torch.no_grad()
