@@ -122,3 +122,54 @@ def test_the_mixin_keeps_types_flags_and_shared_objects():
     assert torch.equal(back.lin.weight, toy.lin.weight + 1.0)
     # the bfloat16 tensor is the only one pickled by PyTorch
     assert blob.count(TORCH_REBUILD) == 1
+
+
+def test_a_gcm_mechanism_is_pickled_once_while_its_model_holds(mixed):
+    """DoWhy pickles the mechanisms again for every parallel task: the fitted model's
+    pickle is kept and reused, and made again whenever what it holds changes (a weight
+    edited in place or through ``.data``, a tensor replaced, a refit); copies stay
+    independent and a state pickled without the kept pickle still loads."""
+    import copy
+
+    from dowhy_ccgm.gcm import CCGMMechanism
+    from dowhy_ccgm.gcm._shipping import CACHE
+    _, data = mixed
+    X, y = data[["x"]].to_numpy(), data["z"].to_numpy()
+    mech = CCGMMechanism(epochs=10, hidden=8, random_state=0, progress_bar=False)
+    mech.fit(X, y)
+    noise = np.linspace(-1.5, 1.5, len(X))
+
+    def shipped():
+        return pickle.loads(pickle.dumps(mech)).evaluate(X, noise)
+
+    first = pickle.dumps(mech)
+    kept = mech.__dict__[CACHE][1]
+    assert pickle.dumps(mech) == first and mech.__dict__[CACHE][1] is kept
+    back = pickle.loads(first)
+    assert back.model_.net is back.fitted_.net        # (one pickle: still shared)
+    base = mech.evaluate(X, noise)
+    np.testing.assert_array_equal(back.evaluate(X, noise), base)
+    net = mech.model_.net
+    edits = (lambda: net.decoder.a.add_(0.5),                   # in place
+             lambda: net.decoder.b.data.add_(0.25),             # no version counter
+             lambda: setattr(net.decoder.f, "data", net.decoder.f.data + 0.1))  # replaced
+    last = base
+    for edit in edits:
+        with torch.no_grad():
+            edit()
+        now = mech.evaluate(X, noise)
+        assert not np.allclose(now, last)
+        np.testing.assert_array_equal(shipped(), now)
+        last = now
+    mech.fit(X, y + 1.0)                                        # a refit
+    np.testing.assert_array_equal(shipped(), mech.evaluate(X, noise))
+    assert not np.allclose(mech.evaluate(X, noise), last)
+    twin = copy.deepcopy(mech)
+    before = mech.evaluate(X, noise)
+    with torch.no_grad():
+        twin.model_.net.decoder.a.add_(1.0)
+    np.testing.assert_array_equal(mech.evaluate(X, noise), before)
+    old = {k: v for k, v in mech.__dict__.items() if k != CACHE}
+    again = CCGMMechanism.__new__(CCGMMechanism)
+    again.__setstate__(old)
+    np.testing.assert_array_equal(again.evaluate(X, noise), before)

@@ -44,7 +44,7 @@ from .._progress import show_progress
 from .._schema import infer_column_spec, parse_declaration, typed_column
 from .._utils import seed_from
 from .._validation import check_frame, check_graph
-from . import _memo
+from . import _memo, _shipping
 from ._node import NodeModel, as_2d, as_column
 from ._roots import JointEmpiricalDistribution
 
@@ -57,6 +57,9 @@ _RESERVED = ("graph", "exogenous", "variant", "column_types", "learn_structure",
 _OWN = ("kind", "hidden", "epochs", "random_state", "progress_bar")
 ALLOWED_PARAMS = tuple(p for p in DEFAULTS if p not in _RESERVED and p not in _OWN)
 _DEFAULT_EPOCHS = 300
+#: the fitted state that is pickled once and sent again as bytes (:mod:`._shipping`)
+_SHIPPED = ("model_", "fitted_")
+_SHIPPED_KEY = "_shipped"
 _TARGET = "target"
 
 
@@ -156,11 +159,27 @@ class _CCGMModelBase:
     def __getstate__(self):
         """Pickling (DoWhy's parallel evaluation sends mechanisms to worker processes,
         whose ``dowhy.gcm.config`` starts with bars on): sent from the process that made
-        it, ``progress_bar=None`` travels as that process's current setting."""
+        it, ``progress_bar=None`` travels as that process's current setting. The fitted
+        model travels as one pickle kept between calls (:mod:`._shipping`: DoWhy sends
+        the mechanisms again with every task)."""
         state = dict(self.__dict__)
+        state.pop(_shipping.CACHE, None)
         if self.progress_bar is None and getattr(self, "_home_pid", None) == os.getpid():
             state["_sent_progress_bar"] = show_progress(None)
+        if state.get("model_") is not None:
+            names = tuple(n for n in _SHIPPED if n in state)
+            state[_SHIPPED_KEY] = (names, _shipping.packed(self, names))
+            for n in names:
+                del state[n]
         return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        shipped = state.pop(_SHIPPED_KEY, None)
+        self.__dict__.update(state)
+        if shipped is not None:
+            names, blob = shipped
+            self.__dict__.update(zip(names, _shipping.unpacked(blob)))
 
     def _progress_bar(self):
         """The bar setting of a fit: the explicit one; in a worker process, the setting of
