@@ -56,10 +56,11 @@ class _ElboRound(Round):
         self.kl_weight, self.label_weight, self.latent_weight = weights
         self.best_state = None
         self.h = math.nan
+        self.modules = list(net.modules())
 
     def train_round(self, r: int) -> float:
         net, opt, z_cache = self.net, self.opt, self.z_cache
-        net.train()
+        set_training(self.modules, True)
         tot, seen = 0.0, 0
         for b in _epoch_batches(self.stream, self.n_tr, self.bs):
             out = net.losses(self.u_tr[b], self.c_tr[b],
@@ -80,7 +81,7 @@ class _ElboRound(Round):
 
     def validate(self, train_loss: float) -> float:
         net = self.net
-        net.eval()
+        set_training(self.modules, False)
         with torch.no_grad():
             self.al.step(self.h)
             if self.n_va:
@@ -215,6 +216,15 @@ def decoder_lr_scale(n_train: int) -> float:
     data need converged decoders, and give the data to pin them down)."""
     return min(1.0, DECODER_LR_SCALE * math.sqrt(max(n_train, DECODER_SLOW_ROWS)
                                                  / DECODER_SLOW_ROWS))
+
+
+def set_training(modules, flag: bool) -> None:
+    """``module.train(flag)`` for a list of modules and all their submodules
+    (``list(net.modules())``), without the recursive walk through ``nn.Module.__setattr__``:
+    a training loop switches modes twice per validation check, and on small data the walk
+    cost an eighth of a fit."""
+    for m in modules:
+        m.__dict__["training"] = flag
 
 
 def _split(n: int, validation_fraction: float, generator: torch.Generator, groups=None):
@@ -562,6 +572,7 @@ class _ExactRound(Round):
         self.latent_weight, self.decay = latent_weight, decay
         self.per_check, self.max_steps = per_check, max_steps
         self.steps_per_pass = steps_per_pass
+        self.modules = list(net.modules())
         self.step = 0
         self.k_steps = 0
         self.average = Snapshot([flat.flat])
@@ -570,7 +581,7 @@ class _ExactRound(Round):
 
     def train_round(self, r: int) -> float:
         net, flat, fused, train, z_tr = self.net, self.flat, self.fused, self.train, self.z_tr
-        net.train()
+        set_training(self.modules, True)
         dev = flat.flat.device
         tot = torch.zeros((), device=dev)
         self.k_steps = k_steps = min(self.per_check, self.max_steps - self.step)
@@ -606,7 +617,7 @@ class _ExactRound(Round):
 
     @torch.no_grad()
     def validate(self, train_loss: float) -> float:
-        self.net.eval()
+        set_training(self.modules, False)
         self.live.save()
         self.average.restore()                     # validate the averaged parameters
         if not self.S_va.shape[0]:
