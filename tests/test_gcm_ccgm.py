@@ -642,3 +642,29 @@ def test_distribution_change_with_remembered_fits_is_unchanged(monkeypatch):
     (off, fits_off), (on, fits_on) = out
     assert fits_off == 2 and fits_on == 1
     assert off == on and abs(off["X"]) > 0.5
+
+
+def test_set_fit_memo_bounds_and_switches_off_the_memo(monkeypatch):
+    from dowhy_ccgm.gcm import _mechanism, _memo, set_fit_memo
+    _memo.clear()
+    calls = []
+    real = _mechanism.fit_model
+    monkeypatch.setattr(_mechanism, "fit_model",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    data = _tiny_data(150, seed=21)
+    X, y = data[["X"]].to_numpy(), data["Y"].to_numpy()
+    before = set_fit_memo(1)
+    try:
+        assert before == 8
+        for seed in (1, 2, 2, 1):            # one kept: the last seed only
+            CCGMMechanism(random_state=seed, **TINY).fit(X, y)
+        assert len(calls) == 3
+        assert set_fit_memo(0) == 1 and not _memo._memo
+        CCGMMechanism(random_state=1, **TINY).fit(X, y)
+        CCGMMechanism(random_state=1, **TINY).fit(X, y)
+        assert len(calls) == 5
+        for bad in (-1, 1.5, True, "8"):
+            with pytest.raises(ValueError, match="max_entries"):
+                set_fit_memo(bad)
+    finally:
+        set_fit_memo(before)

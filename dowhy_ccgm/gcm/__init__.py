@@ -7,11 +7,12 @@
 causal model and need no torch; the CCGM names import torch on first use.
 """
 from ._edges import average_causal_effect, remove_edge
+from ._memo import set_fit_memo
 from ._roots import JointEmpiricalDistribution, joint_empirical_roots
 
 __all__ = ["CCGMMechanism", "CCGMDiscreteMechanism", "CCGMRootModel", "assign_ccgm_mechanisms",
            "JointEmpiricalDistribution", "joint_empirical_roots", "remove_edge",
-           "average_causal_effect", "to_gcm"]
+           "average_causal_effect", "to_gcm", "set_fit_memo"]
 
 _LAZY = {"CCGMMechanism": "._mechanism", "CCGMDiscreteMechanism": "._mechanism",
          "CCGMRootModel": "._mechanism", "assign_ccgm_mechanisms": "._mechanism",

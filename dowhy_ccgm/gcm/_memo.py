@@ -9,7 +9,7 @@ a digest of both, and :func:`recall` hands out a deep copy (no two mechanisms sh
 network). A fit whose seed is drawn (``random_state=None`` draws a new one from numpy's
 global state every time) never matches another, as a refit would not either.
 
-:data:`MAX_ENTRIES` ``= 0`` turns the memo off; :func:`clear` empties it.
+:func:`set_fit_memo` sets how many fits are kept (0: none); :func:`clear` empties it.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-__all__ = ["MAX_ENTRIES", "MAX_ROWS", "fit_key", "recall", "remember", "clear"]
+__all__ = ["MAX_ENTRIES", "MAX_ROWS", "fit_key", "recall", "remember", "clear",
+           "set_fit_memo"]
 
 #: the most recent fits remembered per process (0: none)
 MAX_ENTRIES = 8
@@ -93,3 +94,28 @@ def clear() -> None:
     """Forget every remembered fit."""
     with _lock:
         _memo.clear()
+
+
+def set_fit_memo(max_entries: int) -> int:
+    """Keep the ``max_entries`` most recent star fits of the CCGM mechanisms (0: none, so
+    every fit trains) and return the previous number (8 by default).
+
+    DoWhy refits a mechanism on the same rows more than once (``gcm.distribution_change``
+    fits every unchanged node on the joint old and new data in both of its copies of the
+    causal model). A fit with the same settings, the same seed (an int ``random_state``)
+    and the same rows (at most 100,000) as a kept one is not trained again: the mechanism
+    gets a deep copy of it, which is what training would compute, bit for bit.
+
+    >>> from dowhy_ccgm.gcm import set_fit_memo
+    >>> before = set_fit_memo(0)     # every fit trains
+    >>> set_fit_memo(before)
+    0
+    """
+    global MAX_ENTRIES
+    if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 0:
+        raise ValueError(f"max_entries must be an int >= 0, got {max_entries!r}")
+    with _lock:
+        before, MAX_ENTRIES = MAX_ENTRIES, max_entries
+        while len(_memo) > max_entries:
+            _memo.popitem(last=False)
+    return before
