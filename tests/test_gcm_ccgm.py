@@ -562,16 +562,23 @@ def test_mechanism_fit_names_the_node_it_reads():
         fit_model(params, pd.DataFrame({"x": x, "y": y}), used=["z"])
 
 
-def test_identical_refits_are_trained_once(monkeypatch):
-    """DoWhy refits a node on the same rows with the same settings (distribution_change's
-    unchanged nodes, in both copies of the model): the fit is trained once, and what the
-    mechanism gets is what a fresh fit computes, in a network of its own."""
-    from dowhy_ccgm.gcm import _mechanism, _memo
-    _memo.clear()
+def _count_fits(monkeypatch) -> list:
+    """A list that grows by one at every star fit the CCGM mechanisms train."""
+    from dowhy_ccgm.gcm import _mechanism
     calls = []
     real = _mechanism.fit_model
     monkeypatch.setattr(_mechanism, "fit_model",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_identical_refits_are_trained_once(monkeypatch):
+    """DoWhy refits a node on the same rows with the same settings (distribution_change's
+    unchanged nodes, in both copies of the model): the fit is trained once, and what the
+    mechanism gets is what a fresh fit computes, in a network of its own."""
+    from dowhy_ccgm.gcm import _memo
+    _memo.clear()
+    calls = _count_fits(monkeypatch)
     data = _tiny_data(250, seed=8)
     X, y = data[["D", "X"]].to_numpy(), data["Y"].to_numpy()
     first = CCGMMechanism(random_state=5, **TINY)
@@ -616,17 +623,14 @@ def test_identical_refits_are_trained_once(monkeypatch):
 def test_distribution_change_with_remembered_fits_is_unchanged(monkeypatch):
     """gcm.distribution_change fits an unchanged node twice on the joint data: with the
     memo it is trained once and the attribution is the same to the last bit."""
-    from dowhy_ccgm.gcm import _mechanism, _memo
+    from dowhy_ccgm.gcm import _memo
     rng = np.random.default_rng(11)
     old = _tiny_data(200, seed=9)[["X", "Y"]]
     new = old.copy()
     new["X"] = rng.normal(loc=1.0, size=200)
     new["Y"] = f_additive(new["X"]) + 0.3 * rng.normal(size=200)
     old["Y"] = f_additive(old["X"]) + 0.3 * rng.normal(size=200)
-    calls = []
-    real = _mechanism.fit_model
-    monkeypatch.setattr(_mechanism, "fit_model",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = _count_fits(monkeypatch)
     out = []
     for entries in (0, 8):
         monkeypatch.setattr(_memo, "MAX_ENTRIES", entries)
@@ -645,12 +649,9 @@ def test_distribution_change_with_remembered_fits_is_unchanged(monkeypatch):
 
 
 def test_set_fit_memo_bounds_and_switches_off_the_memo(monkeypatch):
-    from dowhy_ccgm.gcm import _mechanism, _memo, set_fit_memo
+    from dowhy_ccgm.gcm import _memo, set_fit_memo
     _memo.clear()
-    calls = []
-    real = _mechanism.fit_model
-    monkeypatch.setattr(_mechanism, "fit_model",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = _count_fits(monkeypatch)
     data = _tiny_data(150, seed=21)
     X, y = data[["X"]].to_numpy(), data["Y"].to_numpy()
     before = set_fit_memo(1)
