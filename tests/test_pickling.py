@@ -173,3 +173,17 @@ def test_a_gcm_mechanism_is_pickled_once_while_its_model_holds(mixed):
     again = CCGMMechanism.__new__(CCGMMechanism)
     again.__setstate__(old)
     np.testing.assert_array_equal(again.evaluate(X, noise), before)
+
+
+def test_an_exported_model_keeps_one_shared_network_through_pickling(mixed):
+    """``to_gcm``'s mechanisms read the generator's one network: pickled together they
+    load as one network again (not one copy per mechanism)."""
+    gen, _ = mixed
+    scm = gen.to_gcm()
+    nets = {id(scm.causal_mechanism(v).model_.net) for v in scm.graph.nodes
+            if hasattr(scm.causal_mechanism(v), "model_")}
+    assert len(nets) == 1
+    back = pickle.loads(pickle.dumps(scm))
+    loaded = [back.causal_mechanism(v).model_.net for v in back.graph.nodes
+              if hasattr(back.causal_mechanism(v), "model_")]
+    assert len(loaded) >= 3 and len({id(n) for n in loaded}) == 1

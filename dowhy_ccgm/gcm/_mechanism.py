@@ -109,6 +109,15 @@ def _column_kind(name, s: pd.Series, declared=None) -> str:
     return {"kind": "continuous"} if kind == "continuous" else kind
 
 
+def _owns_its_net(state: dict) -> bool:
+    """Whether a mechanism's state holds a model of its own star fit (its node view reads
+    the fit's network). Mechanisms exported by ``to_gcm`` share the generator's one
+    network: pickled together, they must keep sharing it, so they travel as before."""
+    model, fitted = state.get("model_"), state.get("fitted_")
+    return (model is not None and fitted is not None
+            and getattr(model, "net", None) is getattr(fitted, "net", False))
+
+
 # ---------------------------------------------------------------------------- base
 class _CCGMModelBase:
     """Settings, training and bookkeeping shared by the root and non-root mechanisms."""
@@ -166,10 +175,9 @@ class _CCGMModelBase:
         state.pop(_shipping.CACHE, None)
         if self.progress_bar is None and getattr(self, "_home_pid", None) == os.getpid():
             state["_sent_progress_bar"] = show_progress(None)
-        if state.get("model_") is not None:
-            names = tuple(n for n in _SHIPPED if n in state)
-            state[_SHIPPED_KEY] = (names, _shipping.packed(self, names))
-            for n in names:
+        if _owns_its_net(state):
+            state[_SHIPPED_KEY] = (_SHIPPED, _shipping.packed(self, _SHIPPED))
+            for n in _SHIPPED:
                 del state[n]
         return state
 

@@ -6,7 +6,9 @@ every task: on the online-shop notebook's ``distribution_change``, 120 tasks tim
 mechanisms, each pickled in about 3 ms (the network's module tree packed,
 :mod:`dowhy_ccgm.nn._pickling`), most of the call's time. The fitted model of a mechanism
 does not change between the tasks, so its pickle is kept (:func:`packed`) and sent again as
-bytes; a worker unpickles it as before.
+bytes; a worker unpickles it as before. Only a mechanism trained by its own star fit is sent
+this way: those exported by ``to_gcm`` share the generator's one network, which one pickle
+of the causal model must keep shared.
 
 The kept pickle is valid while a fingerprint of what it holds is unchanged: the identity of
 the model objects and of every attribute of every module and model object in it, and the
