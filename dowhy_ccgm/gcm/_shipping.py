@@ -12,8 +12,9 @@ of the causal model must keep shared.
 
 The kept pickle is valid while a fingerprint of what it holds is unchanged: the identity of
 the model objects and of every attribute of every module and model object in it, and the
-address and the bytes of every tensor of its networks (so an edit of a weight in place, or
-a tensor's data replaced, makes a new pickle). The fingerprint costs a fifth of a pickle.
+shape, dtype and bytes of every parameter and buffer of its networks (so an edit of a
+weight in place, or a tensor's data replaced, makes a new pickle). The fingerprint costs
+a fifth to two fifths of a pickle (0.6-1.2 ms against 3 ms on the online shop).
 """
 from __future__ import annotations
 
